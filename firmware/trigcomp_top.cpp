@@ -1,0 +1,24 @@
+// The latent words are packed little-end first: latent[0] occupies bits [LATENT_BITS-1:0] of link[0], and a
+// latent word may straddle two link words. Unused high bits of the last link word are zero.
+#include "trigcomp_top.h"
+
+void trigcomp_top(trigcomp_input_t jet[TRIGCOMP_N_INPUTS], trigcomp_link_t link[TRIGCOMP_N_LINK_WORDS]) {
+    #pragma HLS ARRAY_PARTITION variable=jet complete dim=0
+    #pragma HLS ARRAY_PARTITION variable=link complete dim=0
+    #pragma HLS PIPELINE II=1
+
+    trigcomp_latent_t latent[TRIGCOMP_N_LATENT];
+    #pragma HLS ARRAY_PARTITION variable=latent complete dim=0
+    myproject(jet, latent);
+
+    ap_uint<TRIGCOMP_N_LINK_WORDS * TRIGCOMP_LINK_WIDTH> packed = 0;
+    for (int i = 0; i < TRIGCOMP_N_LATENT; i++) {
+        #pragma HLS UNROLL
+        packed.range((i + 1) * TRIGCOMP_LATENT_BITS - 1, i * TRIGCOMP_LATENT_BITS) =
+            latent[i].range(TRIGCOMP_LATENT_BITS - 1, 0);
+    }
+    for (int w = 0; w < TRIGCOMP_N_LINK_WORDS; w++) {
+        #pragma HLS UNROLL
+        link[w] = packed.range((w + 1) * TRIGCOMP_LINK_WIDTH - 1, w * TRIGCOMP_LINK_WIDTH);
+    }
+}

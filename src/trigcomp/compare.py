@@ -1,0 +1,61 @@
+"""Bit-exact comparison of firmware outputs with the QKeras reference, shared by csim and rtl.
+
+Outputs are compared as integer fixed-point words (value / LSB), never as floats with a tolerance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Comparison:
+    jets: int
+    mismatches: int  # jets with at least one output word different from the reference
+    mismatch_indices: tuple[int, ...]  # the first few mismatching jets (row indices)
+    max_lsb_vs_float: float  # max |firmware - float model| in output LSB
+    mean_lsb_vs_float: float
+
+    @property
+    def first_mismatch(self) -> int | None:
+        return self.mismatch_indices[0] if self.mismatch_indices else None
+
+
+def to_words(values: np.ndarray, lsb: float) -> np.ndarray:
+    """Fixed-point values -> their integer words. Raises if a value is off the LSB grid."""
+    scaled = np.asarray(values, dtype=np.float64) / lsb
+    words = np.rint(scaled)
+    off_grid = np.abs(scaled - words) > 1e-6
+    if off_grid.any():
+        row = int(np.argwhere(off_grid)[0][0])
+        raise ValueError(f"value {values.reshape(len(values), -1)[row]} of row {row} is not on the {lsb} grid")
+    return words.astype(np.int64)
+
+
+def compare_words(
+    reference: np.ndarray,
+    firmware: np.ndarray,
+    lsb: float,
+    float_model: np.ndarray | None = None,
+    keep: int = 10,
+) -> Comparison:
+    """Compare firmware output with the quantized reference word by word (and with the float model in LSB)."""
+    reference = np.asarray(reference).reshape(len(reference), -1)
+    firmware = np.asarray(firmware).reshape(len(firmware), -1)
+    if reference.shape != firmware.shape:
+        raise ValueError(f"shape mismatch: reference {reference.shape} vs firmware {firmware.shape}")
+    differs = (to_words(reference, lsb) != to_words(firmware, lsb)).any(axis=1)
+    bad = np.flatnonzero(differs)
+    max_lsb = mean_lsb = float("nan")
+    if float_model is not None and len(firmware):
+        distance = np.abs(firmware - np.asarray(float_model).reshape(firmware.shape)) / lsb
+        max_lsb, mean_lsb = float(distance.max()), float(distance.mean())
+    return Comparison(
+        jets=int(len(reference)),
+        mismatches=int(bad.size),
+        mismatch_indices=tuple(int(i) for i in bad[:keep]),
+        max_lsb_vs_float=max_lsb,
+        mean_lsb_vs_float=mean_lsb,
+    )

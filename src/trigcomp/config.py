@@ -1,0 +1,198 @@
+"""Model configuration (TOML): architecture, quantizers and training settings, validated key by key.
+
+A config names every quantity the firmware depends on (bit widths of weights, activations, latent) so that the
+same file + seed gives the same model. Unknown keys and bad values are refused with the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    """A QKeras ``quantized_bits(bits, integer)``: ``bits`` total including the sign, ``integer`` above the point."""
+
+    bits: int
+    integer: int
+
+    @property
+    def lsb(self) -> float:
+        return 2.0 ** (self.integer - self.bits + 1)
+
+    @property
+    def max(self) -> float:
+        return 2.0**self.integer - self.lsb
+
+    @property
+    def min(self) -> float:
+        return -(2.0**self.integer)
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    bits: int = 20
+    integer: int = 11
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    hidden: tuple[int, ...] = (32, 16)
+    weight_bits: int = 8
+    weight_integer: int = 0
+    bias_bits: int = 12
+    bias_integer: int = 4
+    activation_bits: int = 8
+    activation_integer: int = 3
+
+
+@dataclass(frozen=True)
+class LatentConfig:
+    size: int = 8
+    bits: int = 8
+    integer: int = 3
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    hidden: tuple[int, ...] = (32, 64)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = 200
+    batch_size: int = 512
+    learning_rate: float = 3e-3
+    patience: int = 10
+    validation_fraction: float = 0.2
+    test_fraction: float = 0.2
+    max_jets: int = 0  # 0 = use every jet
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "model"
+    variables: tuple[str, ...] | str = "jet4"
+    seed: int = 1
+    input: InputConfig = field(default_factory=InputConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    latent: LatentConfig = field(default_factory=LatentConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    @property
+    def input_quantizer(self) -> FixedPoint:
+        return FixedPoint(self.input.bits, self.input.integer)
+
+    @property
+    def latent_quantizer(self) -> FixedPoint:
+        return FixedPoint(self.latent.bits, self.latent.integer)
+
+    @property
+    def bits_per_jet(self) -> int:
+        return self.latent.size * self.latent.bits
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_SECTIONS = {
+    "input": InputConfig,
+    "encoder": EncoderConfig,
+    "latent": LatentConfig,
+    "decoder": DecoderConfig,
+    "training": TrainingConfig,
+}
+_TOP_LEVEL = ("name", "variables", "seed")
+
+
+def _coerce(where: str, value: Any, default: Any) -> Any:
+    """Check a value against the type of its default; tuples of widths come as TOML arrays."""
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, int) and v > 0 for v in value):
+            raise UserError(f"config key {where} must be a list of positive integers, got {value!r}")
+        return tuple(value)
+    if isinstance(default, bool) or not isinstance(value, (int, float, str)):
+        raise UserError(f"config key {where} has unsupported value {value!r}")
+    if isinstance(default, int) and not (isinstance(value, int) and not isinstance(value, bool)):
+        raise UserError(f"config key {where} must be an integer, got {value!r}")
+    if isinstance(default, float) and not isinstance(value, (int, float)):
+        raise UserError(f"config key {where} must be a number, got {value!r}")
+    if isinstance(default, str) and not isinstance(value, str):
+        raise UserError(f"config key {where} must be a string, got {value!r}")
+    return type(default)(value)
+
+
+def _section(name: str, cls: type, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise UserError(f"config section [{name}] must be a table")
+    allowed = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise UserError(f"unknown config key {name}.{unknown[0]}; allowed keys in [{name}]: {', '.join(allowed)}")
+    defaults = cls()
+    values = {k: _coerce(f"{name}.{k}", v, getattr(defaults, k)) for k, v in raw.items()}
+    return cls(**values)
+
+
+def _validate(config: ModelConfig) -> None:
+    checks = [
+        (config.input.bits >= 2 and config.input.integer >= 0, "input.bits must be >= 2 and input.integer >= 0"),
+        (config.input.bits <= 32, "input.bits must be <= 32"),
+        (2 <= config.encoder.weight_bits <= 24, "encoder.weight_bits must be between 2 and 24"),
+        (2 <= config.encoder.bias_bits <= 32, "encoder.bias_bits must be between 2 and 32"),
+        (2 <= config.encoder.activation_bits <= 24, "encoder.activation_bits must be between 2 and 24"),
+        (1 <= config.latent.size <= 64, "latent.size must be between 1 and 64"),
+        (2 <= config.latent.bits <= 24, "latent.bits must be between 2 and 24"),
+        (0 <= config.latent.integer < config.latent.bits, "latent.integer must be in [0, latent.bits)"),
+        (config.training.epochs >= 1, "training.epochs must be >= 1"),
+        (config.training.batch_size >= 1, "training.batch_size must be >= 1"),
+        (config.training.learning_rate > 0, "training.learning_rate must be > 0"),
+        (0 < config.training.validation_fraction < 0.5, "training.validation_fraction must be in (0, 0.5)"),
+        (0 < config.training.test_fraction < 0.5, "training.test_fraction must be in (0, 0.5)"),
+        (config.training.max_jets >= 0, "training.max_jets must be >= 0 (0 = all jets)"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UserError(f"bad config: {message}")
+
+
+def config_from_dict(raw: dict[str, Any]) -> ModelConfig:
+    allowed = set(_TOP_LEVEL) | set(_SECTIONS)
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise UserError(f"unknown config key {unknown[0]!r}; allowed top-level keys: {', '.join(sorted(allowed))}")
+    values: dict[str, Any] = {}
+    defaults = ModelConfig()
+    for key in _TOP_LEVEL:
+        if key in raw:
+            value = raw[key]
+            if key == "variables" and isinstance(value, list):
+                value = tuple(str(v) for v in value)
+            elif key == "variables" and not isinstance(value, str):
+                raise UserError("config key variables must be a set name (jet4, jet10) or a list of variable names")
+            elif key != "variables":
+                value = _coerce(key, value, getattr(defaults, key))
+            values[key] = value
+    for key, cls in _SECTIONS.items():
+        if key in raw:
+            values[key] = _section(key, cls, raw[key])
+    config = ModelConfig(**values)
+    _validate(config)
+    return config
+
+
+def load_config(path: str | Path) -> ModelConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"config {path} is not valid TOML: {err}") from None
+    return config_from_dict(raw)

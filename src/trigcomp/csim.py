@@ -1,0 +1,308 @@
+"""C-simulation bit-accuracy harness: the project's C++ (g++ -O2) against the QKeras encoder, word for word.
+
+The test bench in ``firmware/trigcomp_tb.cpp`` streams jets (float64 rows) through ``trigcomp_top`` and writes
+the packed link words; they are unpacked here and compared as integers with the QKeras latent. On a mismatch the
+first bad jet is traced layer by layer (hls4ml trace hooks vs QKeras intermediate outputs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .compare import compare_words
+from .config import FixedPoint
+from .errors import UserError
+from .hls import HlsProject
+from .model import TrainedModel
+
+CXX_FLAGS = ("-O2", "-std=c++14", "-w")
+CHUNK_JETS = 50_000
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("TRIGCOMP_CACHE", Path.home() / ".cache" / "trigcomp")) / "csim"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building and running the test bench
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _sources(project: HlsProject) -> list[Path]:
+    firmware = project.path / "firmware"
+    files = [p for p in firmware.rglob("*") if p.is_file() and p.suffix in (".h", ".cpp", ".txt")]
+    return sorted(files + [project.path / "trigcomp_tb.cpp"])
+
+
+def build_testbench(project: HlsProject) -> tuple[Path, bool]:
+    """Compile the test bench (cached by a hash of every source and the flags); returns (binary, was_cached)."""
+    compiler = shutil.which("g++")
+    if compiler is None:
+        raise UserError("g++ is not on PATH: install a C++ compiler (apt-get install g++)")
+    digest = hashlib.sha256(" ".join(CXX_FLAGS).encode())
+    for source in _sources(project):
+        digest.update(str(source.relative_to(project.path)).encode() + b"\0" + source.read_bytes())
+    binary = cache_dir() / digest.hexdigest()[:20] / "trigcomp_tb"
+    if binary.is_file():
+        return binary, True
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    weights = project.path / "firmware" / "weights"
+    command = [
+        compiler,
+        *CXX_FLAGS,
+        f"-I{project.path}",
+        f"-I{project.path / 'firmware'}",
+        f"-I{project.path / 'firmware' / 'ap_types'}",
+        f'-DWEIGHTS_DIR="{weights}"',
+        str(project.path / "firmware" / f"{project.manifest['project_name']}.cpp"),
+        str(project.path / "firmware" / "trigcomp_top.cpp"),
+        str(project.path / "trigcomp_tb.cpp"),
+        "-o",
+        str(binary.with_suffix(".tmp")),
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode != 0:
+        errors = [line for line in completed.stderr.splitlines() if "error" in line]
+        raise UserError(
+            f"g++ failed to compile {project.path}: {(errors or completed.stderr.splitlines() or ['?'])[0]}"
+        )
+    binary.with_suffix(".tmp").rename(binary)
+    return binary, False
+
+
+def run_testbench(binary: Path, jets: np.ndarray, project: HlsProject, processes: int = 1, progress=None):
+    """Run jets through the compiled firmware in chunks on ``processes`` workers; returns link words (uint64)."""
+    jets = np.ascontiguousarray(jets, dtype=np.float64)
+    chunks = [jets[i : i + CHUNK_JETS] for i in range(0, len(jets), CHUNK_JETS)]
+    with tempfile.TemporaryDirectory(prefix="trigcomp-csim-") as tmp:
+
+        def run_chunk(index: int) -> np.ndarray:
+            src, dst = Path(tmp) / f"in{index}.f64", Path(tmp) / f"out{index}.u64"
+            chunks[index].tofile(src)
+            completed = subprocess.run(
+                [str(binary), "run", str(src), str(dst)], capture_output=True, text=True, cwd=project.path
+            )
+            if completed.returncode != 0:
+                raise UserError(f"the firmware test bench failed: {completed.stderr.strip()[:200]}")
+            if progress is not None:
+                progress.update(len(chunks[index]))
+            return np.fromfile(dst, dtype=np.uint64).reshape(-1, project.n_link_words)
+
+        with ThreadPoolExecutor(max_workers=max(1, processes)) as pool:
+            words = list(pool.map(run_chunk, range(len(chunks))))
+    return np.concatenate(words) if words else np.zeros((0, project.n_link_words), dtype=np.uint64)
+
+
+def unpack_latent(words: np.ndarray, n_latent: int, bits: int, link_width: int) -> np.ndarray:
+    """Link words -> signed latent codes (the inverse of trigcomp_top's packing)."""
+    codes = np.zeros((len(words), n_latent), dtype=np.int64)
+    for i in range(n_latent):
+        value = np.zeros(len(words), dtype=np.uint64)
+        for bit in range(bits):
+            position = i * bits + bit
+            word, offset = divmod(position, link_width)
+            value |= ((words[:, word] >> np.uint64(offset)) & np.uint64(1)) << np.uint64(bit)
+        signed = value.astype(np.int64)
+        codes[:, i] = np.where(signed >= 2 ** (bits - 1), signed - 2**bits, signed)
+    return codes
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Inputs: data resampled, plus adversarial jets
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def adversarial_jets(data: np.ndarray, quantizer: FixedPoint, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Edge cases of the input type: zeros, extremes, just outside the range, rounding ties, random in range."""
+    n_vars = data.shape[1]
+    lo, hi, lsb = quantizer.min, quantizer.max, quantizer.lsb
+    median = np.median(data, axis=0)
+    fixed = [
+        np.zeros(n_vars),
+        np.full(n_vars, hi),
+        np.full(n_vars, lo),
+        np.full(n_vars, hi + lsb),
+        np.full(n_vars, lo - lsb),
+        np.full(n_vars, 1e9),
+        np.full(n_vars, -1e9),
+    ]
+    for j in range(n_vars):
+        for value in (hi, lo, hi + lsb, lo - lsb, hi + lsb / 2, lo - lsb / 2):
+            row = median.copy()
+            row[j] = value
+            fixed.append(row)
+    fixed = np.array(fixed)[:n]
+    n_random = n - len(fixed)
+    in_range = rng.uniform(lo, hi, size=(n_random // 2, n_vars))
+    base = data[rng.integers(0, len(data), n_random - n_random // 2)]
+    ties = (np.floor(base / lsb) + 0.5) * lsb  # exactly half an LSB: tests the rounding mode
+    return np.concatenate([fixed, in_range, ties])
+
+
+def make_inputs(data: np.ndarray, quantizer: FixedPoint, jets: int, adversarial: int, seed: int) -> np.ndarray:
+    if adversarial > jets:
+        raise UserError(f"--adversarial ({adversarial}) cannot exceed --jets ({jets})")
+    if len(data) == 0:
+        raise UserError("no data jets to simulate")
+    rng = np.random.default_rng(seed)
+    n_data = jets - adversarial
+    rows = rng.choice(len(data), n_data, replace=n_data > len(data))
+    x = np.concatenate([data[rows], adversarial_jets(data, quantizer, adversarial, rng)])
+    return x.astype(np.float32).astype(np.float64)  # QKeras sees float32: both sides get the same values
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layer-by-layer trace of one jet
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def trace_jet(binary: Path, project: HlsProject, model: TrainedModel, jet: np.ndarray) -> dict[str, Any]:
+    """Trace one jet through the firmware and through QKeras; name the first layer that diverges."""
+    from tensorflow import keras
+
+    with tempfile.TemporaryDirectory(prefix="trigcomp-trace-") as tmp:
+        src, dst = Path(tmp) / "jet.f64", Path(tmp) / "trace.txt"
+        np.asarray(jet, dtype=np.float64).reshape(1, -1).tofile(src)
+        subprocess.run(
+            [str(binary), "trace", str(src), "0", str(dst)], check=True, capture_output=True, cwd=project.path
+        )
+        firmware = {}
+        for line in dst.read_text().splitlines():
+            name, *values = line.split()
+            firmware[name] = np.array(values, dtype=np.float64)
+    encoder = model.firmware_encoder()
+    names = [name for name in firmware if name not in ("input", "output")]
+    known = [name for name in names if name in {layer.name for layer in encoder.layers}]
+    probe = keras.Model(encoder.input, [encoder.get_layer(name).output for name in known])
+    outputs = probe.predict(np.asarray(jet, dtype=np.float32).reshape(1, -1), verbose=0)
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    layers, first = [], None
+    for name, reference in zip(known, outputs):
+        reference = np.asarray(reference, dtype=np.float64).ravel()
+        equal = bool(np.allclose(firmware[name], reference, rtol=2.0**-20, atol=0.0))
+        if not equal and first is None:
+            first = name
+        layers.append(
+            {"layer": name, "equal": equal, "firmware": firmware[name].tolist(), "qkeras": reference.tolist()}
+        )
+    return {"first_divergent_layer": first, "layers": layers, "firmware_input": firmware["input"].tolist()}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The harness
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CsimResult:
+    project: str
+    jets: int
+    data_jets: int
+    adversarial_jets: int
+    mismatches: int
+    max_lsb_vs_float: float
+    mean_lsb_vs_float: float
+    qkeras_max_lsb_vs_float: float
+    saturated: dict[str, int]
+    jets_per_s: float
+    seconds: dict[str, float]
+    compiled_from_cache: bool
+    first_mismatch: dict[str, Any] | None = None
+    mismatch_rows: list[int] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.mismatches == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__) | {"passed": self.passed}
+
+
+def saturation_counts(model: TrainedModel, x: np.ndarray) -> dict[str, int]:
+    """Values clipped by the input quantizer, and pre-latent values outside the latent range (clipped too)."""
+    from tensorflow import keras
+
+    q_in, q_latent = model.config.input_quantizer, model.config.latent_quantizer
+    outside_input = (x > q_in.max + q_in.lsb / 2) | (x < q_in.min - q_in.lsb / 2)
+    encoder = model.firmware_encoder()
+    pre_latent = keras.Model(encoder.input, encoder.get_layer("enc_latent").output)
+    z = pre_latent.predict(x.astype(np.float32), batch_size=65536, verbose=0)
+    outside_latent = (z > q_latent.max + q_latent.lsb / 2) | (z < q_latent.min - q_latent.lsb / 2)
+    return {
+        "input_values": int(outside_input.sum()),
+        "input_jets": int(outside_input.any(axis=1).sum()),
+        "latent_values": int(outside_latent.sum()),
+        "latent_jets": int(outside_latent.any(axis=1).sum()),
+    }
+
+
+def run_csim(
+    project: HlsProject,
+    model: TrainedModel,
+    data: np.ndarray,
+    jets: int = 1_000_000,
+    adversarial: int = 50_000,
+    processes: int = 2,
+    seed: int = 0,
+    progress: bool = False,
+) -> CsimResult:
+    from tqdm.auto import tqdm
+
+    if model.hash != project.manifest["model"]["hash"]:
+        raise UserError(f"{project.path}: model copy does not match the manifest's model hash")
+    seconds = {}
+    start = time.perf_counter()
+    binary, cached = build_testbench(project)
+    seconds["compile"] = time.perf_counter() - start
+
+    x = make_inputs(data, model.config.input_quantizer, jets, adversarial, seed)
+    start = time.perf_counter()
+    with tqdm(total=len(x), desc="csim", unit="jet", disable=not progress, leave=False) as bar:
+        words = run_testbench(binary, x, project, processes, bar)
+    seconds["firmware"] = time.perf_counter() - start
+    codes = unpack_latent(words, project.n_latent, project.latent_bits, project.link_width)
+
+    start = time.perf_counter()
+    reference = model.encode(x)
+    seconds["qkeras"] = time.perf_counter() - start
+    float_latent = model.encode_float(x)
+    lsb = model.latent_lsb
+    comparison = compare_words(reference, codes * lsb, lsb, float_model=float_latent)
+    qkeras_vs_float = compare_words(reference, reference, lsb, float_model=float_latent)
+
+    first = None
+    if comparison.first_mismatch is not None:
+        row = comparison.first_mismatch
+        first = {
+            "row": row,
+            "input": x[row].tolist(),
+            "expected_words": np.rint(reference[row] / lsb).astype(np.int64).tolist(),
+            "firmware_words": codes[row].tolist(),
+        } | trace_jet(binary, project, model, x[row])
+    return CsimResult(
+        project=str(project.path),
+        jets=int(len(x)),
+        data_jets=int(jets - adversarial),
+        adversarial_jets=int(adversarial),
+        mismatches=comparison.mismatches,
+        max_lsb_vs_float=comparison.max_lsb_vs_float,
+        mean_lsb_vs_float=comparison.mean_lsb_vs_float,
+        qkeras_max_lsb_vs_float=qkeras_vs_float.max_lsb_vs_float,
+        saturated=saturation_counts(model, x),
+        jets_per_s=len(x) / max(seconds["firmware"], 1e-9),
+        seconds={k: round(v, 3) for k, v in seconds.items()},
+        compiled_from_cache=cached,
+        first_mismatch=first,
+        mismatch_rows=list(comparison.mismatch_indices),
+    )

@@ -1,0 +1,355 @@
+"""HLS projects for trigger boards: the firmware encoder through hls4ml (``bit_exact=True``) into a project dir.
+
+A project holds hls4ml's C++ and build scripts, trigcomp's own pieces from ``firmware/`` (a top level that packs
+the latent into link words, a binary-file test bench), test-bench data, a copy of the model, and a manifest
+``trigcomp.json``. Projects are deterministic (same model + options -> same bytes) and written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import string
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .boards import Board
+from .errors import UserError
+from .model import TrainedModel, commit_output_dir, prepare_output_dir, stack_versions, write_json
+
+PROJECT_NAME = "myproject"
+MANIFEST = "trigcomp.json"
+FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+BACKENDS = {"vivado": "Vivado", "vitis": "Vitis"}
+STRATEGIES = {"latency": "Latency", "resource": "Resource", "distributed_arithmetic": "distributed_arithmetic"}
+IO_TYPES = {"parallel": "io_parallel"}
+LINK_WIDTHS = (16, 32, 64)
+#: Layers the encoder may contain: each converts bit-exactly with hls4ml 1.3.
+ENCODER_LAYERS = ("InputLayer", "QActivation", "QDense")
+
+
+@dataclass(frozen=True)
+class HlsOptions:
+    board: Board
+    clock_ns: float
+    backend: str = "vivado"
+    strategy: str = "latency"
+    reuse: int = 1
+    io: str = "parallel"
+    link_width: int = 64
+
+    def check(self) -> None:
+        if not self.clock_ns > 0:
+            raise UserError(f"clock period must be > 0 ns, got {self.clock_ns}")
+        for value, allowed, what in (
+            (self.backend, BACKENDS, "backend"),
+            (self.strategy, STRATEGIES, "strategy"),
+            (self.io, IO_TYPES, "io type"),
+        ):
+            if value not in allowed:
+                raise UserError(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")
+        if self.reuse < 1:
+            raise UserError(f"reuse factor must be >= 1, got {self.reuse}")
+        if self.link_width not in LINK_WIDTHS:
+            raise UserError(f"link width must be one of {LINK_WIDTHS}, got {self.link_width}")
+        if self.strategy == "distributed_arithmetic":
+            try:
+                import da4ml  # noqa: F401
+            except ImportError:
+                raise UserError("strategy distributed_arithmetic needs da4ml: pip install 'trigcomp[rtl]'") from None
+
+
+@dataclass(frozen=True)
+class HlsProject:
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.manifest["inputs"]["size"])
+
+    @property
+    def n_latent(self) -> int:
+        return int(self.manifest["latent"]["size"])
+
+    @property
+    def latent_bits(self) -> int:
+        return int(self.manifest["latent"]["bits"])
+
+    @property
+    def link_width(self) -> int:
+        return int(self.manifest["link"]["width"])
+
+    @property
+    def n_link_words(self) -> int:
+        return int(self.manifest["link"]["words"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.path)} | self.manifest
+
+
+def load_project(path: str | Path) -> HlsProject:
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"project directory not found: {path}")
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise UserError(f"{path} was not made by trigcomp (no {MANIFEST}); make one with `trigcomp hls`")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("kind") != "hls":
+        raise UserError(f"{path} is a {manifest.get('kind')!r} project, not an HLS project")
+    return HlsProject(path, manifest)
+
+
+def check_encoder(encoder) -> None:
+    """Refuse what hls4ml cannot convert bit-exactly, and a decoder given in place of an encoder."""
+    for layer in encoder.layers:
+        kind = type(layer).__name__
+        if kind not in ENCODER_LAYERS:
+            raise UserError(
+                f"layer {layer.name!r} ({kind}) cannot be converted bit-exactly; the encoder may contain only "
+                f"{', '.join(ENCODER_LAYERS)}"
+            )
+    last = encoder.layers[-1]
+    quantizer = getattr(last, "quantizer", None)
+    if type(last).__name__ != "QActivation" or type(quantizer).__name__ != "quantized_bits":
+        raise UserError(
+            f"the model ends in {last.name!r} ({type(last).__name__}), not a quantized latent: "
+            "give an encoder (raw jet in, quantized_bits latent out), not a decoder"
+        )
+    first = encoder.layers[1] if len(encoder.layers) > 1 else last
+    if type(first).__name__ != "QActivation":
+        raise UserError(f"the encoder's first layer {first.name!r} is not an input quantizer (QActivation)")
+
+
+def _hls4ml_config(encoder, options: HlsOptions) -> dict[str, Any]:
+    import hls4ml
+
+    config = hls4ml.utils.config_from_keras_model(encoder, granularity="name", backend=BACKENDS[options.backend])
+    # hls4ml's DA pass refuses any non-dense layer that carries its strategy, so it goes on the dense layers only
+    da = options.strategy == "distributed_arithmetic"
+    config["Model"]["Strategy"] = "Latency" if da else STRATEGIES[options.strategy]
+    config["Model"]["ReuseFactor"] = options.reuse
+    for layer in config["LayerName"].values():
+        layer["Trace"] = True  # trace hooks are compiled out of synthesis (#ifndef __SYNTHESIS__)
+        if "ReuseFactor" in layer:
+            layer["ReuseFactor"] = options.reuse
+        if "weight" in layer.get("Precision", {}):
+            layer["Strategy"] = STRATEGIES[options.strategy]
+    return config
+
+
+def _convert(encoder, options: HlsOptions, output_dir: Path):
+    import hls4ml
+
+    try:
+        return hls4ml.converters.convert_from_keras_model(
+            encoder,
+            hls_config=_hls4ml_config(encoder, options),
+            output_dir=str(output_dir),
+            project_name=PROJECT_NAME,
+            backend=BACKENDS[options.backend],
+            part=options.board.part,
+            clock_period=options.clock_ns,
+            io_type=IO_TYPES[options.io],
+            bit_exact=True,
+        )
+    except Exception as err:  # hls4ml raises bare Exceptions for unsupported layers and options
+        raise UserError(f"hls4ml could not convert the encoder: {str(err).splitlines()[0]}") from None
+
+
+def _precision(variable_type) -> str:
+    return variable_type.precision.definition_cpp()
+
+
+def layer_precisions(hls_model) -> dict[str, dict[str, str]]:
+    precisions = {}
+    for layer in hls_model.get_layers():
+        entry = {"class": layer.class_name, "result": _precision(layer.get_output_variable().type)}
+        for key, weight in layer.weights.items():
+            entry[key] = _precision(weight.type)
+        precisions[layer.name] = entry
+    return precisions
+
+
+def _check_no_widening(model: TrainedModel, hls_model) -> tuple[str, str]:
+    """The ports must carry exactly the QKeras input and latent quantizers: hls4ml may not widen them."""
+    input_type = hls_model.get_input_variables()[0].type
+    latent_type = hls_model.get_output_variables()[0].type
+    expected = (
+        (input_type, model.config.input_quantizer, "input"),
+        (latent_type, model.config.latent_quantizer, "latent"),
+    )
+    for variable_type, fp, what in expected:
+        precision = variable_type.precision
+        if (precision.width, precision.integer, precision.signed) != (fp.bits, fp.integer + 1, True):
+            raise RuntimeError(
+                f"hls4ml chose {precision.definition_cpp()} for the {what}, but the model quantizes it to "
+                f"quantized_bits({fp.bits},{fp.integer}); trigcomp refuses silent widening"
+            )
+    return input_type.name, latent_type.name
+
+
+def _traced_layers(hls_model) -> list[tuple[str, int]]:
+    traced = []
+    for layer in hls_model.get_layers():
+        if layer.get_attr("trace", False) and layer.class_name != "Input":
+            traced.append((layer.name, int(layer.get_output_variable().size())))
+    return traced
+
+
+def _render_template(name: str, values: dict[str, Any]) -> str:
+    return string.Template((FIRMWARE_DIR / name).read_text()).substitute(values)
+
+
+def _make_deterministic(project: Path, stamp: str) -> None:
+    """Strip what hls4ml writes differently on each call: a random library stamp, the temp path, a timestamped copy."""
+    (project / "keras_model.keras").unlink(missing_ok=True)
+    for so in project.glob("firmware/*.so"):
+        so.unlink()
+    yml = project / "hls4ml_config.yml"
+    text = yml.read_text()
+    text = re.sub(r"^KerasModel: .*\n", "", text, flags=re.MULTILINE)
+    text = re.sub(r"^OutputDir: .*$", "OutputDir: .", text, flags=re.MULTILINE)
+    text = re.sub(r"^Stamp: .*$", f"Stamp: {stamp}", text, flags=re.MULTILINE)
+    yml.write_text(text)
+    build_lib = project / "build_lib.sh"
+    build_lib.write_text(re.sub(r"LIB_STAMP=\w+", f"LIB_STAMP={stamp}", build_lib.read_text()))
+    leftover = [p for p in project.rglob("*") if p.is_file() and str(project) in p.read_text(errors="ignore")]
+    if leftover:
+        raise RuntimeError(f"{leftover[0]} still names the temporary path; this is a trigcomp bug")
+
+
+def _write_test_bench_data(project: Path, model: TrainedModel, jets: np.ndarray) -> int:
+    """Sample jets and the QKeras latent for hls4ml's own test bench (text) and trigcomp's (binary)."""
+    tb_data = project / "tb_data"
+    tb_data.mkdir(exist_ok=True)
+    jets = np.asarray(jets, dtype=np.float32)
+    latent = model.encode(jets)
+    np.savetxt(tb_data / "tb_input_features.dat", jets, fmt="%.9g")
+    np.savetxt(tb_data / "tb_output_predictions.dat", latent, fmt="%.9g")
+    jets.astype(np.float64).tofile(tb_data / "trigcomp_input.f64")
+    return int(len(jets))
+
+
+def write_hls_project(
+    model: TrainedModel, out: Path, options: HlsOptions, tb_jets: np.ndarray, force: bool = False
+) -> HlsProject:
+    options.check()
+    encoder = model.firmware_encoder()
+    check_encoder(encoder)
+    tmp = prepare_output_dir(out, force)
+    try:
+        hls_model = _convert(encoder, options, tmp)
+        hls_model.write()
+        input_type, latent_type = _check_no_widening(model, hls_model)
+        stamp = model.hash[:8]
+        _make_deterministic(tmp, stamp)
+
+        n_inputs, n_latent, latent_bits = len(model.variables), model.config.latent.size, model.config.latent.bits
+        n_link_words = -(-n_latent * latent_bits // options.link_width)
+        traced = _traced_layers(hls_model)
+        params = {
+            "n_inputs": n_inputs,
+            "n_latent": n_latent,
+            "latent_bits": latent_bits,
+            "link_width": options.link_width,
+            "n_link_words": n_link_words,
+            "input_type": input_type,
+            "latent_type": latent_type,
+            "traced_layers": ", ".join(f'{{"{name}", {size}}}' for name, size in traced),
+        }
+        (tmp / "firmware" / "trigcomp_params.h").write_text(_render_template("trigcomp_params.h.in", params))
+        for name in ("trigcomp_top.h", "trigcomp_top.cpp"):
+            shutil.copyfile(FIRMWARE_DIR / name, tmp / "firmware" / name)
+        shutil.copyfile(FIRMWARE_DIR / "trigcomp_tb.cpp", tmp / "trigcomp_tb.cpp")
+        shutil.copytree(model.path, tmp / "model", ignore=shutil.ignore_patterns(".*"))
+        n_tb = _write_test_bench_data(tmp, model, tb_jets)
+
+        manifest = {
+            "kind": "hls",
+            "project_name": PROJECT_NAME,
+            "top": "trigcomp_top",
+            "board": options.board.name,
+            "part": options.board.part,
+            "clock_ns": options.clock_ns,
+            "backend": options.backend,
+            "strategy": options.strategy,
+            "reuse": options.reuse,
+            "io": options.io,
+            "model": {"name": model.name, "hash": model.hash, "dir": "model"},
+            "config": model.config.to_dict(),
+            "inputs": {
+                "size": n_inputs,
+                "variables": list(model.variables),
+                "precision": params["input_type"],
+                "quantizer": asdict(model.config.input_quantizer),
+            },
+            "latent": {
+                "size": n_latent,
+                "bits": latent_bits,
+                "integer": model.config.latent.integer,
+                "lsb": model.latent_lsb,
+            },
+            "link": {"width": options.link_width, "words": n_link_words},
+            "precisions": layer_precisions(hls_model),
+            "traced_layers": [name for name, _ in traced],
+            "test_bench_jets": n_tb,
+            "versions": stack_versions(),
+        }
+        write_json(tmp / MANIFEST, manifest)
+        _write_estimate(tmp, encoder, options)
+        commit_output_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return HlsProject(Path(out), manifest)
+
+
+def _write_estimate(project: Path, encoder, options: HlsOptions) -> None:
+    """A labelled resource/latency estimate from da4ml's cost model, for CI machines without Vivado."""
+    try:
+        from .rtl import estimate
+    except ImportError:
+        return
+    payload = estimate(encoder, clock_ns=options.clock_ns)
+    write_json(project / "estimate.json", payload | {"part": options.board.part})
+
+
+def project_digest(path: Path) -> str:
+    """sha256 over every file's relative path and bytes: equal digests mean byte-identical projects."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(path)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Vendor builds
+# ---------------------------------------------------------------------------------------------------------------
+
+VENDOR_TOOLS = {"vivado": "vivado_hls", "vitis": "vitis_hls"}
+
+
+def build_project(project: HlsProject, csynth: bool, vsynth: bool) -> dict[str, Any]:
+    """Run the vendor HLS tool (and Vivado) on a project; refuse in one line when the tool is not installed."""
+    tool = VENDOR_TOOLS[project.manifest["backend"]]
+    missing = [t for t in (tool,) + (("vivado",) if vsynth else ()) if shutil.which(t) is None]
+    if missing:
+        raise UserError(
+            f"{missing[0]} is not on PATH: vendor synthesis cannot run here (for numbers without vendor tools "
+            "use `trigcomp rtl` or `trigcomp report`, which labels estimates)"
+        )
+    # hls4ml's build_prj.tcl reads its switches from one "key=value ..." argument
+    command = [tool, "-f", "build_prj.tcl", f"reset=0 csim=0 synth={int(csynth)} cosim=0 export=0 vsynth={int(vsynth)}"]
+    completed = subprocess.run(command, cwd=project.path, capture_output=True, text=True)
+    if completed.returncode != 0:
+        last = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise UserError(f"{tool} failed (exit {completed.returncode}): {last[0]}")
+    return {"tool": tool, "command": " ".join(command), "csynth": csynth, "vsynth": vsynth}

@@ -1,0 +1,548 @@
+"""Quantization-aware QKeras autoencoders: the encoder goes on the FPGA, the decoder runs offline.
+
+How a jet flows through a trained model:
+
+* The board sees raw jet quantities (GeV, radians, fractions) as one fixed-point input type (``[input]`` in the
+  config); values outside its range saturate, and that is counted.
+* Normalisation is an affine map ``z = (x - offset) * scale`` with a power-of-two ``scale`` per variable and an
+  ``offset`` on a coarse grid. During training it is a separate step; for the firmware it is folded exactly into
+  the first QDense (kernel rows shifted by the scale, offset moved into the bias), so the board pays nothing for it.
+* Encoder: QDense + quantized_relu layers, then a QDense into the quantized latent (``[latent]``: size x bits are
+  the bits per jet that leave the board).
+* Decoder (offline, float): reconstructs the *transformed* targets (log pt, log(1+mass), log(1+nConstituents),
+  the others as they are, each standardised); the non-linear inverse is applied here, never on the board.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .config import FixedPoint, ModelConfig, config_from_dict
+from .errors import UserError
+from .records import VARIABLE_SETS, JetTable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+log = logging.getLogger("trigcomp")
+
+MODEL_FORMAT = "trigcomp-model/1"
+MIN_TRAINING_JETS = 1000
+#: Non-linear target transforms, applied on the decoder side only.
+TRANSFORMS = {"pt": "log", "mass": "log1p", "nConstituents": "log1p"}
+#: The normalisation offset lies on this grid (in normalised units) so that the folded bias stays exact and short.
+OFFSET_GRID = 2.0**-4
+
+
+def resolve_model_variables(spec: tuple[str, ...] | str) -> tuple[str, ...]:
+    if isinstance(spec, str):
+        if spec in VARIABLE_SETS:
+            return VARIABLE_SETS[spec]
+        return tuple(v.strip() for v in spec.split(",") if v.strip())
+    return tuple(spec)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Normalisation and target transforms
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Normalization:
+    variables: tuple[str, ...]
+    input_scale: np.ndarray  # power of two per variable
+    input_offset: np.ndarray  # raw units; offset * scale lies on OFFSET_GRID
+    transforms: tuple[str, ...]  # "log", "log1p" or "identity" per variable
+    target_mean: np.ndarray
+    target_std: np.ndarray
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "variables": list(self.variables),
+            "input_scale": [float(v) for v in self.input_scale],
+            "input_offset": [float(v) for v in self.input_offset],
+            "transforms": list(self.transforms),
+            "target_mean": [float(v) for v in self.target_mean],
+            "target_std": [float(v) for v in self.target_std],
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "Normalization":
+        return cls(
+            variables=tuple(raw["variables"]),
+            input_scale=np.array(raw["input_scale"]),
+            input_offset=np.array(raw["input_offset"]),
+            transforms=tuple(raw["transforms"]),
+            target_mean=np.array(raw["target_mean"]),
+            target_std=np.array(raw["target_std"]),
+        )
+
+    def normalise_inputs(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.input_offset) * self.input_scale
+
+    def to_targets(self, x: np.ndarray) -> np.ndarray:
+        return (_forward_transform(x, self.transforms) - self.target_mean) / self.target_std
+
+    def from_targets(self, t: np.ndarray) -> np.ndarray:
+        x = _inverse_transform(t * self.target_std + self.target_mean, self.transforms)
+        for j, name in enumerate(self.variables):
+            if name == "nConstituents":
+                x[:, j] = np.maximum(np.rint(x[:, j]), 0)
+            elif name.endswith("EF"):  # energy fractions live in [0, 1]
+                x[:, j] = np.clip(x[:, j], 0.0, 1.0)
+            elif name in ("pt", "mass"):
+                x[:, j] = np.maximum(x[:, j], 0.0)
+        return x
+
+
+def _forward_transform(x: np.ndarray, transforms: tuple[str, ...]) -> np.ndarray:
+    out = np.array(x, dtype=np.float64)
+    for j, kind in enumerate(transforms):
+        if kind == "log":
+            out[:, j] = np.log(np.maximum(out[:, j], 1e-3))
+        elif kind == "log1p":
+            out[:, j] = np.log1p(np.maximum(out[:, j], 0.0))
+    return out
+
+
+def _inverse_transform(t: np.ndarray, transforms: tuple[str, ...]) -> np.ndarray:
+    out = np.array(t, dtype=np.float64)
+    for j, kind in enumerate(transforms):
+        if kind == "log":
+            out[:, j] = np.exp(np.minimum(out[:, j], 20.0))
+        elif kind == "log1p":
+            out[:, j] = np.expm1(np.minimum(out[:, j], 20.0))
+    return out
+
+
+def fit_normalization(values: np.ndarray, variables: tuple[str, ...]) -> Normalization:
+    std = values.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    scale = 2.0 ** -np.round(np.log2(std))
+    offset = np.round(values.mean(axis=0) * scale / OFFSET_GRID) * OFFSET_GRID / scale
+    transforms = tuple(TRANSFORMS.get(name, "identity") for name in variables)
+    transformed = _forward_transform(values, transforms)
+    t_std = transformed.std(axis=0)
+    return Normalization(
+        variables=variables,
+        input_scale=scale,
+        input_offset=offset,
+        transforms=transforms,
+        target_mean=transformed.mean(axis=0),
+        target_std=np.where(t_std > 0, t_std, 1.0),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Keras models
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _quantized_bits(fp: FixedPoint):
+    from qkeras import quantized_bits
+
+    return quantized_bits(fp.bits, fp.integer, alpha=1)
+
+
+def _encoder_layers(config: ModelConfig) -> list[tuple[str, int]]:
+    """(name, width) of each encoder QDense, the last one feeding the latent."""
+    names = [(f"enc_dense{i}", width) for i, width in enumerate(config.encoder.hidden)]
+    return names + [("enc_latent", config.latent.size)]
+
+
+def _hidden_activation(config: ModelConfig):
+    from qkeras import quantized_relu
+
+    return quantized_relu(config.encoder.activation_bits, config.encoder.activation_integer)
+
+
+def build_training_models(config: ModelConfig, norm: Normalization):
+    """The autoencoder as trained: (autoencoder, decoder). Normalisation is an explicit step here."""
+    import tensorflow as tf
+    from qkeras import QActivation, QDense
+    from tensorflow import keras
+
+    n = len(norm.variables)
+    kernel_q = _quantized_bits(FixedPoint(config.encoder.weight_bits, config.encoder.weight_integer))
+    bias_q = _quantized_bits(FixedPoint(config.encoder.bias_bits, config.encoder.bias_integer))
+    latent_fp = config.latent_quantizer
+    scale = tf.constant(norm.input_scale, dtype=tf.float32)
+    offset = tf.constant(norm.input_offset, dtype=tf.float32)
+
+    jet = keras.Input((n,), name="jet")
+    h = QActivation(_quantized_bits(config.input_quantizer), name="input_q")(jet)
+    h = keras.layers.Lambda(lambda t: (t - offset) * scale, name="normalise")(h)
+    layers = _encoder_layers(config)
+    for name, width in layers[:-1]:
+        h = QDense(width, kernel_quantizer=kernel_q, bias_quantizer=bias_q, name=name)(h)
+        h = QActivation(_hidden_activation(config), name=name.replace("dense", "relu"))(h)
+    name, width = layers[-1]
+    h = QDense(width, kernel_quantizer=kernel_q, bias_quantizer=bias_q, name=name)(h)
+    # Clipping before the latent quantizer changes no transmitted bit but stops the straight-through gradient
+    # from pushing pre-latent values out of range (seen: a latent stuck on one level).
+    h = keras.layers.Lambda(lambda t: tf.clip_by_value(t, latent_fp.min, latent_fp.max), name="latent_clip")(h)
+    latent = QActivation(_quantized_bits(latent_fp), name="latent")(h)
+
+    latent_in = keras.Input((config.latent.size,), name="latent_in")
+    d = latent_in
+    for i, width in enumerate(config.decoder.hidden):
+        d = keras.layers.Dense(width, activation="relu", name=f"dec_dense{i}")(d)
+    out = keras.layers.Dense(n, name="dec_out")(d)
+    decoder = keras.Model(latent_in, out, name="decoder")
+    autoencoder = keras.Model(jet, decoder(latent), name="autoencoder")
+    return autoencoder, decoder
+
+
+def _quantizer_for(values: np.ndarray, finest_lsb: float) -> FixedPoint:
+    """The narrowest quantized_bits that holds every value exactly (values lie on the finest_lsb grid)."""
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    integer = max(0, int(np.ceil(np.log2(largest + finest_lsb))))
+    bits = integer - int(np.log2(finest_lsb)) + 1
+    return FixedPoint(bits, integer)
+
+
+def _folded_first_layer(config: ModelConfig, norm: Normalization, kernel_q: np.ndarray, bias_q: np.ndarray):
+    """Fold z = (x - offset) * scale into the first QDense: exact, since scale is a power of two."""
+    kernel = norm.input_scale[:, None] * kernel_q
+    bias = bias_q - (norm.input_offset * norm.input_scale) @ kernel_q
+    weight_lsb = FixedPoint(config.encoder.weight_bits, config.encoder.weight_integer).lsb
+    bias_lsb = FixedPoint(config.encoder.bias_bits, config.encoder.bias_integer).lsb
+    kernel_fp = _quantizer_for(kernel, weight_lsb * float(norm.input_scale.min()))
+    bias_fp = _quantizer_for(bias, min(bias_lsb, weight_lsb * OFFSET_GRID))
+    for values, fp in ((kernel, kernel_fp), (bias, bias_fp)):
+        if not np.array_equal(np.rint(values / fp.lsb) * fp.lsb, values) or not np.array_equal(
+            values.astype(np.float32), values
+        ):
+            raise RuntimeError("folded first-layer weights are not exact on their grid; this is a trigcomp bug")
+    return kernel.astype(np.float32), bias.astype(np.float32), kernel_fp, bias_fp
+
+
+def build_firmware_encoder(config: ModelConfig, norm: Normalization, weights: dict[str, list[np.ndarray]]):
+    """The encoder that goes on the board: raw jet in, quantized latent out, normalisation folded in.
+
+    Only layers hls4ml converts bit-exactly: input quantizer, QDense, quantized_relu, quantized_bits latent.
+    """
+    from qkeras import QActivation, QDense
+    from tensorflow import keras
+
+    kernel_fp = FixedPoint(config.encoder.weight_bits, config.encoder.weight_integer)
+    bias_fp = FixedPoint(config.encoder.bias_bits, config.encoder.bias_integer)
+    jet = keras.Input((len(norm.variables),), name="jet")
+    h = QActivation(_quantized_bits(config.input_quantizer), name="input_q")(jet)
+    layers = _encoder_layers(config)
+    folded_weights = {}
+    for index, (name, width) in enumerate(layers):
+        kernel_q, bias_q = quantized_weights(weights[name], kernel_fp, bias_fp)
+        if index == 0:
+            kernel, bias, k_fp, b_fp = _folded_first_layer(config, norm, kernel_q, bias_q)
+        else:
+            kernel, bias, k_fp, b_fp = kernel_q, bias_q, kernel_fp, bias_fp
+        dense = QDense(width, kernel_quantizer=_quantized_bits(k_fp), bias_quantizer=_quantized_bits(b_fp), name=name)
+        h = dense(h)
+        folded_weights[name] = [kernel, bias]
+        if index < len(layers) - 1:
+            h = QActivation(_hidden_activation(config), name=name.replace("dense", "relu"))(h)
+    latent = QActivation(_quantized_bits(config.latent_quantizer), name="latent")(h)
+    encoder = keras.Model(jet, latent, name="encoder")
+    for name, values in folded_weights.items():
+        encoder.get_layer(name).set_weights(values)
+    return encoder
+
+
+def quantized_weights(values: list[np.ndarray], kernel_fp: FixedPoint, bias_fp: FixedPoint):
+    """Kernel and bias exactly as QDense uses them (QKeras quantizer applied to the float shadow weights)."""
+    kernel = np.asarray(_quantized_bits(kernel_fp)(values[0].astype(np.float32)), dtype=np.float64)
+    bias = np.asarray(_quantized_bits(bias_fp)(values[1].astype(np.float32)), dtype=np.float64)
+    return kernel, bias
+
+
+def float_encoder_forward(config: ModelConfig, norm: Normalization, weights: dict[str, list[np.ndarray]], x):
+    """The unquantized float model's latent (float shadow weights, uncapped ReLU, no quantizers), in float64."""
+    h = norm.normalise_inputs(np.asarray(x, dtype=np.float64))
+    layers = _encoder_layers(config)
+    for index, (name, _) in enumerate(layers):
+        kernel, bias = (np.asarray(w, dtype=np.float64) for w in weights[name])
+        h = h @ kernel + bias
+        if index < len(layers) - 1:
+            h = np.maximum(h, 0.0)
+    return h
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The trained model on disk
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainedModel:
+    """A model directory: config, normalisation, weights, provenance and metrics (self-describing)."""
+
+    path: Path | None
+    config: ModelConfig
+    normalization: Normalization
+    weights: dict[str, list[np.ndarray]]
+    info: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return self.normalization.variables
+
+    @property
+    def bits_per_jet(self) -> int:
+        return self.config.bits_per_jet
+
+    @property
+    def latent_lsb(self) -> float:
+        return self.config.latent_quantizer.lsb
+
+    @property
+    def hash(self) -> str:
+        return _model_hash(self.config, self.normalization, self.weights)
+
+    def firmware_encoder(self):
+        if not hasattr(self, "_encoder"):
+            self._encoder = build_firmware_encoder(self.config, self.normalization, self.weights)
+        return self._encoder
+
+    def decoder(self):
+        if not hasattr(self, "_decoder"):
+            _, self._decoder = build_training_models(self.config, self.normalization)
+            for layer in self._decoder.layers:
+                if layer.name in self.weights:
+                    layer.set_weights(self.weights[layer.name])
+        return self._decoder
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """The quantized latent, as the QKeras firmware encoder computes it (the bit-exact reference)."""
+        return self.firmware_encoder().predict(np.asarray(x, dtype=np.float32), batch_size=65536, verbose=0)
+
+    def encode_float(self, x: np.ndarray) -> np.ndarray:
+        return float_encoder_forward(self.config, self.normalization, self.weights, x)
+
+    def decode(self, latent: np.ndarray) -> np.ndarray:
+        t = self.decoder().predict(np.asarray(latent, dtype=np.float32), batch_size=65536, verbose=0)
+        return self.normalization.from_targets(t)
+
+    def reconstruct(self, x: np.ndarray) -> np.ndarray:
+        return self.decode(self.encode(x))
+
+
+def _canonical_weights(weights: dict[str, list[np.ndarray]]) -> dict[str, list]:
+    return {
+        name: [np.asarray(w, dtype=np.float32).tolist() for w in values] for name, values in sorted(weights.items())
+    }
+
+
+def _model_hash(config: ModelConfig, norm: Normalization, weights: dict[str, list[np.ndarray]]) -> str:
+    payload = json.dumps(
+        {"config": config.to_dict(), "normalization": norm.to_json(), "weights": _canonical_weights(weights)},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def data_hash(jets: JetTable) -> str:
+    digest = hashlib.sha256(",".join(jets.variables).encode())
+    digest.update(np.ascontiguousarray(jets.values, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def stack_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {pkg: version(pkg) for pkg in ("tensorflow", "keras", "QKeras", "hls4ml", "numpy")} | {
+        "trigcomp": __version__
+    }
+
+
+def write_json(path: Path, payload: Any) -> None:
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def prepare_output_dir(out: Path, force: bool) -> Path:
+    """A fresh temporary directory beside ``out``; call ``commit_output_dir`` to move it into place atomically."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise UserError(f"{out} already exists; pass --force to overwrite it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+
+
+def commit_output_dir(tmp: Path, out: Path) -> None:
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.chmod(0o755)
+    tmp.rename(out)
+
+
+def save_model(model: TrainedModel, out: Path, force: bool = False) -> TrainedModel:
+    tmp = prepare_output_dir(out, force)
+    try:
+        write_json(tmp / "weights.json", _canonical_weights(model.weights))
+        info = dict(model.info) | {"format": MODEL_FORMAT, "hash": model.hash}
+        write_json(
+            tmp / "model.json",
+            {"config": model.config.to_dict(), "normalization": model.normalization.to_json()} | info,
+        )
+        write_json(tmp / "metrics.json", info.get("metrics", {}))
+        commit_output_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    model.path = Path(out)
+    return model
+
+
+def load_model(path: str | Path) -> TrainedModel:
+    path = Path(path)
+    model_json, weights_json = path / "model.json", path / "weights.json"
+    if not model_json.is_file() or not weights_json.is_file():
+        raise UserError(f"{path} is not a trigcomp model directory (needs model.json and weights.json)")
+    try:
+        raw = json.loads(model_json.read_text())
+        weights_raw = json.loads(weights_json.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: model files are not valid JSON: {err}") from None
+    if raw.get("format") != MODEL_FORMAT:
+        raise UserError(f"{path}: unknown model format {raw.get('format')!r} (expected {MODEL_FORMAT})")
+    config_raw = dict(raw["config"])
+    for section in ("encoder", "decoder"):
+        config_raw[section] = {
+            k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in config_raw[section].items()
+        }
+    if isinstance(config_raw["variables"], (list, tuple)):
+        config_raw["variables"] = list(config_raw["variables"])
+    config = config_from_dict(config_raw)
+    weights = {name: [np.array(w, dtype=np.float32) for w in values] for name, values in weights_raw.items()}
+    info = {k: v for k, v in raw.items() if k not in ("config", "normalization")}
+    model = TrainedModel(path, config, Normalization.from_json(raw["normalization"]), weights, info)
+    if info.get("hash") != model.hash:
+        raise UserError(f"{path}: model hash mismatch (files edited by hand?): {info.get('hash')} != {model.hash}")
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def split_events(event_index: np.ndarray, seed: int, validation: float, test: float):
+    """Event-wise split (all jets of an event on one side), reproducible from the event index and seed alone."""
+    with np.errstate(over="ignore"):  # splitmix64 mixing relies on wrap-around
+        key = event_index.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        key = (key ^ (key >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        key = (key ^ (key >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        key = key ^ (key >> np.uint64(31))
+    u = (key >> np.uint64(11)).astype(np.float64) / 2.0**53
+    test_mask = u < test
+    val_mask = (u >= test) & (u < test + validation)
+    return ~(test_mask | val_mask), val_mask, test_mask
+
+
+def check_variables(model_variables: tuple[str, ...], jets: JetTable) -> None:
+    if tuple(jets.variables) != tuple(model_variables):
+        raise UserError(
+            f"the model expects variables {', '.join(model_variables)} but the data has {', '.join(jets.variables)}"
+        )
+
+
+def _epoch_progress(total: int, enabled: bool):
+    from tensorflow import keras
+    from tqdm.auto import tqdm
+
+    class EpochBar(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(total=total, desc="train", unit="epoch", disable=not enabled, leave=False)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.bar.set_postfix(loss=f"{logs.get('loss', 0):.4f}", val=f"{logs.get('val_loss', 0):.4f}")
+            self.bar.update(1)
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return EpochBar()
+
+
+def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> TrainedModel:
+    """Train the autoencoder on the training part of ``jets`` (event-wise split); returns the model (not saved)."""
+    import tensorflow as tf
+    from tensorflow import keras
+
+    variables = resolve_model_variables(config.variables)
+    check_variables(variables, jets)
+    values = jets.values.astype(np.float64)
+    train_mask, val_mask, test_mask = split_events(
+        jets.event_index, config.seed, config.training.validation_fraction, config.training.test_fraction
+    )
+    train_rows = np.flatnonzero(train_mask)
+    if config.training.max_jets:
+        train_rows = train_rows[: config.training.max_jets]
+    if len(train_rows) < MIN_TRAINING_JETS:
+        raise UserError(
+            f"only {len(train_rows)} training jets after the split; at least {MIN_TRAINING_JETS} are needed"
+        )
+    if not val_mask.any():
+        raise UserError("no validation jets after the event-wise split; give more events")
+    norm = fit_normalization(values[train_rows], variables)
+
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    autoencoder, _ = build_training_models(config, norm)
+    autoencoder.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate), loss="mse")
+    x_train, x_val = values[train_rows].astype(np.float32), values[val_mask].astype(np.float32)
+    t_train, t_val = norm.to_targets(values[train_rows]), norm.to_targets(values[val_mask])
+    callbacks = [
+        keras.callbacks.EarlyStopping(patience=config.training.patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, config.training.patience // 3)),
+        _epoch_progress(config.training.epochs, progress),
+    ]
+    history = autoencoder.fit(
+        x_train,
+        t_train,
+        validation_data=(x_val, t_val),
+        epochs=config.training.epochs,
+        batch_size=config.training.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    weights = {
+        layer.name: [np.asarray(w) for w in layer.get_weights()]
+        for layer in autoencoder.layers + autoencoder.get_layer("decoder").layers
+        if layer.get_weights()
+    }
+    model = TrainedModel(None, config, norm, weights, {})
+    t_hat = model.decoder().predict(model.encode(x_val), batch_size=65536, verbose=0)
+    per_variable = ((t_hat - t_val) ** 2).mean(axis=0)
+    model.info = {
+        "training": {
+            "data_hash": data_hash(jets),
+            "sources": list(jets.sources),
+            "jets": {"train": int(len(train_rows)), "validation": int(val_mask.sum()), "test": int(test_mask.sum())},
+            "epochs_run": len(history.history["loss"]),
+            "split": "event-wise, splitmix64(event_index, seed)",
+        },
+        "versions": stack_versions(),
+        "metrics": {
+            "bits_per_jet": config.bits_per_jet,
+            "best_val_loss": float(min(history.history["val_loss"])),
+            "val_loss_per_variable": {name: float(v) for name, v in zip(variables, per_variable)},
+        },
+    }
+    return model

@@ -1,0 +1,110 @@
+"""Trace the encoder with da4ml 0.5.2 (numpy tracing; distributed arithmetic for the constant matrices).
+
+QKeras rounds half to even and clips; da4ml offers only truncation (TRN) and half-up rounding (RND), so rounding
+is built from primitives (see ``_round_half_even``). The trace is cached per encoder digest: estimate() and
+write_rtl_project() on the same encoder solve the constant matrices once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from importlib.metadata import version
+
+import numpy as np
+
+from ..errors import UserError
+from .layers import Dense, EncoderSpec, FixedFormat
+
+# numba (under da4ml's solver) would start a thread per core on a machine shared by several jobs; must be set
+# before numba is first imported.
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+DA4ML_VERSION = version("da4ml")
+
+#: ns -> da4ml cutoff. da4ml's latency unit with HWConfig(1, -1, -1) is one adder level, whatever its width.
+#: On UltraScale+ (-2) one level is a LUT, a carry chain of ~16-24 bits and the route to the next adder: about
+#: ADDER_LEVEL_NS. REGISTER_OVERHEAD_NS covers clock-to-out, setup and clock uncertainty. A 5 ns period thus
+#: holds (5 - 0.5) / 1.0 -> 4 adder levels per stage. These are estimates until a vendor timing report exists.
+ADDER_LEVEL_NS = 1.0
+REGISTER_OVERHEAD_NS = 0.5
+#: da4ml's hardware model: adder cost counted per bit, latency one unit per adder (see the note above).
+_HWCONF = (1, -1, -1)
+#: Extra adder depth the CMVM solver may add beyond the minimum to share more terms (da4ml's recommendation).
+_SOLVER_OPTIONS = {"hard_dc": 2}
+
+
+def cutoff_levels(pipeline_ns: float) -> int:
+    """Adder levels allowed in one pipeline stage of pipeline_ns (at least one)."""
+    return max(1, math.floor((pipeline_ns - REGISTER_OVERHEAD_NS) / ADDER_LEVEL_NS + 1e-9))
+
+
+@dataclass(frozen=True)
+class Traced:
+    comb: object  # da4ml CombLogic of the whole encoder
+    accumulators: tuple[dict, ...]  # per Dense step: the format da4ml derived for its output
+
+    @property
+    def levels(self) -> int:
+        return int(self.comb.latency[1])
+
+    def pipeline(self, pipeline_ns: float):
+        """The da4ml Pipeline with at most cutoff_levels(pipeline_ns) adder levels per stage (then retimed)."""
+        from da4ml.trace import to_pipeline
+
+        return to_pipeline(self.comb, cutoff_levels(pipeline_ns), verbose=False)
+
+
+def _format_of(array) -> dict:
+    """The smallest common (signed, integer, fractional) holding every element of a traced array."""
+    k, i, f = (int(np.max(part)) for part in array.kif)
+    return {"signed": bool(k), "integer": i, "fractional": f, "bits": k + i + f}
+
+
+def _round_half_even(value, fmt: FixedFormat):
+    """value -> fmt with QKeras semantics: round half to even, then saturate (SAT, or SAT_SYM if symmetric).
+
+    With F fractional bits in and f < F out: floor(v + 2^-f/2 - 2^-F + odd * 2^-F) is round-half-even, where odd
+    is v's bit of weight 2^-f (a tie rounds up only from an odd word). Saturating after rounding is what
+    QKeras does (clip(round(x))).
+    """
+    overflow = "SAT_SYM" if fmt.symmetric else "SAT"
+    k, i, f = int(fmt.signed), fmt.integer, fmt.fractional
+    current_f = int(value.kif[2])
+    if current_f > f:
+        odd = value.quantize(0, 1 - f, f, "WRAP", "TRN")
+        value = value + (2.0 ** (-f - 1) - 2.0**-current_f) + odd * 2.0 ** (f - current_f)
+    return value.quantize(k, i, f, overflow, "TRN")
+
+
+def _trace(spec: EncoderSpec) -> Traced:
+    from da4ml.trace import FixedVariableArray, FixedVariableArrayInput, HWConfig, comb_trace
+
+    port = FixedVariableArrayInput((spec.n_inputs,), hwconf=HWConfig(*_HWCONF), solver_options=_SOLVER_OPTIONS)
+    fmt = spec.input.format
+    # The input port carries the already quantized input word (simulate() quantizes in software first).
+    x = port.quantize(int(fmt.signed), fmt.integer, fmt.fractional)
+    accumulators = []
+    for step in spec.steps:
+        if isinstance(step, Dense):
+            x = x @ step.kernel + step.bias
+            accumulators.append({"layer": step.name, "format": _format_of(x)})
+        else:
+            x = FixedVariableArray(np.array([_round_half_even(v, step.format) for v in x._vars]), x.solver_options)
+    comb = comb_trace(port, x)
+    if comb.lookup_tables:
+        raise UserError("the traced encoder uses lookup tables, which the Yosys flow does not read")
+    return Traced(comb=comb, accumulators=tuple(accumulators))
+
+
+_TRACES: dict[str, Traced] = {}
+
+
+def trace(spec: EncoderSpec) -> Traced:
+    """The da4ml trace of spec, cached by the encoder digest (one encoder at a time keeps memory bounded)."""
+    digest = spec.digest()
+    if digest not in _TRACES:
+        _TRACES.clear()
+        _TRACES[digest] = _trace(spec)
+    return _TRACES[digest]

@@ -1,0 +1,176 @@
+"""``trigcomp run``: the whole chain on one dataset, left to right, into one output directory.
+
+jets -> train (model/) -> evaluate (evaluation/) -> hls (hls_project/) -> csim on every held-out jet -> report,
+then summary.md and summary.json. Written in a temporary directory and renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+
+from .errors import UserError
+
+STAGES = ("load", "train", "evaluate", "hls", "csim", "report")
+
+
+def _stage(index: int, name: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"[{index + 1}/{len(STAGES)}] {name}", file=sys.stderr, flush=True)
+
+
+def _resource_summary(project_dir: Path) -> dict[str, Any]:
+    from .reports import read_report
+
+    try:
+        report = read_report(project_dir)
+    except UserError as err:
+        return {"source": None, "note": str(err)}
+    payload = report.to_json()
+    return {
+        key: payload[key]
+        for key in (
+            "source",
+            "estimate",
+            "latency_cycles",
+            "latency_ns",
+            "ii",
+            "resources",
+            "resources_percent",
+            "note",
+        )
+    }
+
+
+def run_pipeline(args, load: Callable) -> dict[str, Any]:
+    from .boards import get_board
+    from .cli import _default_data
+    from .config import load_config
+    from .csim import run_csim
+    from .evaluate import evaluate, write_report
+    from .hls import HlsOptions, write_hls_project
+    from .model import commit_output_dir, prepare_output_dir, resolve_model_variables, save_model, split_events, train
+
+    quiet = args.json
+    out = Path(args.out)
+    config = load_config(args.config)
+    board = get_board(args.board)
+    if args.jets < 0 or args.adversarial < 0:
+        raise UserError("--jets and --adversarial must be >= 0")
+    tmp = prepare_output_dir(out, args.force)
+    seconds: dict[str, float] = {}
+    try:
+        clock = time.perf_counter()
+        _stage(0, "load jets", quiet)
+        jets = load(args, _default_data(args.data), resolve_model_variables(config.variables))
+        seconds["load"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        _stage(1, f"train {config.name} ({config.bits_per_jet} bits/jet)", quiet)
+        model = save_model(train(config, jets, progress=not quiet), tmp / "model")
+        seconds["train"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        _stage(2, "evaluate on held-out jets against equal-bit baselines", quiet)
+        evaluation = evaluate(model, jets)
+        write_report(evaluation, model, jets, tmp / "evaluation")
+        seconds["evaluate"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        _stage(3, f"HLS project (encoder, {board.part}, bit_exact)", quiet)
+        project = write_hls_project(
+            model, tmp / "hls_project", HlsOptions(board=board, clock_ns=board.clock_ns), jets.values[:1000]
+        )
+        seconds["hls"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        cfg = config.training
+        _, _, test = split_events(jets.event_index, config.seed, cfg.validation_fraction, cfg.test_fraction)
+        test_jets = jets.values[test]
+        n_data = args.jets or len(test_jets)
+        _stage(4, f"csim: {n_data} held-out jets + {args.adversarial} adversarial vs QKeras", quiet)
+        csim = run_csim(
+            project,
+            model,
+            test_jets,
+            jets=n_data + args.adversarial,
+            adversarial=args.adversarial,
+            processes=args.processes,
+            seed=args.seed,
+            progress=not quiet,
+        )
+        seconds["csim"] = time.perf_counter() - clock
+
+        _stage(5, "report", quiet)
+        resources = _resource_summary(project.path)
+        summary = {
+            "model": {"name": model.name, "hash": model.hash, "path": "model"},
+            "data": {
+                "sources": list(jets.sources),
+                "jets": len(jets),
+                "events": jets.n_events,
+                "test_jets": int(len(test_jets)),
+            },
+            "bits_per_jet": model.bits_per_jet,
+            "variables": {
+                name: {k: v[k] for k in ("bias", "sigma", "rms", "kind")} for name, v in evaluation.variables.items()
+            },
+            "total_nmse": evaluation.total_nmse,
+            "best_baseline_at_budget": evaluation.best_baseline_at_budget,
+            "autoencoder_wins": evaluation.autoencoder_wins,
+            "hls_project": "hls_project",
+            "board": board.name,
+            "part": board.part,
+            "csim": {k: v for k, v in csim.to_json().items() if k != "project"},
+            "resources": resources,
+            "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        }
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+        (tmp / "summary.md").write_text(render_summary(summary))
+        commit_output_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return summary
+
+
+def render_summary(s: dict[str, Any]) -> str:
+    csim, res = s["csim"], s["resources"]
+    best = s["best_baseline_at_budget"]
+    lines = [
+        f"# trigcomp run: `{s['model']['name']}` — {s['bits_per_jet']} bits per jet",
+        "",
+        f"- data: {', '.join(s['data']['sources'])} ({s['data']['jets']} jets, {s['data']['test_jets']} held out)",
+        f"- total normalised MSE on held-out jets: {s['total_nmse']:.4g}"
+        + (
+            f" (best equal-bit baseline, {best['codec']}: {best['total_nmse']:.4g} → "
+            f"{'autoencoder wins' if s['autoencoder_wins'] else 'baseline wins'})"
+            if best
+            else ""
+        ),
+        f"- HLS project: `{s['hls_project']}/` ({s['part']})",
+        f"- csim: **{csim['mismatches']} mismatches** in {csim['jets']} jets ({csim['adversarial_jets']} adversarial); "
+        f"{csim['jets_per_s']:,.0f} jets/s; saturated {csim['saturated']}",
+        "",
+        "| variable | residual | bias | σ | RMS |",
+        "|---|---|---|---|---|",
+    ]
+    for name, v in s["variables"].items():
+        lines.append(f"| {name} | {v['kind']} | {v['bias']:.4g} | {v['sigma']:.4g} | {v['rms']:.4g} |")
+    lines += ["", "## Latency and resources", ""]
+    if res.get("source") is None:
+        lines.append(f"No vendor report and no estimate: {res.get('note')}")
+    else:
+        label = "ESTIMATE (not a synthesis result)" if res.get("estimate") else "vendor report"
+        lines.append(f"Source: `{res['source']}` — {label}.")
+        lines.append(
+            f"Latency {res['latency_cycles']} cycles, {res['latency_ns']} ns, II {res['ii']}; "
+            f"resources {res['resources']}"
+        )
+    lines += ["", "Stage times [s]: " + ", ".join(f"{k} {v}" for k, v in s["seconds"].items()), ""]
+    return "\n".join(lines)

@@ -130,7 +130,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     jets = _load(args, args.data, model.variables)
-    evaluation = evaluate(model, jets, baseline_train=_baseline_training_jets(model, args))
+    others = tuple(load_model(path) for path in args.compare or ())
+    evaluation = evaluate(model, jets, baseline_train=_baseline_training_jets(model, args), others=others)
     if args.out:
         write_report(evaluation, model, jets, Path(args.out))
     _emit(args, evaluation.to_json(), render_markdown(evaluation))
@@ -188,7 +189,7 @@ def _csim(project, model, data_values, args):
         model,
         data_values,
         jets=args.jets,
-        adversarial=args.adversarial,
+        adversarial=args.adversarial if args.adversarial is not None else min(50_000, args.jets // 20),
         processes=args.processes,
         seed=args.seed,
         progress=not args.json,
@@ -300,8 +301,9 @@ def _add_csim_options(p: argparse.ArgumentParser, jets: int) -> None:
     p.add_argument(
         "--adversarial",
         type=int,
-        default=50_000,
-        help="of those, edge-case jets: zeros, extremes, just out of range, rounding ties (default 50,000)",
+        default=None,
+        help="of those, edge-case jets: zeros, extremes, just out of range, rounding ties "
+        "(default: 5 %%, at most 50,000; with run: 20,000)",
     )
     p.add_argument("--processes", type=int, default=2, help="parallel test-bench processes (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed for resampling and adversarial jets")
@@ -378,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", required=True, help="model directory")
     p.add_argument("--out", help="directory for the Markdown report, JSON and plots")
+    p.add_argument("--compare", nargs="+", metavar="MODEL", help="more model dirs to place on the rate-distortion curve")
     _add_data_options(p, "ROOT file(s) to evaluate on", required=True)
     p.set_defaults(func=cmd_evaluate)
 

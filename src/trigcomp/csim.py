@@ -26,7 +26,9 @@ from .errors import UserError
 from .hls import HlsProject
 from .model import TrainedModel
 
-CXX_FLAGS = ("-O2", "-std=c++14", "-w")
+# Weights are read at run time relative to the project dir (the test bench runs there), so one cached binary
+# serves every copy of a project.
+CXX_FLAGS = ("-O2", "-std=c++14", "-w", '-DWEIGHTS_DIR="firmware/weights"')
 CHUNK_JETS = 50_000
 
 
@@ -57,14 +59,13 @@ def build_testbench(project: HlsProject) -> tuple[Path, bool]:
     if binary.is_file():
         return binary, True
     binary.parent.mkdir(parents=True, exist_ok=True)
-    weights = project.path / "firmware" / "weights"
     command = [
         compiler,
         *CXX_FLAGS,
         f"-I{project.path}",
         f"-I{project.path / 'firmware'}",
         f"-I{project.path / 'firmware' / 'ap_types'}",
-        f'-DWEIGHTS_DIR="{weights}"',
+       
         str(project.path / "firmware" / f"{project.manifest['project_name']}.cpp"),
         str(project.path / "firmware" / "trigcomp_top.cpp"),
         str(project.path / "trigcomp_tb.cpp"),
@@ -182,8 +183,9 @@ def trace_jet(binary: Path, project: HlsProject, model: TrainedModel, jet: np.nd
             name, *values = line.split()
             firmware[name] = np.array(values, dtype=np.float64)
     encoder = model.firmware_encoder()
-    names = [name for name in firmware if name not in ("input", "output")]
-    known = [name for name in names if name in {layer.name for layer in encoder.layers}]
+    # hls4ml merges the latent quantizer into the last dense layer's activation; the test bench's "output" is it
+    firmware["latent"] = firmware.pop("output")
+    known = [name for name in firmware if name in {layer.name for layer in encoder.layers}]
     probe = keras.Model(encoder.input, [encoder.get_layer(name).output for name in known])
     outputs = probe.predict(np.asarray(jet, dtype=np.float32).reshape(1, -1), verbose=0)
     outputs = outputs if isinstance(outputs, list) else [outputs]

@@ -74,6 +74,7 @@ class Evaluation:
     latent_saturated_jets: int
     autoencoder_wins: bool | None = None
     best_baseline_at_budget: dict[str, Any] | None = None
+    autoencoders: list[dict[str, Any]] = field(default_factory=list)  # every autoencoder on the curve
     plots: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -100,9 +101,16 @@ def evaluate(
     jets: JetTable,
     baseline_train: np.ndarray | None = None,
     budgets: tuple[int, ...] = DEFAULT_BUDGETS,
+    others: tuple[TrainedModel, ...] = (),
 ) -> Evaluation:
-    """Evaluate ``model`` on ``jets``; baselines are fitted on ``baseline_train`` (the model's training jets)."""
+    """Evaluate ``model`` on ``jets``; baselines are fitted on ``baseline_train`` (the model's training jets).
+
+    ``others``: more autoencoders (e.g. the same architecture at other latent bits) to place on the
+    rate-distortion curve, evaluated on the same held-out jets.
+    """
     check_variables(model.variables, jets)
+    for other in others:
+        check_variables(other.variables, jets)
     rows, held_out = _evaluation_rows(model, jets)
     truth = jets.values[rows].astype(np.float64)
     latent = model.encode(truth)
@@ -140,7 +148,11 @@ def evaluate(
         baseline_source = "training split of the evaluation data"
     else:
         baseline_source = "the model's training jets"
-    all_budgets = tuple(sorted(set(budgets) | {model.bits_per_jet}))
+    autoencoders = [{"model": model.name, "bits_per_jet": model.bits_per_jet, "total_nmse": float(nmse.sum())}]
+    for other in others:
+        other_nmse = nmse_per_variable(truth, other.reconstruct(truth), variance).sum()
+        autoencoders.append({"model": other.name, "bits_per_jet": other.bits_per_jet, "total_nmse": float(other_nmse)})
+    all_budgets = tuple(sorted(set(budgets) | {ae["bits_per_jet"] for ae in autoencoders}))
     points = [
         p.to_json()
         for p in rate_distortion(baseline_train.astype(np.float64), truth, model.variables, budgets=all_budgets)
@@ -164,6 +176,7 @@ def evaluate(
         latent_saturated_jets=int(((latent >= q.max) | (latent <= q.min)).any(axis=1).sum()),
         autoencoder_wins=None if best is None else bool(total < best["total_nmse"]),
         best_baseline_at_budget=best,
+        autoencoders=sorted(autoencoders, key=lambda ae: ae["bits_per_jet"]),
     )
 
 
@@ -215,7 +228,8 @@ def render_markdown(evaluation: Evaluation) -> str:
         for codec in ("fixed_point", "float_mantissa"):
             match = [p for p in evaluation.baselines if p["budget"] == budget and p["codec"] == codec]
             cells.append(_fmt(match[0]["total_nmse"]) if match and match[0]["possible"] else "impossible")
-        ae = _fmt(evaluation.total_nmse) if budget == evaluation.bits_per_jet else ""
+        ae = ", ".join(f"{_fmt(a['total_nmse'])} ({a['model']})" for a in evaluation.autoencoders
+                       if a["bits_per_jet"] == budget)
         lines.append(f"| {budget} | {cells[0]} | {cells[1]} | {ae} |")
     if evaluation.pt_bins:
         lines += [
@@ -285,12 +299,11 @@ def write_plots(evaluation: Evaluation, model: TrainedModel, jets: JetTable, out
         points = [p for p in evaluation.baselines if p["codec"] == codec and p["possible"]]
         ax.plot([p["bits_per_jet"] for p in points], [p["total_nmse"] for p in points], marker="s", label=label)
     ax.plot(
-        [evaluation.bits_per_jet],
-        [evaluation.total_nmse],
+        [a["bits_per_jet"] for a in evaluation.autoencoders],
+        [a["total_nmse"] for a in evaluation.autoencoders],
         marker="*",
         markersize=16,
-        linestyle="",
-        label=f"autoencoder {evaluation.model}",
+        label="quantization-aware autoencoder",
     )
     ax.set_yscale("log")
     ax.set_xlabel("bits per jet")

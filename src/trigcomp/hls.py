@@ -108,14 +108,7 @@ def load_project(path: str | Path) -> HlsProject:
 
 
 def check_encoder(encoder) -> None:
-    """Refuse what hls4ml cannot convert bit-exactly, and a decoder given in place of an encoder."""
-    for layer in encoder.layers:
-        kind = type(layer).__name__
-        if kind not in ENCODER_LAYERS:
-            raise UserError(
-                f"layer {layer.name!r} ({kind}) cannot be converted bit-exactly; the encoder may contain only "
-                f"{', '.join(ENCODER_LAYERS)}"
-            )
+    """Refuse a decoder given in place of an encoder, and what hls4ml cannot convert bit-exactly."""
     last = encoder.layers[-1]
     quantizer = getattr(last, "quantizer", None)
     if type(last).__name__ != "QActivation" or type(quantizer).__name__ != "quantized_bits":
@@ -123,6 +116,13 @@ def check_encoder(encoder) -> None:
             f"the model ends in {last.name!r} ({type(last).__name__}), not a quantized latent: "
             "give an encoder (raw jet in, quantized_bits latent out), not a decoder"
         )
+    for layer in encoder.layers:
+        kind = type(layer).__name__
+        if kind not in ENCODER_LAYERS:
+            raise UserError(
+                f"layer {layer.name!r} ({kind}) cannot be converted bit-exactly; the encoder may contain only "
+                f"{', '.join(ENCODER_LAYERS)}"
+            )
     first = encoder.layers[1] if len(encoder.layers) > 1 else last
     if type(first).__name__ != "QActivation":
         raise UserError(f"the encoder's first layer {first.name!r} is not an input quantizer (QActivation)")
@@ -145,7 +145,7 @@ def _hls4ml_config(encoder, options: HlsOptions) -> dict[str, Any]:
     return config
 
 
-def _convert(encoder, options: HlsOptions, output_dir: Path):
+def convert_encoder(encoder, options: HlsOptions, output_dir: Path):
     import hls4ml
 
     try:
@@ -193,7 +193,7 @@ def _check_no_widening(model: TrainedModel, hls_model) -> tuple[str, str]:
                 f"hls4ml chose {precision.definition_cpp()} for the {what}, but the model quantizes it to "
                 f"quantized_bits({fp.bits},{fp.integer}); trigcomp refuses silent widening"
             )
-    return input_type.name, latent_type.name
+    return input_type, latent_type
 
 
 def _traced_layers(hls_model) -> list[tuple[str, int]]:
@@ -246,7 +246,7 @@ def write_hls_project(
     check_encoder(encoder)
     tmp = prepare_output_dir(out, force)
     try:
-        hls_model = _convert(encoder, options, tmp)
+        hls_model = convert_encoder(encoder, options, tmp)
         hls_model.write()
         input_type, latent_type = _check_no_widening(model, hls_model)
         stamp = model.hash[:8]
@@ -261,8 +261,8 @@ def write_hls_project(
             "latent_bits": latent_bits,
             "link_width": options.link_width,
             "n_link_words": n_link_words,
-            "input_type": input_type,
-            "latent_type": latent_type,
+            "input_type": input_type.name,
+            "latent_type": latent_type.name,
             "traced_layers": ", ".join(f'{{"{name}", {size}}}' for name, size in traced),
         }
         (tmp / "firmware" / "trigcomp_params.h").write_text(_render_template("trigcomp_params.h.in", params))
@@ -288,7 +288,8 @@ def write_hls_project(
             "inputs": {
                 "size": n_inputs,
                 "variables": list(model.variables),
-                "precision": params["input_type"],
+                "type": input_type.name,
+                "precision": _precision(input_type),
                 "quantizer": asdict(model.config.input_quantizer),
             },
             "latent": {
@@ -296,6 +297,8 @@ def write_hls_project(
                 "bits": latent_bits,
                 "integer": model.config.latent.integer,
                 "lsb": model.latent_lsb,
+                "type": latent_type.name,
+                "precision": _precision(latent_type),
             },
             "link": {"width": options.link_width, "words": n_link_words},
             "precisions": layer_precisions(hls_model),

@@ -60,7 +60,8 @@ def run_pipeline(args, load: Callable) -> dict[str, Any]:
     out = Path(args.out)
     config = load_config(args.config)
     board = get_board(args.board)
-    if args.jets < 0 or args.adversarial < 0:
+    adversarial = 20_000 if args.adversarial is None else args.adversarial
+    if args.jets < 0 or adversarial < 0:
         raise UserError("--jets and --adversarial must be >= 0")
     tmp = prepare_output_dir(out, args.force)
     seconds: dict[str, float] = {}
@@ -93,13 +94,13 @@ def run_pipeline(args, load: Callable) -> dict[str, Any]:
         _, _, test = split_events(jets.event_index, config.seed, cfg.validation_fraction, cfg.test_fraction)
         test_jets = jets.values[test]
         n_data = args.jets or len(test_jets)
-        _stage(4, f"csim: {n_data} held-out jets + {args.adversarial} adversarial vs QKeras", quiet)
+        _stage(4, f"csim: {n_data} held-out jets + {adversarial} adversarial vs QKeras", quiet)
         csim = run_csim(
             project,
             model,
             test_jets,
-            jets=n_data + args.adversarial,
-            adversarial=args.adversarial,
+            jets=n_data + adversarial,
+            adversarial=adversarial,
             processes=args.processes,
             seed=args.seed,
             progress=not quiet,

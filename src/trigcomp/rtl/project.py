@@ -24,7 +24,7 @@ from ..boards import get_board
 from ..errors import UserError
 from ..model import commit_output_dir, prepare_output_dir, write_json
 from .layers import EncoderSpec, parse_encoder
-from .trace import ADDER_LEVEL_NS, DA4ML_VERSION, REGISTER_OVERHEAD_NS, Traced, cutoff_levels, trace
+from .trace import ADDER_LEVEL_NS, DA4ML_VERSION, REGISTER_OVERHEAD_NS, Pipelined, Traced, trace
 
 MANIFEST = "trigcomp.json"
 ESTIMATE = "estimate.json"
@@ -117,14 +117,7 @@ def _io_word(solution, side: str) -> dict:
 
     kifs = get_io_kifs(solution)[0 if side == "input" else 1]
     k, i, f = (int(part.max()) for part in kifs)
-    if k + i + f > 32:
-        raise UserError(f"the encoder {side} word is {k + i + f} bits wide; the emulator supports at most 32")
     return {"signed": bool(k), "integer": i, "fractional": f, "bits": k + i + f}
-
-
-def _stage_levels(pipe) -> int:
-    """Adder levels in the deepest stage: each stage starts at the latency of its (registered) inputs."""
-    return int(max(stage.latency[1] - min(stage.inp_latency, default=0.0) for stage in pipe.solutions))
 
 
 def carry4_estimate(comb) -> int:
@@ -134,40 +127,23 @@ def carry4_estimate(comb) -> int:
     return sum(math.ceil(sum(_minimal_kif(op.qint)) / 4) for op in comb.ops if op.opcode in (0, 1, 4))
 
 
-def timing_summary(traced: Traced, clock_ns: float, pipeline_ns: float) -> dict:
-    pipe = traced.pipeline(pipeline_ns)
-    stages = len(pipe.solutions)
-    return {
-        "pipe": pipe,
-        "pipeline_stages": stages,
-        # da4ml registers the input and each stage's output: the result leaves `stages` clocks after capture.
-        "latency_cycles": stages,
-        "latency_ns": stages * clock_ns,
-        "cutoff_levels": cutoff_levels(pipeline_ns),
-        "stage_levels": _stage_levels(pipe),
-        "combinational_levels": traced.levels,
-        "combinational_ns_estimate": traced.levels * ADDER_LEVEL_NS,
-    }
-
-
-def da4ml_estimate(traced: Traced, clock_ns: float, pipeline_ns: float, part: str) -> dict:
+def da4ml_estimate(traced: Traced, pipelined: Pipelined, clock_ns: float, part: str) -> dict:
     """estimate.json content from da4ml's cost model alone (no synthesis)."""
-    timing = timing_summary(traced, clock_ns, pipeline_ns)
     return {
         "source": "estimate:da4ml",
         "clock_ns": clock_ns,
-        "latency_cycles": {"best": timing["latency_cycles"], "worst": timing["latency_cycles"]},
-        "latency_ns": timing["latency_ns"],
+        "latency_cycles": {"best": pipelined.latency_cycles, "worst": pipelined.latency_cycles},
+        "latency_ns": pipelined.latency_cycles * clock_ns,
         "ii": 1,
         "resources": {
             "LUT": round(traced.comb.cost),
-            "FF": int(timing["pipe"].reg_bits),
+            "FF": pipelined.register_bits,
             "DSP": 0,
             "BRAM": 0,
             "CARRY": carry4_estimate(traced.comb),
         },
         "part": part,
-        "logic_depth": timing["stage_levels"],
+        "logic_depth": pipelined.deepest_stage_levels,
         "note": (
             f"da4ml {DA4ML_VERSION} cost model, not synthesis: LUT = adder bits, FF = pipeline register bits, "
             "CARRY = 4-bit carry blocks; logic_depth = adder levels in the deepest stage "
@@ -252,18 +228,18 @@ def write_rtl_project(
     target = get_board(board)
     spec = parse_encoder(encoder)
     traced = trace(spec)
-    timing = timing_summary(traced, clock_ns, pipeline_ns)
-    contents = _manifest(spec, traced, timing, target, clock_ns, pipeline_ns, project_name)
+    pipelined = traced.pipeline(pipeline_ns)
+    contents = _manifest(spec, traced, pipelined, target, clock_ns, pipeline_ns, project_name)
     clashes = sorted(set(manifest or {}) & set(contents))
     if clashes:
         raise ValueError(f"manifest keys {clashes} are written by write_rtl_project itself")
     contents |= manifest or {}
     tmp = prepare_output_dir(out, force)
     try:
-        _write_variant(timing["pipe"], tmp / "pipelined", project_name, clock_ns, target.part)
+        _write_variant(pipelined.pipe, tmp / "pipelined", project_name, clock_ns, target.part)
         _write_variant(traced.comb, tmp / "combinational", project_name, clock_ns, target.part)
         write_json(tmp / MANIFEST, contents)
-        write_json(tmp / ESTIMATE, da4ml_estimate(traced, clock_ns, pipeline_ns, target.part))
+        write_json(tmp / ESTIMATE, da4ml_estimate(traced, pipelined, clock_ns, target.part))
         commit_output_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -271,7 +247,7 @@ def write_rtl_project(
     return RtlProject(out, contents)
 
 
-def _manifest(spec: EncoderSpec, traced: Traced, timing: dict, board, clock_ns, pipeline_ns, project_name) -> dict:
+def _manifest(spec: EncoderSpec, traced: Traced, pipelined: Pipelined, board, clock_ns, pipeline_ns, name) -> dict:
     layers = spec.layers_json()
     accumulators = {entry["layer"]: entry["format"] for entry in traced.accumulators}
     for layer in layers:
@@ -279,23 +255,23 @@ def _manifest(spec: EncoderSpec, traced: Traced, timing: dict, board, clock_ns, 
             layer["accumulator"] = accumulators[layer["layer"]]
     return {
         "kind": "rtl",
-        "project_name": project_name,
+        "project_name": name,
         "board": board.name,
         "part": board.part,
         "clock_ns": clock_ns,
         "pipeline_ns": pipeline_ns,
-        "pipeline_stages": timing["pipeline_stages"],
-        "latency_cycles": timing["latency_cycles"],
-        "latency_ns": timing["latency_ns"],
+        "pipeline_stages": pipelined.stages,
+        "latency_cycles": pipelined.latency_cycles,
+        "latency_ns": pipelined.latency_cycles * clock_ns,
         "ii": 1,
         "adder_levels": {
-            "per_stage_cutoff": timing["cutoff_levels"],
-            "deepest_stage": timing["stage_levels"],
-            "combinational": timing["combinational_levels"],
+            "per_stage_cutoff": pipelined.cutoff_levels,
+            "deepest_stage": pipelined.deepest_stage_levels,
+            "combinational": traced.levels,
             "ns_per_level": ADDER_LEVEL_NS,
             "register_overhead_ns": REGISTER_OVERHEAD_NS,
         },
-        "variants": {variant: f"{variant}/src/{project_name}.v" for variant in VARIANTS},
+        "variants": {variant: f"{variant}/src/{name}.v" for variant in VARIANTS},
         "inputs": spec.n_inputs,
         "outputs": spec.n_outputs,
         "layers": layers,

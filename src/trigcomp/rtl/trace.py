@@ -49,11 +49,36 @@ class Traced:
     def levels(self) -> int:
         return int(self.comb.latency[1])
 
-    def pipeline(self, pipeline_ns: float):
-        """The da4ml Pipeline with at most cutoff_levels(pipeline_ns) adder levels per stage (then retimed)."""
+    def pipeline(self, pipeline_ns: float) -> Pipelined:
+        """Split into stages of at most cutoff_levels(pipeline_ns) adder levels (da4ml then retimes them)."""
         from da4ml.trace import to_pipeline
 
-        return to_pipeline(self.comb, cutoff_levels(pipeline_ns), verbose=False)
+        cutoff = cutoff_levels(pipeline_ns)
+        return Pipelined(to_pipeline(self.comb, cutoff, verbose=False), cutoff)
+
+
+@dataclass(frozen=True)
+class Pipelined:
+    pipe: object  # da4ml Pipeline
+    cutoff_levels: int
+
+    @property
+    def stages(self) -> int:
+        return len(self.pipe.solutions)
+
+    @property
+    def latency_cycles(self) -> int:
+        # da4ml registers the input and each stage's output: the result leaves `stages` clocks after capture.
+        return self.stages
+
+    @property
+    def deepest_stage_levels(self) -> int:
+        """Adder levels in the deepest stage: each stage starts at the latency of its (registered) inputs."""
+        return int(max(stage.latency[1] - min(stage.inp_latency, default=0.0) for stage in self.pipe.solutions))
+
+    @property
+    def register_bits(self) -> int:
+        return int(self.pipe.reg_bits)
 
 
 def _format_of(array) -> dict:

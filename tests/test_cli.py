@@ -1,0 +1,140 @@
+"""The CLI contract: verbs, --help that teaches, --json keys, exit codes 0/1/2 and one-line errors."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from trigcomp.cli import build_parser, main
+
+from .conftest import TINY_CONFIG, synthetic_jets
+from .test_csim import _inject_one_lsb_fault
+
+VERBS = ("generate", "inspect", "train", "evaluate", "hls", "build", "csim", "report", "rtl", "run")
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_nanoaod(path, n_events=2000, seed=0):
+    """A NanoAOD-style file (Events tree, nJet, Jet_*) with the synthetic jets."""
+    table = synthetic_jets(n_events, seed)
+    counts = np.bincount(table.event_index, minlength=n_events)
+    jets = {name: ak.unflatten(table.values[:, j], counts) for j, name in enumerate(table.variables)}
+    jets["nConstituents"] = ak.values_astype(jets["nConstituents"], np.int32)
+    with uproot.recreate(path) as f:
+        f.mktree("Events", {"Jet": ak.zip(jets).type.content})
+        f["Events"].extend({"Jet": ak.zip(jets)})
+    return path
+
+
+def write_config(path, **training):
+    lines = [f'name = "{TINY_CONFIG["name"]}"', 'variables = "jet10"', f"seed = {TINY_CONFIG['seed']}"]
+    for section in ("encoder", "latent", "decoder", "training"):
+        values = TINY_CONFIG[section] | (training if section == "training" else {})
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_every_verb_has_a_teaching_help(capsys):
+    parser = build_parser()
+    verbs = parser._subparsers._group_actions[0].choices
+    assert tuple(verbs) == VERBS
+    for verb in VERBS:
+        with pytest.raises(SystemExit) as exit_info:
+            main([verb, "--help"])
+        out = capsys.readouterr().out
+        assert exit_info.value.code == 0
+        assert "example: trigcomp" in out and "--json" in out, verb
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["inspect", "/nonexistent/file.root"], "file.root"),
+        (["hls", "--model", "/nonexistent", "--board", "vu13p", "--out", "x"], "not a trigcomp model directory"),
+        (["csim", "/nonexistent"], "project directory not found"),
+        (["report", "/nonexistent"], "nonexistent"),
+        (["build", "/nonexistent"], "project directory not found"),
+        (["train", "--config", "/nonexistent.toml", "--data", "x.root", "--out", "m"], "config file not found"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert err.startswith("trigcomp: error: ") and err.count("\n") == 1 and message in err
+    assert "Traceback" not in err
+
+
+def test_hls_bad_board_part_and_clock(capsys, tiny_model, tmp_path):
+    for extra, message in (
+        (["--board", "vu99p"], "unknown board 'vu99p'"),
+        (["--part", "vu13p"], "malformed Xilinx part"),
+        (["--board", "vu13p", "--clock-ns", "0"], "clock period must be > 0"),
+    ):
+        code, _, err = run_cli(capsys, "hls", "--model", str(tiny_model.path), "--out", str(tmp_path / "p"), *extra)
+        assert code == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "p").exists()
+
+
+def test_build_without_vendor_tools_exits_2(capsys, tiny_project):
+    if shutil.which("vivado_hls"):
+        pytest.skip("vivado_hls is installed here")
+    code, _, err = run_cli(capsys, "build", str(tiny_project.path), "--csynth")
+    assert code == 2 and "vivado_hls is not on PATH" in err
+
+
+def test_csim_exit_codes_and_json(capsys, tiny_project, tmp_path):
+    data = write_nanoaod(tmp_path / "jets.root")
+    code, out, _ = run_cli(capsys, "csim", str(tiny_project.path), "--data", str(data), "--jets", "5000",
+                           "--adversarial", "500", "--json")
+    result = json.loads(out)
+    assert code == 0
+    assert {"jets", "mismatches", "max_lsb_vs_float", "saturated", "jets_per_s"} <= set(result)
+    assert (result["jets"], result["mismatches"]) == (5000, 0)
+
+    faulty = tmp_path / "faulty"
+    shutil.copytree(tiny_project.path, faulty)
+    _inject_one_lsb_fault(faulty)
+    code, out, err = run_cli(capsys, "csim", str(faulty), "--data", str(data), "--jets", "5000", "--json")
+    assert code == 1 and json.loads(out)["mismatches"] > 0 and "check failed" in err
+
+
+def test_inspect_json_keys(capsys, tmp_path):
+    data = write_nanoaod(tmp_path / "jets.root", n_events=50)
+    code, out, _ = run_cli(capsys, "inspect", str(data), "--json")
+    payload = json.loads(out)
+    assert code == 0 and payload["preset"] == "nanoaod" and payload["events"] == 50
+    assert {"events", "jets", "preset", "variables"} <= set(payload) and "nConstituents" in payload["variables"]
+
+
+def test_run_end_to_end(tmp_path):
+    """`trigcomp run` through the real console script on a tiny sample: summary written, 0 mismatches."""
+    data = write_nanoaod(tmp_path / "jets.root")
+    config = write_config(tmp_path / "tiny.toml", epochs=2)
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "trigcomp.cli", "run", "--data", str(data), "--config", str(config),
+               "--out", str(out), "--adversarial", "2000", "--json"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    summary = json.loads(completed.stdout)
+    assert summary["csim"]["mismatches"] == 0
+    assert summary["csim"]["jets"] == summary["data"]["test_jets"] + 2000
+    assert summary["bits_per_jet"] == 24
+    assert set(summary["variables"]) == {"pt", "eta", "phi", "mass", "chHEF", "neHEF", "chEmEF", "neEmEF", "muEF",
+                                         "nConstituents"}
+    assert (out / "summary.md").is_file() and (out / "hls_project" / "trigcomp.json").is_file()
+    assert json.loads((out / "summary.json").read_text()) == summary
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 2 and "already exists; pass --force" in again.stderr

@@ -1,0 +1,83 @@
+"""trigcomp.csim: the harness proves equality, and catches (and localises) a one-LSB fault."""
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from trigcomp.config import FixedPoint
+from trigcomp.csim import adversarial_jets, make_inputs, run_csim, unpack_latent
+from trigcomp.errors import UserError
+from trigcomp.hls import load_project
+
+
+@pytest.mark.parametrize(("n_latent", "bits", "width"), [(4, 6, 64), (8, 4, 16), (3, 8, 16), (5, 7, 32)])
+def test_unpack_inverts_the_packing(n_latent, bits, width):
+    rng = np.random.default_rng(bits)
+    codes = rng.integers(-(2 ** (bits - 1)), 2 ** (bits - 1), size=(100, n_latent))
+    n_words = -(-n_latent * bits // width)
+    packed = np.zeros((100, n_words), dtype=np.uint64)
+    for i in range(n_latent):  # the same little-end-first layout as firmware/trigcomp_top.cpp
+        raw = (codes[:, i] & (2**bits - 1)).astype(np.uint64)
+        for bit in range(bits):
+            word, offset = divmod(i * bits + bit, width)
+            packed[:, word] |= ((raw >> np.uint64(bit)) & np.uint64(1)) << np.uint64(offset)
+    assert np.array_equal(unpack_latent(packed, n_latent, bits, width), codes)
+
+
+def test_adversarial_jets_cover_the_edges():
+    q = FixedPoint(12, 5)
+    data = np.random.default_rng(0).normal(size=(100, 3))
+    x = adversarial_jets(data, q, 500, np.random.default_rng(1))
+    assert x.shape == (500, 3)
+    assert (x == 0).all(axis=1).any() and (x == q.max).all(axis=1).any() and (x == q.min).all(axis=1).any()
+    assert (x > q.max).any() and (x < q.min).any()
+    halves = x / q.lsb - np.floor(x / q.lsb)
+    assert (np.abs(halves - 0.5) < 1e-9).sum() > 100  # rounding ties
+
+
+def test_inputs_are_float32_exact_and_bounded():
+    data = np.random.default_rng(0).normal(size=(50, 2)) * 1e-3 + 1 / 3
+    x = make_inputs(data, FixedPoint(16, 4), jets=300, adversarial=40, seed=0)
+    assert len(x) == 300 and np.array_equal(x, x.astype(np.float32).astype(np.float64))
+    with pytest.raises(UserError, match="cannot exceed"):
+        make_inputs(data, FixedPoint(16, 4), jets=10, adversarial=20, seed=0)
+
+
+def test_harness_passes_and_reports(tiny_project, tiny_model, jets):
+    result = run_csim(tiny_project, tiny_model, jets.values, jets=20_000, adversarial=2_000, processes=2)
+    payload = result.to_json()
+    assert payload["mismatches"] == 0 and payload["passed"]
+    assert payload["jets"] == 20_000
+    assert payload["saturated"]["input_jets"] > 0  # the adversarial jets outside the input range are counted
+    assert payload["max_lsb_vs_float"] >= payload["mean_lsb_vs_float"] > 0
+    assert payload["jets_per_s"] > 0
+
+
+def _inject_one_lsb_fault(project_dir):
+    """Change the first weight of the first dense layer by one LSB of its type, in both copies hls4ml writes."""
+    weights = project_dir / "firmware" / "weights"
+    header = sorted(weights.glob("w*.h"), key=lambda p: int(re.sub(r"\D", "", p.stem)))[0]
+    precision = re.search(r"(\w+)_weight_t", header.read_text()).group(0)
+    typedef = re.search(rf"typedef ap_fixed<(\d+),(-?\d+)[^>]*> {precision};",
+                        (project_dir / "firmware" / "defines.h").read_text())
+    lsb = 2.0 ** (int(typedef.group(2)) - int(typedef.group(1)))
+    txt = header.with_suffix(".txt")
+    values = txt.read_text().split(",")
+    values[0] = repr(float(values[0]) + lsb)
+    txt.write_text(",".join(values))
+    header.write_text(header.read_text().replace("{", "{" + values[0] + ", ", 1).replace(", ", ", ", 1))
+    return header.stem
+
+
+def test_one_lsb_fault_is_caught_and_named(tmp_path, tiny_project, tiny_model, jets):
+    faulty_dir = tmp_path / "faulty"
+    shutil.copytree(tiny_project.path, faulty_dir)
+    _inject_one_lsb_fault(faulty_dir)
+    result = run_csim(load_project(faulty_dir), tiny_model, jets.values, jets=20_000, adversarial=2_000)
+    assert result.mismatches > 0
+    first = result.first_mismatch
+    assert first["expected_words"] != first["firmware_words"]
+    assert first["first_divergent_layer"] == "enc_dense0"
+    assert [layer["equal"] for layer in first["layers"]][0] is False

@@ -1,0 +1,324 @@
+"""The open RTL path: da4ml Verilog, Verilator bit-exactness against QKeras, Yosys synthesis.
+
+Encoders are built here with the exact layer pattern trigcomp.model produces (input quantizer, QDense with
+quantized weights, quantized_relu, quantized_bits latent) and small deterministic random weights.
+The first da4ml trace in a fresh environment compiles its solver with numba (~100-250 s, cached in site-packages).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trigcomp.compare import compare_words
+from trigcomp.errors import UserError
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    sizes: tuple[int, ...]
+    input_q: tuple[int, int] = (12, 6)
+    first_kernel_q: tuple[int, int] = (6, 0)  # wide in real models: the input normalisation is folded in
+    first_bias_q: tuple[int, int] = (6, 0)
+    kernel_q: tuple[int, int] = (6, 0)
+    bias_q: tuple[int, int] = (6, 0)
+    hidden_q: tuple[int, int] = (8, 4)
+    latent_q: tuple[int, int] = (8, 3)
+    latent_symmetric: int = 0
+    seed: int = 0
+
+
+CONFIGS = {
+    "4-3": EncoderConfig((4, 3)),
+    "10-16-8": EncoderConfig((10, 16, 8), input_q=(10, 4), kernel_q=(8, 1), hidden_q=(6, 2), latent_q=(6, 2), seed=1),
+    "10-32-16-8-wide-first": EncoderConfig(
+        (10, 32, 16, 8), input_q=(14, 7), first_kernel_q=(12, 2), first_bias_q=(12, 4), latent_symmetric=1, seed=2
+    ),
+}
+
+
+def build_encoder(config: EncoderConfig):
+    import tensorflow as tf
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+    inp = tf.keras.Input((config.sizes[0],), name="jet")
+    x = QActivation(quantized_bits(*config.input_q, keep_negative=1, alpha=1), name="input_q")(inp)
+    n_dense = len(config.sizes) - 1
+    for index, units in enumerate(config.sizes[1:]):
+        kernel_q, bias_q = (
+            (config.first_kernel_q, config.first_bias_q) if index == 0 else (config.kernel_q, config.bias_q)
+        )
+        x = QDense(
+            units,
+            kernel_quantizer=quantized_bits(*kernel_q, alpha=1),
+            bias_quantizer=quantized_bits(*bias_q, alpha=1),
+            name=f"dense{index}",
+        )(x)
+        if index < n_dense - 1:
+            x = QActivation(quantized_relu(*config.hidden_q), name=f"relu{index}")(x)
+    latent = quantized_bits(*config.latent_q, alpha=1, symmetric=config.latent_symmetric)
+    encoder = tf.keras.Model(inp, QActivation(latent, name="latent")(x), name="encoder")
+    rng = np.random.default_rng(config.seed)
+    encoder.set_weights([rng.normal(0.0, 0.5, w.shape).astype(np.float32) for w in encoder.get_weights()])
+    return encoder
+
+
+@pytest.fixture(scope="module")
+def encoders():
+    return {name: build_encoder(config) for name, config in CONFIGS.items()}
+
+
+@pytest.fixture(scope="module")
+def small_project(tmp_path_factory, encoders):
+    from trigcomp.rtl import write_rtl_project
+
+    return write_rtl_project(encoders["4-3"], tmp_path_factory.mktemp("rtl") / "small", manifest={"model": "4-3"})
+
+
+def test_inputs(encoder, n_jets: int, seed: int = 0) -> np.ndarray:
+    """Random jets, edge values and out-of-range inputs (stimulus) plus exact rounding ties of the input grid."""
+    from trigcomp.rtl import parse_encoder, stimulus
+
+    fmt = parse_encoder(encoder).input.format
+    rng = np.random.default_rng(seed)
+    real_like = rng.lognormal(0.0, 1.5, (500, encoder.input_shape[1])) * rng.choice([-1, 1], (500, 1))
+    jets, _ = stimulus(fmt, real_like, n_jets, seed=seed)
+    ties = (rng.integers(*fmt.word_range, (1000, jets.shape[1])) + 0.5) * fmt.lsb
+    return np.concatenate([jets, ties])
+
+
+test_inputs.__test__ = False  # a helper, not a test
+
+
+def require(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} not on PATH: apt-get install {tool}")
+
+
+def ties_before(spec, quantized_inputs: np.ndarray) -> int:
+    """Values that hit exactly half an LSB before the latent quantizer (half-to-even rounding decides them)."""
+    _, before = spec.reference(quantized_inputs)
+    scaled = before * 2.0**spec.output_format.fractional
+    return int((scaled - np.floor(scaled) == 0.5).sum())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parsing the encoder
+
+
+def test_refuses_layers_outside_the_chain(encoders):
+    import tensorflow as tf
+    from qkeras import QActivation, quantized_bits
+
+    from trigcomp.rtl import parse_encoder
+
+    inp = tf.keras.Input((4,))
+    x = QActivation(quantized_bits(8, 3, alpha=1), name="input_q")(inp)
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(3, name="plain_dense")(x))
+    with pytest.raises(UserError, match="plain_dense"):
+        parse_encoder(model)
+
+
+def test_refuses_data_dependent_quantizer():
+    import tensorflow as tf
+    from qkeras import QActivation, QDense, quantized_bits
+
+    from trigcomp.rtl import parse_encoder
+
+    inp = tf.keras.Input((4,))
+    x = QActivation(quantized_bits(8, 3, alpha=1), name="input_q")(inp)
+    x = QDense(3, kernel_quantizer=quantized_bits(6, 0, alpha=1), name="dense0")(x)
+    model = tf.keras.Model(inp, QActivation(quantized_bits(8, 3, alpha="auto_po2"), name="latent_auto")(x))
+    with pytest.raises(UserError, match="latent_auto"):
+        parse_encoder(model)
+
+
+def test_software_input_quantizer_matches_qkeras(encoders):
+    """Inputs up to twice the range, and exact ties, quantize as the encoder's own input quantizer does. Far out of
+    range, QKeras's straight-through arithmetic (x + (q - x) in float32) leaves the grid: why simulate() and
+    verify() quantize in software and feed both sides the same words."""
+    import tensorflow as tf
+
+    from trigcomp.rtl import parse_encoder
+
+    rng = np.random.default_rng(0)
+    for encoder in encoders.values():
+        spec = parse_encoder(encoder)
+        fmt = spec.input.format
+        low, high = (word * fmt.lsb for word in fmt.word_range)
+        ties = (rng.integers(*fmt.word_range, (1000, spec.n_inputs)) + 0.5) * fmt.lsb
+        raw = np.concatenate([rng.uniform(2 * low, 2 * high, (5000, spec.n_inputs)), ties])
+        quantized, saturated = spec.quantize_inputs(raw)
+        input_quantizer = tf.keras.Model(encoder.input, encoder.get_layer("input_q").output)
+        expected = input_quantizer.predict(raw.astype(np.float32), batch_size=8192, verbose=0)
+        assert np.array_equal(quantized, expected)
+        assert saturated.any() and not saturated.all()
+
+        far = np.full((1, spec.n_inputs), 1e6 + 0.3)
+        assert spec.quantize_inputs(far)[0][0, 0] == high
+        assert input_quantizer.predict(far.astype(np.float32), verbose=0)[0, 0] != high
+
+
+def test_trace_is_bit_exact_in_da4ml_interpreter(encoders):
+    """The traced logic (da4ml's C++ interpreter) equals QKeras and exact arithmetic, ties included."""
+    from trigcomp.rtl import parse_encoder
+    from trigcomp.rtl.trace import trace
+
+    for name, encoder in encoders.items():
+        spec = parse_encoder(encoder)
+        quantized, _ = spec.quantize_inputs(test_inputs(encoder, 20_000))
+        exact, _ = spec.reference(quantized)
+        qkeras = encoder.predict(quantized.astype(np.float32), batch_size=8192, verbose=0)
+        interpreted = trace(spec).comb.predict(quantized, n_threads=1)
+        assert ties_before(spec, quantized) > 0, name
+        assert np.array_equal(qkeras, exact), name
+        assert compare_words(qkeras, interpreted, spec.output_format.lsb).mismatches == 0, name
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The project: determinism, refusal, timing
+
+
+def test_project_is_deterministic(tmp_path, encoders):
+    from trigcomp.rtl import write_rtl_project
+
+    first = write_rtl_project(encoders["10-16-8"], tmp_path / "a", manifest={"model_hash": "abc"})
+    write_rtl_project(encoders["10-16-8"], tmp_path / "b", manifest={"model_hash": "abc"})
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    assert files_a == files_b
+    assert Path("pipelined/src/trigcomp_encoder.v") in files_a
+    assert Path("combinational/src/trigcomp_encoder.v") in files_a
+    for relative in files_a:
+        assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes(), relative
+    manifest = first.manifest
+    assert manifest["kind"] == "rtl" and manifest["model_hash"] == "abc"
+    assert manifest["latency_cycles"] == manifest["pipeline_stages"] >= 1
+    assert [layer["layer"] for layer in manifest["layers"]] == ["input_q", "dense0", "relu0", "dense1", "latent"]
+    assert manifest["layers"][-1]["format"] == {
+        "signed": True,
+        "integer": 2,
+        "fractional": 3,
+        "bits": 6,
+        "symmetric": False,
+    }
+    assert not list(tmp_path.glob(".a.*")), "temporary directory left behind"
+
+
+def test_refuses_existing_output_without_force(tmp_path, encoders):
+    from trigcomp.rtl import write_rtl_project
+
+    out = tmp_path / "prj"
+    write_rtl_project(encoders["4-3"], out)
+    before = (out / "trigcomp.json").read_bytes()
+    with pytest.raises(UserError, match="already exists"):
+        write_rtl_project(encoders["10-16-8"], out)
+    assert (out / "trigcomp.json").read_bytes() == before
+    write_rtl_project(encoders["10-16-8"], out, force=True)
+    assert (out / "trigcomp.json").read_bytes() != before
+
+    unrelated = tmp_path / "notes"
+    unrelated.mkdir()
+    (unrelated / "keep.txt").write_text("mine")
+    with pytest.raises(UserError, match="not an RTL project"):
+        write_rtl_project(encoders["4-3"], unrelated, force=True)
+    assert (unrelated / "keep.txt").read_text() == "mine"
+
+
+def test_pipeline_follows_the_stage_delay(tmp_path, encoders):
+    from trigcomp.rtl import write_rtl_project
+    from trigcomp.rtl.trace import cutoff_levels
+
+    assert cutoff_levels(5.0) == 4 and cutoff_levels(2.0) == 1 and cutoff_levels(0.1) == 1
+    default = write_rtl_project(encoders["10-16-8"], tmp_path / "default")
+    short = write_rtl_project(encoders["10-16-8"], tmp_path / "short", pipeline_ns=2.0)
+    assert short.pipeline_stages > default.pipeline_stages
+    assert short.manifest["adder_levels"]["deepest_stage"] <= 1 < default.manifest["adder_levels"]["deepest_stage"]
+    with pytest.raises(UserError, match="at most the clock period"):
+        write_rtl_project(encoders["4-3"], tmp_path / "slow", clock_ns=5.0, pipeline_ns=8.0)
+    with pytest.raises(UserError, match="positive"):
+        write_rtl_project(encoders["4-3"], tmp_path / "bad", clock_ns=-1.0)
+
+
+def test_estimate_schema(encoders, small_project):
+    from trigcomp.rtl import estimate
+
+    payload = estimate(encoders["4-3"])
+    assert payload["source"] == "estimate:da4ml"
+    assert payload["clock_ns"] == 5.0 and payload["ii"] == 1
+    assert payload["latency_cycles"] == {"best": small_project.latency_cycles, "worst": small_project.latency_cycles}
+    assert payload["latency_ns"] == 5.0 * small_project.latency_cycles
+    resources = payload["resources"]
+    assert set(resources) == {"LUT", "FF", "DSP", "BRAM", "CARRY"}
+    assert resources["LUT"] > 0 and resources["FF"] > 0 and resources["CARRY"] > 0
+    assert resources["DSP"] == 0 and resources["BRAM"] == 0
+    assert payload["logic_depth"] >= 1 and payload["part"].startswith("xcvu13p") and payload["note"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Verilator and Yosys
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_verilator_is_bit_exact(tmp_path, encoders, name):
+    require("verilator")
+    from trigcomp.rtl import parse_encoder, verify, write_rtl_project
+
+    encoder = encoders[name]
+    project = write_rtl_project(encoder, tmp_path / name)
+    inputs = test_inputs(encoder, 100_000)
+    spec = parse_encoder(encoder)
+    assert ties_before(spec, spec.quantize_inputs(inputs)[0]) > 100
+    variants = ("pipelined", "combinational") if name == "10-16-8" else ("pipelined",)
+    for variant in variants:
+        result = verify(encoder, project, inputs, variant)
+        assert result.jets == len(inputs) > 100_000
+        assert result.saturated_jets > 0
+        assert result.qkeras_inexact_jets == 0
+        assert result.mismatches == 0, (variant, result.mismatch_indices)
+        assert result.exact_mismatches == 0 and result.firmware_errors == 0
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_verilator_comparison_catches_a_flipped_bit(tmp_path, encoders):
+    """Flip the lowest output bit in the generated Verilog: every jet must then be reported as a mismatch."""
+    require("verilator")
+    from trigcomp.rtl import verify, write_rtl_project
+
+    encoder = encoders["4-3"]
+    project = write_rtl_project(encoder, tmp_path / "tampered")
+    top = project.path / "pipelined/src/trigcomp_encoder.v"
+    text = top.read_text()
+    last_stage = project.pipeline_stages - 1
+    statement = f"model_out <= stage{last_stage}_out;"
+    assert statement in text
+    top.write_text(text.replace(statement, f"model_out <= stage{last_stage}_out ^ 1;"))
+    inputs = test_inputs(encoder, 2_000)
+    result = verify(encoder, project, inputs)
+    assert result.mismatches == result.jets == len(inputs)
+    assert result.firmware_errors == result.jets and result.mismatch_indices[:3] == (0, 1, 2)
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_yosys_synthesis_of_smallest_encoder(small_project):
+    require("yosys")
+    import json
+
+    from trigcomp.rtl import synthesize
+
+    result = synthesize(small_project)
+    assert result.lut > 0 and result.dsp == 0 and result.bram == 0
+    assert result.ff > 0 and result.carry > 0 and result.logic_depth > 0
+    written = json.loads((small_project.path / "estimate.json").read_text())
+    assert written["source"] == "estimate:yosys+da4ml"
+    assert written["resources"] == {"LUT": result.lut, "FF": result.ff, "DSP": 0, "BRAM": 0, "CARRY": result.carry}
+    assert written["logic_depth"] == result.logic_depth
+    assert written["latency_cycles"]["worst"] == small_project.latency_cycles

@@ -41,8 +41,9 @@ def main() -> None:
         run_csim(project, model, jets.values, jets=20_000, adversarial=1_000)  # compile (cached afterwards)
 
         start = time.perf_counter()
-        result = run_csim(project, model, jets.values, jets=args.jets, adversarial=args.jets // 20,
-                          processes=args.processes)
+        result = run_csim(
+            project, model, jets.values, jets=args.jets, adversarial=args.jets // 20, processes=args.processes
+        )
         wall = time.perf_counter() - start
 
         hls_model = convert_encoder(model.firmware_encoder(), options, Path(tmp) / "predict")
@@ -56,13 +57,18 @@ def main() -> None:
     predict_rate = args.predict_jets / predict_s
     print(f"model {model.name}: {args.jets:,} jets, {result.mismatches} mismatches")
     print(f"csim harness, whole run (cached compile): {wall:6.1f} s wall  -> {args.jets / wall:10,.0f} jets/s")
-    print(f"csim harness, firmware only ({args.processes} proc):   {result.seconds['firmware']:6.1f} s       -> "
-          f"{result.jets_per_s:10,.0f} jets/s")
-    print(f"hls_model.predict() ({args.predict_jets:,} jets):    {predict_s:6.1f} s       -> "
-          f"{predict_rate:10,.0f} jets/s")
+    print(
+        f"csim harness, firmware only ({args.processes} proc):   {result.seconds['firmware']:6.1f} s       -> "
+        f"{result.jets_per_s:10,.0f} jets/s"
+    )
+    print(
+        f"hls_model.predict() ({args.predict_jets:,} jets):    {predict_s:6.1f} s       -> {predict_rate:10,.0f} jets/s"
+    )
     print(f"ratio harness (whole run) / predict: {args.jets / wall / predict_rate:.2f}x  (target >= 2x)")
-    print(f"1 M jets wall target <= 20 s: {'met' if wall * 1e6 / args.jets <= 20 else 'NOT met'} "
-          f"({wall * 1e6 / args.jets:.1f} s per 1 M jets)")
+    print(
+        f"1 M jets wall target <= 20 s: {'met' if wall * 1e6 / args.jets <= 20 else 'NOT met'} "
+        f"({wall * 1e6 / args.jets:.1f} s per 1 M jets)"
+    )
 
 
 if __name__ == "__main__":

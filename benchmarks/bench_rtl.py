@@ -96,6 +96,8 @@ def bench_one(name: str, encoder, workdir: Path) -> dict:
         "verilator_jets_per_s": verilator_rate,
         "interpreter_jets_per_s": interpreter_rate,
         "mismatches": check.mismatches,
+        "qkeras_inexact_jets": check.qkeras_inexact_jets,
+        "firmware_errors": check.firmware_errors,
         "checked_jets": check.jets,
         "seconds": {"write": write_s, "verilator_build_and_check": verify_s, "yosys": yosys_s},
     }
@@ -104,7 +106,7 @@ def bench_one(name: str, encoder, workdir: Path) -> dict:
 def _table(rows: list[dict]) -> str:
     header = (
         "| encoder | Yosys LUT | FF | CARRY4 | DSP | depth | da4ml LUT | stages | latency ns | Verilator jets/s "
-        "| da4ml interp. jets/s | ratio | mismatches |"
+        "| da4ml interp. jets/s | ratio | vs QKeras (QKeras inexact) | firmware errors |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
@@ -113,7 +115,7 @@ def _table(rows: list[dict]) -> str:
             f"| {row['logic_depth']} | {row['da4ml_cost_LUT']:,} | {row['stages']} | {row['latency_ns']:g} "
             f"| {row['verilator_jets_per_s']:,.0f} | {row['interpreter_jets_per_s']:,.0f} "
             f"| {row['verilator_jets_per_s'] / row['interpreter_jets_per_s']:.2f} "
-            f"| {row['mismatches']} / {row['checked_jets']:,} |"
+            f"| {row['mismatches']} / {row['checked_jets']:,} ({row['qkeras_inexact_jets']}) | {row['firmware_errors']} |"
         )
     return "\n".join(lines)
 

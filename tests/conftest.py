@@ -10,8 +10,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from trigcomp.config import config_from_dict  # noqa: E402
-from trigcomp.records import JET10, JetTable  # noqa: E402
+from trigcomp.config import config_from_dict
+from trigcomp.records import JET10, JetTable
 
 REPO = Path(__file__).parents[1]
 SHARED = REPO.parent / "shared"
@@ -34,10 +34,16 @@ def synthetic_jets(n_events: int = 2000, seed: int = 0) -> JetTable:
     n = int(counts.sum())
     pt = 20 + rng.exponential(40, n)
     fractions = rng.dirichlet([3, 1, 0.3, 1.5, 0.05], n)
-    values = np.column_stack([
-        pt, rng.uniform(-4, 4, n), rng.uniform(-np.pi, np.pi, n), pt * rng.uniform(0.05, 0.2, n),
-        fractions, np.rint(5 + pt / 10 + rng.normal(0, 2, n)).clip(1),
-    ]).astype(np.float32)
+    values = np.column_stack(
+        [
+            pt,
+            rng.uniform(-4, 4, n),
+            rng.uniform(-np.pi, np.pi, n),
+            pt * rng.uniform(0.05, 0.2, n),
+            fractions,
+            np.rint(5 + pt / 10 + rng.normal(0, 2, n)).clip(1),
+        ]
+    ).astype(np.float32)
     return JetTable(JET10, values, np.repeat(np.arange(n_events), counts), n_events, "synthetic")
 
 

@@ -71,6 +71,7 @@ def test_every_verb_has_a_teaching_help(capsys):
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     code, out, err = run_cli(capsys, *argv)
+    assert out == ""
     assert code == 2
     assert err.startswith("trigcomp: error: ") and err.count("\n") == 1 and message in err
     assert "Traceback" not in err
@@ -96,8 +97,9 @@ def test_build_without_vendor_tools_exits_2(capsys, tiny_project):
 
 def test_csim_exit_codes_and_json(capsys, tiny_project, tmp_path):
     data = write_nanoaod(tmp_path / "jets.root")
-    code, out, _ = run_cli(capsys, "csim", str(tiny_project.path), "--data", str(data), "--jets", "5000",
-                           "--adversarial", "500", "--json")
+    code, out, _ = run_cli(
+        capsys, "csim", str(tiny_project.path), "--data", str(data), "--jets", "5000", "--adversarial", "500", "--json"
+    )
     result = json.loads(out)
     assert code == 0
     assert {"jets", "mismatches", "max_lsb_vs_float", "saturated", "jets_per_s"} <= set(result)
@@ -123,18 +125,41 @@ def test_run_end_to_end(tmp_path):
     data = write_nanoaod(tmp_path / "jets.root")
     config = write_config(tmp_path / "tiny.toml", epochs=2)
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "trigcomp.cli", "run", "--data", str(data), "--config", str(config),
-               "--out", str(out), "--adversarial", "2000", "--json"]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    command = [
+        sys.executable,
+        "-m",
+        "trigcomp.cli",
+        "run",
+        "--data",
+        str(data),
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+        "--adversarial",
+        "2000",
+        "--json",
+    ]
+    completed = subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-2000:]
     summary = json.loads(completed.stdout)
     assert summary["csim"]["mismatches"] == 0
     assert summary["csim"]["jets"] == summary["data"]["test_jets"] + 2000
     assert summary["bits_per_jet"] == 24
-    assert set(summary["variables"]) == {"pt", "eta", "phi", "mass", "chHEF", "neHEF", "chEmEF", "neEmEF", "muEF",
-                                         "nConstituents"}
+    assert set(summary["variables"]) == {
+        "pt",
+        "eta",
+        "phi",
+        "mass",
+        "chHEF",
+        "neHEF",
+        "chEmEF",
+        "neEmEF",
+        "muEF",
+        "nConstituents",
+    }
     assert (out / "summary.md").is_file() and (out / "hls_project" / "trigcomp.json").is_file()
     assert json.loads((out / "summary.json").read_text()) == summary
 
-    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
     assert again.returncode == 2 and "already exists; pass --force" in again.stderr

@@ -29,8 +29,9 @@ def test_shipped_configs_load(name):
     ],
 )
 def test_config_errors_name_the_key(raw, message):
-    with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")
-                       .replace(")", r"\)")):
+    with pytest.raises(
+        UserError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(").replace(")", r"\)")
+    ):
         config_from_dict(raw)
 
 

@@ -58,10 +58,11 @@ def test_harness_passes_and_reports(tiny_project, tiny_model, jets):
 def _inject_one_lsb_fault(project_dir):
     """Change the first weight of the first dense layer by one LSB of its type, in both copies hls4ml writes."""
     weights = project_dir / "firmware" / "weights"
-    header = sorted(weights.glob("w*.h"), key=lambda p: int(re.sub(r"\D", "", p.stem)))[0]
+    header = min(weights.glob("w*.h"), key=lambda p: int(re.sub(r"\D", "", p.stem)))
     precision = re.search(r"(\w+)_weight_t", header.read_text()).group(0)
-    typedef = re.search(rf"typedef ap_fixed<(\d+),(-?\d+)[^>]*> {precision};",
-                        (project_dir / "firmware" / "defines.h").read_text())
+    typedef = re.search(
+        rf"typedef ap_fixed<(\d+),(-?\d+)[^>]*> {precision};", (project_dir / "firmware" / "defines.h").read_text()
+    )
     lsb = 2.0 ** (int(typedef.group(2)) - int(typedef.group(1)))
     txt = header.with_suffix(".txt")
     values = txt.read_text().split(",")
@@ -80,4 +81,4 @@ def test_one_lsb_fault_is_caught_and_named(tmp_path, tiny_project, tiny_model, j
     first = result.first_mismatch
     assert first["expected_words"] != first["firmware_words"]
     assert first["first_divergent_layer"] == "enc_dense0"
-    assert [layer["equal"] for layer in first["layers"]][0] is False
+    assert first["layers"][0]["equal"] is False

@@ -10,8 +10,14 @@ from trigcomp.evaluate import evaluate, render_markdown, residual_kind, residual
 
 def test_residual_kinds():
     kinds = {name: residual_kind(name) for name in ("pt", "mass", "eta", "phi", "neHEF", "nConstituents")}
-    assert kinds == {"pt": "relative", "mass": "relative", "eta": "absolute", "phi": "absolute",
-                     "neHEF": "absolute", "nConstituents": "integer"}
+    assert kinds == {
+        "pt": "relative",
+        "mass": "relative",
+        "eta": "absolute",
+        "phi": "absolute",
+        "neHEF": "absolute",
+        "nConstituents": "integer",
+    }
 
 
 def test_phi_residual_wraps_and_counts_are_integers():

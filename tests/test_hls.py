@@ -55,8 +55,14 @@ def test_manifest_records_precisions_without_widening(tiny_project, tiny_model):
     assert manifest["precisions"]["jet"]["result"] == manifest["inputs"]["precision"]
     assert manifest["model"]["hash"] == tiny_model.hash
     assert {"kind", "part", "clock_ns", "board", "project_name", "versions"} <= set(manifest)
-    for piece in ("firmware/trigcomp_top.cpp", "firmware/trigcomp_params.h", "trigcomp_tb.cpp", "model/model.json",
-                  "tb_data/tb_input_features.dat", "build_prj.tcl"):
+    for piece in (
+        "firmware/trigcomp_top.cpp",
+        "firmware/trigcomp_params.h",
+        "trigcomp_tb.cpp",
+        "model/model.json",
+        "tb_data/tb_input_features.dat",
+        "build_prj.tcl",
+    ):
         assert (tiny_project.path / piece).is_file(), piece
 
 

@@ -64,8 +64,9 @@ def test_event_wise_split_is_disjoint_and_reproducible():
     assert 0.17 < test_mask.mean() < 0.23
     for mask in (train_mask, val_mask, test_mask):  # all jets of an event on one side
         assert np.all(mask.reshape(-1, 3).all(axis=1) | ~mask.reshape(-1, 3).any(axis=1))
-    assert all(np.array_equal(a, b) for a, b in zip(split_events(events, 7, 0.2, 0.2), (train_mask, val_mask,
-                                                                                       test_mask)))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(split_events(events, 7, 0.2, 0.2), (train_mask, val_mask, test_mask))
+    )
 
 
 def test_too_few_jets_are_refused(tiny_config):

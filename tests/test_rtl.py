@@ -322,3 +322,28 @@ def test_yosys_synthesis_of_smallest_encoder(small_project):
     assert written["resources"] == {"LUT": result.lut, "FF": result.ff, "DSP": 0, "BRAM": 0, "CARRY": result.carry}
     assert written["logic_depth"] == result.logic_depth
     assert written["latency_cycles"]["worst"] == small_project.latency_cycles
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_run_rtl_on_a_trained_model(tmp_path, tiny_model, jets):
+    """`trigcomp rtl` end to end on a trained model: project, both variants in Verilator, Yosys, estimate.json."""
+    require("verilator")
+    require("yosys")
+    import json
+
+    from trigcomp.rtl import run_rtl
+
+    result = run_rtl(tiny_model, tmp_path / "tiny-rtl", jets.values, jets=20_000)
+    payload = json.loads(json.dumps(result.to_json(), allow_nan=False))
+    assert result.mismatches == 0 and result.qkeras_mismatches == 0
+    assert set(payload["comparisons"]) == {"pipelined", "combinational"}
+    for comparison in payload["comparisons"].values():
+        assert comparison["jets"] == 20_000 and comparison["mismatches"] == 0
+        assert 0.0 <= comparison["mean_lsb_vs_float"] <= comparison["max_lsb_vs_float"]
+    assert payload["stimulus"]["real"] == min(len(jets), 20_000)
+    assert payload["estimate"]["source"] == "estimate:yosys+da4ml"
+    assert payload["synthesis"]["dsp"] == 0 and payload["synthesis"]["lut"] > 0
+    manifest = json.loads((tmp_path / "tiny-rtl" / "trigcomp.json").read_text())
+    assert manifest["model"]["hash"] == tiny_model.hash
+    assert "differ from QKeras" in result.format_text()

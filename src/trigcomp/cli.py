@@ -28,6 +28,14 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
         print(text)
 
 
+def _process_help() -> str:
+    try:
+        from .generate import describe_processes
+    except ImportError:  # the generate extra is not installed: the verb itself says so
+        return "qcd, ttbar, zprime, wjets"
+    return describe_processes().replace("\n", "; ")
+
+
 def _default_data(value: str | None) -> list[str]:
     if value:
         return [value]
@@ -198,10 +206,14 @@ def _csim(project, model, data_values, args):
 
 def _csim_text(result) -> str:
     lines = [
-        f"{result.jets} jets ({result.data_jets} data, {result.adversarial_jets} adversarial): "
-        f"{result.mismatches} mismatches vs QKeras",
-        f"distance to the float model (data jets): max {result.max_lsb_vs_float:.3g} LSB, "
-        f"mean {result.mean_lsb_vs_float:.3g} LSB",
+        (
+            f"{result.jets} jets ({result.data_jets} data, {result.adversarial_jets} adversarial): "
+            f"{result.mismatches} mismatches vs QKeras"
+        ),
+        (
+            f"distance to the float model (data jets): max {result.max_lsb_vs_float:.3g} LSB, "
+            f"mean {result.mean_lsb_vs_float:.3g} LSB"
+        ),
         f"saturated: {result.saturated}",
         f"firmware throughput: {result.jets_per_s:,.0f} jets/s ({'cached' if result.compiled_from_cache else 'compiled'})",
     ]
@@ -334,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Needs the generate extra: pip install 'trigcomp[generate]'.\n\n"
         "example: trigcomp generate --process qcd --events 2000 --seed 1 --out qcd.root --processes 2",
     )
-    p.add_argument("--process", required=True, help="qcd, ttbar, zprime, ... (an unknown name lists them)")
+    p.add_argument("--process", required=True, help="one of: " + _process_help())
     p.add_argument("--events", type=int, required=True, help="number of events")
     p.add_argument("--seed", type=int, default=1, help="random seed: same seed, same jets")
     p.add_argument("--out", required=True, help="output ROOT file")
@@ -380,7 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", required=True, help="model directory")
     p.add_argument("--out", help="directory for the Markdown report, JSON and plots")
-    p.add_argument("--compare", nargs="+", metavar="MODEL", help="more model dirs to place on the rate-distortion curve")
+    p.add_argument(
+        "--compare", nargs="+", metavar="MODEL", help="more model dirs to place on the rate-distortion curve"
+    )
     _add_data_options(p, "ROOT file(s) to evaluate on", required=True)
     p.set_defaults(func=cmd_evaluate)
 

@@ -53,7 +53,7 @@ def compare_words(
         distance = np.abs(firmware - np.asarray(float_model).reshape(firmware.shape)) / lsb
         max_lsb, mean_lsb = float(distance.max()), float(distance.mean())
     return Comparison(
-        jets=int(len(reference)),
+        jets=len(reference),
         mismatches=int(bad.size),
         mismatch_indices=tuple(int(i) for i in bad[:keep]),
         max_lsb_vs_float=max_lsb,

@@ -8,6 +8,7 @@ the baselines (per-variable fixed point with the best bit allocation; float with
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -71,7 +72,7 @@ class Evaluation:
     pt_bins: list[dict[str, Any]]
     baselines: list[dict[str, Any]]
     baseline_training: str
-    latent_saturated_jets: int
+    latent_at_edge_jets: int
     autoencoder_wins: bool | None = None
     best_baseline_at_budget: dict[str, Any] | None = None
     autoencoders: list[dict[str, Any]] = field(default_factory=list)  # every autoencoder on the curve
@@ -127,7 +128,7 @@ def evaluate(
     pt_bins = []
     if "pt" in model.variables:
         pt = truth[:, model.variables.index("pt")]
-        for lo, hi in zip(PT_BINS[:-1], PT_BINS[1:]):
+        for lo, hi in itertools.pairwise(PT_BINS):
             in_bin = (pt >= lo) & (pt < hi)
             if in_bin.sum() < 10:
                 continue
@@ -166,14 +167,14 @@ def evaluate(
         model_hash=model.hash,
         data=list(jets.sources),
         held_out=held_out,
-        jets=int(len(rows)),
+        jets=len(rows),
         bits_per_jet=model.bits_per_jet,
         variables=per_variable,
         total_nmse=total,
         pt_bins=pt_bins,
         baselines=points,
         baseline_training=baseline_source,
-        latent_saturated_jets=int(((latent >= q.max) | (latent <= q.min)).any(axis=1).sum()),
+        latent_at_edge_jets=int(((latent >= q.max) | (latent <= q.min)).any(axis=1).sum()),
         autoencoder_wins=None if best is None else bool(total < best["total_nmse"]),
         best_baseline_at_budget=best,
         autoencoders=sorted(autoencoders, key=lambda ae: ae["bits_per_jet"]),
@@ -195,7 +196,7 @@ def render_markdown(evaluation: Evaluation) -> str:
         "",
         f"- data: {', '.join(evaluation.data) or '(in memory)'}; {evaluation.jets} jets, {evaluation.held_out}",
         f"- total normalised MSE (sum over variables of MSE / variance): **{evaluation.total_nmse:.4g}**",
-        f"- jets with a saturated latent value: {evaluation.latent_saturated_jets}",
+        f"- jets with a latent value at the edge of its range (saturated or exactly there): {evaluation.latent_at_edge_jets}",
         f"- baselines fitted on {evaluation.baseline_training}",
         "",
         "| variable | residual | bias | σ (68 % half-width) | RMS | NMSE |",
@@ -228,8 +229,9 @@ def render_markdown(evaluation: Evaluation) -> str:
         for codec in ("fixed_point", "float_mantissa"):
             match = [p for p in evaluation.baselines if p["budget"] == budget and p["codec"] == codec]
             cells.append(_fmt(match[0]["total_nmse"]) if match and match[0]["possible"] else "impossible")
-        ae = ", ".join(f"{_fmt(a['total_nmse'])} ({a['model']})" for a in evaluation.autoencoders
-                       if a["bits_per_jet"] == budget)
+        ae = ", ".join(
+            f"{_fmt(a['total_nmse'])} ({a['model']})" for a in evaluation.autoencoders if a["bits_per_jet"] == budget
+        )
         lines.append(f"| {budget} | {cells[0]} | {cells[1]} | {ae} |")
     if evaluation.pt_bins:
         lines += [
@@ -272,7 +274,7 @@ def write_plots(evaluation: Evaluation, model: TrainedModel, jets: JetTable, out
         ax.set_visible(False)
     fig.tight_layout()
     paths = [out / "residuals.png"]
-    fig.savefig(paths[-1], dpi=80)
+    fig.savefig(paths[-1], dpi=80, bbox_inches="tight")
     plt.close(fig)
 
     if evaluation.pt_bins:
@@ -291,7 +293,7 @@ def write_plots(evaluation: Evaluation, model: TrainedModel, jets: JetTable, out
         ax.set_ylabel("response (reco / true) ± σ")
         ax.legend()
         paths.append(out / "response_vs_pt.png")
-        fig.savefig(paths[-1], dpi=80)
+        fig.savefig(paths[-1], dpi=80, bbox_inches="tight")
         plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -310,7 +312,7 @@ def write_plots(evaluation: Evaluation, model: TrainedModel, jets: JetTable, out
     ax.set_ylabel("total normalised MSE")
     ax.legend(fontsize=12)
     paths.append(out / "rate_distortion.png")
-    fig.savefig(paths[-1], dpi=80)
+    fig.savefig(paths[-1], dpi=80, bbox_inches="tight")
     plt.close(fig)
     return [p.name for p in paths]
 

@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -130,7 +131,12 @@ def generate(
     pt_min: float = 20.0,
     block_events: int = DEFAULT_BLOCK_EVENTS,
 ) -> GenerateResult:
-    """Generate ``events`` events of ``process`` and write their jets to the ROOT file ``out``."""
+    """Generate ``events`` events of ``process`` and write their jets to the ROOT file ``out``.
+
+    ``processes`` > 1 starts worker processes with ``spawn``: a script calling this needs the usual
+    ``if __name__ == "__main__":`` guard. The result's ``processes`` is the number of workers used (at most one
+    per block); ``seconds`` covers generation and clustering, not the writing of the file.
+    """
     if process not in PROCESSES:
         raise UserError(f"unknown process {process!r}; known processes: {', '.join(PROCESSES)}")
     if events <= 0:
@@ -147,7 +153,7 @@ def generate(
     if out.is_dir():
         raise UserError(f"output {out} is a directory; give a file name such as {out / (process + '.root')}")
     if out.exists() and not force:
-        raise UserError(f"output {out} exists; use force to overwrite it")
+        raise UserError(f"output {out} exists; overwrite it with --force (force=True)")
     versions = _generator_versions()
 
     settings = tuple(line.format(pt_min=pt_min) for line in PROCESSES[process].settings)
@@ -155,18 +161,19 @@ def generate(
     workers = min(processes, len(blocks))
     start = time.perf_counter()
     parts = []
-    with tqdm(total=events, unit="event", desc=f"generate {process}", file=sys.stderr, disable=not progress) as bar:
+    with ExitStack() as stack:
+        bar = stack.enter_context(
+            tqdm(total=events, unit="event", desc=f"generate {process}", file=sys.stderr, disable=not progress)
+        )
         if workers == 1:
             results = map(_run_block, blocks)
-            for block, part in zip(blocks, results):
-                parts.append(part)
-                bar.update(block.events)
         else:
             # spawn: a fresh interpreter per worker, safe whatever the parent holds (threads, TensorFlow)
-            with multiprocessing.get_context("spawn").Pool(workers) as pool:
-                for block, part in zip(blocks, pool.imap(_run_block, blocks)):
-                    parts.append(part)
-                    bar.update(block.events)
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
+            results = pool.imap(_run_block, blocks)  # in block order, whichever worker finishes first
+        for block, part in zip(blocks, results):
+            parts.append(part)
+            bar.update(block.events)
     seconds = time.perf_counter() - start
 
     counts = np.concatenate([part["counts"] for part in parts])

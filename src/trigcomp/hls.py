@@ -21,7 +21,7 @@ import numpy as np
 
 from .boards import Board
 from .errors import UserError
-from .model import TrainedModel, commit_output_dir, prepare_output_dir, stack_versions, write_json
+from .model import MODEL_FILES, TrainedModel, commit_output_dir, prepare_output_dir, stack_versions, write_json
 
 PROJECT_NAME = "myproject"
 MANIFEST = "trigcomp.json"
@@ -160,7 +160,7 @@ def convert_encoder(encoder, options: HlsOptions, output_dir: Path):
             io_type=IO_TYPES[options.io],
             bit_exact=True,
         )
-    except Exception as err:  # hls4ml raises bare Exceptions for unsupported layers and options
+    except Exception as err:  # noqa: BLE001 -- hls4ml raises bare Exceptions for unsupported layers and options
         raise UserError(f"hls4ml could not convert the encoder: {str(err).splitlines()[0]}") from None
 
 
@@ -235,7 +235,7 @@ def _write_test_bench_data(project: Path, model: TrainedModel, jets: np.ndarray)
     np.savetxt(tb_data / "tb_input_features.dat", jets, fmt="%.9g")
     np.savetxt(tb_data / "tb_output_predictions.dat", latent, fmt="%.9g")
     jets.astype(np.float64).tofile(tb_data / "trigcomp_input.f64")
-    return int(len(jets))
+    return len(jets)
 
 
 def write_hls_project(
@@ -269,7 +269,9 @@ def write_hls_project(
         for name in ("trigcomp_top.h", "trigcomp_top.cpp"):
             shutil.copyfile(FIRMWARE_DIR / name, tmp / "firmware" / name)
         shutil.copyfile(FIRMWARE_DIR / "trigcomp_tb.cpp", tmp / "trigcomp_tb.cpp")
-        shutil.copytree(model.path, tmp / "model", ignore=shutil.ignore_patterns(".*"))
+        (tmp / "model").mkdir()
+        for name in MODEL_FILES:  # the model itself, not evaluations or plots kept beside it
+            shutil.copyfile(model.path / name, tmp / "model" / name)
         n_tb = _write_test_bench_data(tmp, model, tb_jets)
 
         manifest = {
@@ -351,7 +353,7 @@ def build_project(project: HlsProject, csynth: bool, vsynth: bool) -> dict[str, 
         )
     # hls4ml's build_prj.tcl reads its switches from one "key=value ..." argument
     command = [tool, "-f", "build_prj.tcl", f"reset=0 csim=0 synth={int(csynth)} cosim=0 export=0 vsynth={int(vsynth)}"]
-    completed = subprocess.run(command, cwd=project.path, capture_output=True, text=True)
+    completed = subprocess.run(command, cwd=project.path, check=False, capture_output=True, text=True)
     if completed.returncode != 0:
         last = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
         raise UserError(f"{tool} failed (exit {completed.returncode}): {last[0]}")

@@ -36,6 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 log = logging.getLogger("trigcomp")
 
 MODEL_FORMAT = "trigcomp-model/1"
+MODEL_FILES = ("model.json", "weights.json", "metrics.json")
 MIN_TRAINING_JETS = 1000
 #: Non-linear target transforms, applied on the decoder side only.
 TRANSFORMS = {"pt": "log", "mass": "log1p", "nConstituents": "log1p"}
@@ -76,7 +77,7 @@ class Normalization:
         }
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> "Normalization":
+    def from_json(cls, raw: dict[str, Any]) -> Normalization:
         return cls(
             variables=tuple(raw["variables"]),
             input_scale=np.array(raw["input_scale"]),
@@ -534,7 +535,7 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
         "training": {
             "data_hash": data_hash(jets),
             "sources": list(jets.sources),
-            "jets": {"train": int(len(train_rows)), "validation": int(val_mask.sum()), "test": int(test_mask.sum())},
+            "jets": {"train": len(train_rows), "validation": int(val_mask.sum()), "test": int(test_mask.sum())},
             "epochs_run": len(history.history["loss"]),
             "split": "event-wise, splitmix64(event_index, seed)",
         },

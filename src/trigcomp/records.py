@@ -34,7 +34,7 @@ class JetTable:
     def column(self, name: str) -> np.ndarray:
         return self.values[:, self.variables.index(name)]
 
-    def take(self, rows: np.ndarray) -> "JetTable":
+    def take(self, rows: np.ndarray) -> JetTable:
         """A new table with the given rows (same variables, same provenance)."""
         return JetTable(
             variables=self.variables,

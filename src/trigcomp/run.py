@@ -10,9 +10,9 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
+from typing import Any
 
 from .errors import UserError
 
@@ -115,7 +115,7 @@ def run_pipeline(args, load: Callable) -> dict[str, Any]:
                 "sources": list(jets.sources),
                 "jets": len(jets),
                 "events": jets.n_events,
-                "test_jets": int(len(test_jets)),
+                "test_jets": len(test_jets),
             },
             "bits_per_jet": model.bits_per_jet,
             "variables": {
@@ -155,8 +155,11 @@ def render_summary(s: dict[str, Any]) -> str:
             else ""
         ),
         f"- HLS project: `{s['hls_project']}/` ({s['part']})",
-        f"- csim: **{csim['mismatches']} mismatches** in {csim['jets']} jets ({csim['adversarial_jets']} adversarial); "
-        f"{csim['jets_per_s']:,.0f} jets/s; saturated {csim['saturated']}",
+        (
+            f"- csim: **{csim['mismatches']} mismatches** in {csim['jets']} jets "
+            f"({csim['adversarial_jets']} adversarial); {csim['jets_per_s']:,.0f} jets/s; "
+            f"saturated {csim['saturated']}"
+        ),
         "",
         "| variable | residual | bias | σ | RMS |",
         "|---|---|---|---|---|",

@@ -176,7 +176,10 @@ def _stage_index(name: str) -> int:
 
 
 def _write_yosys_script(variant_dir: Path, project_name: str) -> None:
-    template = Template((FIRMWARE_DIR / YOSYS_SCRIPT).read_text())
+    source = FIRMWARE_DIR / YOSYS_SCRIPT
+    if not source.is_file():
+        raise RuntimeError(f"{source} is missing: the RTL path runs from a trigcomp checkout (pip install -e)")
+    template = Template(source.read_text())
     sources = " ".join(yosys_sources(variant_dir, project_name))
     (variant_dir / YOSYS_SCRIPT).write_text(template.substitute(sources=sources, top=project_name))
 

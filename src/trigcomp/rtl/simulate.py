@@ -112,10 +112,8 @@ def simulate(
         if project.manifest["io"][side]["bits"] > 32:
             raise UserError(f"the encoder's {side} word is wider than the 32 bits da4ml's Verilator harness carries")
     library = _emulator(project, variant)
-    port = _word_format(project.manifest["io"]["input"])
-    words = _input_format(project).words(raw.astype(np.float32))[0] * 2.0 ** (
-        port.fractional - _input_format(project).fractional
-    )
+    fmt, port = _input_format(project), _word_format(project.manifest["io"]["input"])
+    words = fmt.words(raw.astype(np.float32))[0] * 2.0 ** (port.fractional - fmt.fractional)
     c_inputs = np.ascontiguousarray(words, dtype=np.int32)
     c_outputs = np.zeros((len(raw), n_out), dtype=np.int32)
     if len(raw):

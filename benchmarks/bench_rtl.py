@@ -2,10 +2,10 @@
 
     cd /work/main && PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/bench_rtl.py [--model models/jet10 ...]
 
-Encoders: the reference models in models/ when they exist (models/jet4, models/jet10), else nothing from there;
-always two synthetic encoders built with the test suite's pattern: 4 -> 3, and 10 -> 32 -> 16 -> 8 with an 8-bit
-latent in two flavours (the probe's 12-bit input, and a 20-bit input with a wide first layer as when the input
-normalisation is folded in). Target for a jet10 encoder: <= 1 % of VU13P LUTs, 0 DSP, <= 50 ns at 200 MHz.
+Encoders: every trained model in models/ (or those given with --model), and always three synthetic encoders built
+with the test suite's pattern: 4 -> 3, and 10 -> 32 -> 16 -> 8 with an 8-bit latent in two flavours (the probe's
+12-bit input, and a 20-bit input with a wide first layer as when the input normalisation is folded in).
+Target for a jet10 encoder: <= 1 % of VU13P LUTs, 0 DSP, <= 50 ns at 200 MHz.
 """
 
 from __future__ import annotations
@@ -137,10 +137,10 @@ def _target(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", type=Path, default=None, help="trained model dir (repeatable)")
+    parser.add_argument("--model", action="append", type=Path, help="trained model dir (repeatable; default: models/*)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args()
-    models = args.model if args.model is not None else [REPO / "models/jet4", REPO / "models/jet10"]
+    models = args.model if args.model is not None else sorted(p.parent for p in (REPO / "models").glob("*/model.json"))
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_rtl.") as tmp:
         for name, encoder in _encoders(models).items():

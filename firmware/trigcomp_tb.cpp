@@ -1,7 +1,7 @@
 // trigcomp's C-simulation test bench (not synthesised).
 //
 //   trigcomp_tb run   INPUT.bin OUTPUT.bin   jets as float64 rows -> link words as uint64 rows, via trigcomp_top
-//   trigcomp_tb trace INPUT.bin ROW OUT.txt  one jet through myproject, every traced layer's output as text
+//   trigcomp_tb trace INPUT.bin ROW OUT.txt  one jet through the encoder, every traced layer's output as text
 //
 // Inputs are doubles so that the conversion to the input type (rounding, saturation) happens here, exactly as
 // on the board's input quantizer; outputs are the raw link words, unpacked and compared bit for bit in Python.
@@ -74,7 +74,7 @@ static int trace(const char *input_path, long row_index, const char *output_path
     trigcomp_input_t jet[TRIGCOMP_N_INPUTS];
     for (int i = 0; i < TRIGCOMP_N_INPUTS; i++) jet[i] = row[i];
     trigcomp_latent_t latent[TRIGCOMP_N_LATENT];
-    myproject(jet, latent);
+    trigcomp_encode(jet, latent);
 
     FILE *out = std::fopen(output_path, "w");
     if (!out) return fail("cannot create", output_path);

@@ -2,6 +2,28 @@
 // latent word may straddle two link words. Unused high bits of the last link word are zero.
 #include "trigcomp_top.h"
 
+void trigcomp_encode(trigcomp_input_t jet[TRIGCOMP_N_INPUTS], trigcomp_latent_t latent[TRIGCOMP_N_LATENT]) {
+    #pragma HLS INLINE
+#if TRIGCOMP_IO_STREAM
+    hls::stream<trigcomp_input_port_t> jet_stream;
+    hls::stream<trigcomp_latent_port_t> latent_stream;
+    trigcomp_input_port_t jet_word;
+    for (int i = 0; i < TRIGCOMP_N_INPUTS; i++) {
+        #pragma HLS UNROLL
+        jet_word[i] = jet[i];
+    }
+    jet_stream.write(jet_word);
+    myproject(jet_stream, latent_stream);
+    trigcomp_latent_port_t latent_word = latent_stream.read();
+    for (int i = 0; i < TRIGCOMP_N_LATENT; i++) {
+        #pragma HLS UNROLL
+        latent[i] = latent_word[i];
+    }
+#else
+    myproject(jet, latent);
+#endif
+}
+
 void trigcomp_top(trigcomp_input_t jet[TRIGCOMP_N_INPUTS], trigcomp_link_t link[TRIGCOMP_N_LINK_WORDS]) {
     #pragma HLS ARRAY_PARTITION variable=jet complete dim=0
     #pragma HLS ARRAY_PARTITION variable=link complete dim=0
@@ -9,7 +31,7 @@ void trigcomp_top(trigcomp_input_t jet[TRIGCOMP_N_INPUTS], trigcomp_link_t link[
 
     trigcomp_latent_t latent[TRIGCOMP_N_LATENT];
     #pragma HLS ARRAY_PARTITION variable=latent complete dim=0
-    myproject(jet, latent);
+    trigcomp_encode(jet, latent);
 
     ap_uint<TRIGCOMP_N_LINK_WORDS * TRIGCOMP_LINK_WIDTH> packed = 0;
     for (int i = 0; i < TRIGCOMP_N_LATENT; i++) {

@@ -12,7 +12,7 @@ import uproot
 
 from trigcomp.cli import build_parser, main
 
-from .conftest import TINY_CONFIG, synthetic_jets
+from .conftest import SHARED, TINY_CONFIG, synthetic_jets
 from .test_csim import _inject_one_lsb_fault
 
 VERBS = ("generate", "inspect", "train", "evaluate", "hls", "build", "csim", "report", "rtl", "run")
@@ -163,3 +163,29 @@ def test_run_end_to_end(tmp_path):
 
     again = subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
     assert again.returncode == 2 and "already exists; pass --force" in again.stderr
+
+
+def test_csim_refuses_data_without_the_model_variables(capsys, tiny_project):
+    hzz = SHARED / "data" / "uproot-HZZ.root"
+    if not hzz.is_file():
+        pytest.skip(f"shared data file not found: {hzz}")
+    code, _, err = run_cli(capsys, "csim", str(tiny_project.path), "--data", str(hzz), "--jets", "1000", "--json")
+    assert code == 2 and "not available with preset pxpypze" in err and err.count("\n") == 1
+
+
+def test_csim_shows_the_first_compiler_error(capsys, tiny_project, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_project.path, broken)
+    top = broken / "firmware" / "trigcomp_top.cpp"
+    top.write_text(top.read_text().replace("myproject(jet, latent);", "myproject(jet, latent) this is not C++;"))
+    data = write_nanoaod(tmp_path / "j.root", 100)
+    code, _, err = run_cli(capsys, "csim", str(broken), "--data", str(data), "--json")
+    assert code == 2 and "g++ failed to compile" in err and "error:" in err and err.count("\n") == 1
+
+
+def test_detected_preset_is_reported(tmp_path):
+    data = write_nanoaod(tmp_path / "jets.root", n_events=50)
+    completed = subprocess.run(
+        [sys.executable, "-m", "trigcomp.cli", "inspect", str(data)], check=False, capture_output=True, text=True
+    )
+    assert completed.returncode == 0 and "trigcomp: preset detected: nanoaod" in completed.stderr

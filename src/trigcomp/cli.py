@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -412,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="vivado", help="vivado or vitis (default vivado)")
     p.add_argument("--strategy", default="latency", help="latency, resource or distributed_arithmetic")
     p.add_argument("--reuse", type=int, default=1, help="reuse factor (default 1: fully parallel)")
-    p.add_argument("--io", default="parallel", help="io type: parallel")
+    p.add_argument("--io", default="parallel", help="io type: parallel or stream (default parallel)")
     p.add_argument("--link-width", type=int, default=64, help="output link word width in bits: 16, 32 or 64")
     p.add_argument("--out", required=True, help="project directory, e.g. hls_projects/NAME")
     p.add_argument("--force", action="store_true", help="overwrite an existing project")
@@ -498,9 +500,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not for users
+    # QKeras quantizers trip a Keras serialisation warning on every model build; it is harmless here
+    warnings.filterwarnings("ignore", message=".*keras.constraints.serialize.*")
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="trigcomp: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="trigcomp: %(message)s")
+    # trigcomp's own notes (e.g. which input preset was detected) are shown; other libraries' only with -v
+    logging.getLogger("trigcomp").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if args.verbose:
+        logging.getLogger().setLevel(logging.INFO)
     try:
         return args.func(args)
     except UserError as err:

@@ -28,7 +28,7 @@ MANIFEST = "trigcomp.json"
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
 BACKENDS = {"vivado": "Vivado", "vitis": "Vitis"}
 STRATEGIES = {"latency": "Latency", "resource": "Resource", "distributed_arithmetic": "distributed_arithmetic"}
-IO_TYPES = {"parallel": "io_parallel"}
+IO_TYPES = {"parallel": "io_parallel", "stream": "io_stream"}
 LINK_WIDTHS = (16, 32, 64)
 #: Layers the encoder may contain: each converts bit-exactly with hls4ml 1.3.
 ENCODER_LAYERS = ("InputLayer", "QActivation", "QDense")
@@ -263,6 +263,9 @@ def write_hls_project(
             "n_link_words": n_link_words,
             "input_type": input_type.name,
             "latent_type": latent_type.name,
+            "input_precision": _precision(input_type),
+            "latent_precision": _precision(latent_type),
+            "io_stream": int(options.io == "stream"),
             "traced_layers": ", ".join(f'{{"{name}", {size}}}' for name, size in traced),
         }
         (tmp / "firmware" / "trigcomp_params.h").write_text(_render_template("trigcomp_params.h.in", params))

@@ -330,6 +330,15 @@ class TrainedModel:
         """The quantized latent, as the QKeras firmware encoder computes it (the bit-exact reference)."""
         return self.firmware_encoder().predict(np.asarray(x, dtype=np.float32), batch_size=65536, verbose=0)
 
+    def encode_with_accumulator(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The quantized latent and the value before the latent quantizer (to count saturation), in one pass."""
+        from tensorflow import keras
+
+        encoder = self.firmware_encoder()
+        probe = keras.Model(encoder.input, [encoder.output, encoder.get_layer("enc_latent").output])
+        latent, accumulator = probe.predict(np.asarray(x, dtype=np.float32), batch_size=65536, verbose=0)
+        return latent, accumulator
+
     def encode_float(self, x: np.ndarray) -> np.ndarray:
         return float_encoder_forward(self.config, self.normalization, self.weights, x)
 

@@ -24,7 +24,7 @@ from tests.test_rtl import EncoderConfig, build_encoder, test_inputs
 
 from trigcomp.boards import get_board
 from trigcomp.rtl import parse_encoder, simulate, synthesize, verify, write_rtl_project
-from trigcomp.rtl.trace import trace
+from trigcomp.rtl.tracing import trace
 
 SYNTHETIC = {
     "synthetic 4->3": EncoderConfig((4, 3), input_q=(12, 6), latent_q=(8, 3)),

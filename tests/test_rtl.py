@@ -17,6 +17,8 @@ import pytest
 from trigcomp.compare import compare_words
 from trigcomp.errors import UserError
 
+REPO = Path(__file__).parents[1]
+
 
 @dataclass(frozen=True)
 class EncoderConfig:
@@ -166,7 +168,7 @@ def test_software_input_quantizer_matches_qkeras(encoders):
 def test_trace_is_bit_exact_in_da4ml_interpreter(encoders):
     """The traced logic (da4ml's C++ interpreter) equals QKeras and exact arithmetic, ties included."""
     from trigcomp.rtl import parse_encoder
-    from trigcomp.rtl.trace import trace
+    from trigcomp.rtl.tracing import trace
 
     for name, encoder in encoders.items():
         spec = parse_encoder(encoder)
@@ -177,6 +179,23 @@ def test_trace_is_bit_exact_in_da4ml_interpreter(encoders):
         assert ties_before(spec, quantized) > 0, name
         assert np.array_equal(qkeras, exact), name
         assert compare_words(qkeras, interpreted, spec.output_format.lsb).mismatches == 0, name
+
+
+@pytest.mark.parametrize("model_dir", sorted(p.parent.name for p in (REPO / "models").glob("*/model.json")))
+def test_reference_models_trace_bit_exact(model_dir):
+    """The trained reference encoders (20-bit input, normalisation folded into the first layer): their deep
+    constant matrices drive da4ml's scale factors to ~2^-37, where da4ml's own SAT emitted wrong constants
+    (models/jet10-8x8: every jet wrong); trigcomp saturates with its own multiplexers instead."""
+    from trigcomp.model import load_model
+    from trigcomp.rtl import parse_encoder
+    from trigcomp.rtl.tracing import trace
+
+    encoder = load_model(REPO / "models" / model_dir).firmware_encoder()
+    spec = parse_encoder(encoder)
+    quantized, _ = spec.quantize_inputs(test_inputs(encoder, 20_000))
+    exact, _ = spec.reference(quantized)
+    interpreted = trace(spec).comb.predict(quantized, n_threads=1)
+    assert compare_words(exact, interpreted, spec.output_format.lsb).mismatches == 0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -231,7 +250,7 @@ def test_refuses_existing_output_without_force(tmp_path, encoders):
 
 def test_pipeline_follows_the_stage_delay(tmp_path, encoders):
     from trigcomp.rtl import write_rtl_project
-    from trigcomp.rtl.trace import cutoff_levels
+    from trigcomp.rtl.tracing import cutoff_levels
 
     assert cutoff_levels(5.0) == 4 and cutoff_levels(2.0) == 1 and cutoff_levels(0.1) == 1
     default = write_rtl_project(encoders["10-16-8"], tmp_path / "default")

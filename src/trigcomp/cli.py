@@ -521,6 +521,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trigcomp: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, as other command-line tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

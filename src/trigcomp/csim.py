@@ -24,7 +24,7 @@ from .compare import compare_words
 from .config import FixedPoint
 from .errors import UserError
 from .hls import HlsProject
-from .model import TrainedModel
+from .model import TrainedModel, exact_arithmetic
 
 # Weights are read at run time relative to the project dir (the test bench runs there), so one cached binary
 # serves every copy of a project.
@@ -187,7 +187,8 @@ def trace_jet(binary: Path, project: HlsProject, model: TrainedModel, jet: np.nd
     firmware["latent"] = firmware.pop("output")
     known = [name for name in firmware if name in {layer.name for layer in encoder.layers}]
     probe = keras.Model(encoder.input, [encoder.get_layer(name).output for name in known])
-    outputs = probe.predict(np.asarray(jet, dtype=np.float32).reshape(1, -1), verbose=0)
+    with exact_arithmetic():
+        outputs = probe.predict(np.asarray(jet, dtype=np.float32).reshape(1, -1).astype(np.float64), verbose=0)
     outputs = outputs if isinstance(outputs, list) else [outputs]
     layers, first = [], None
     for name, reference in zip(known, outputs):

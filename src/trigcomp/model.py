@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,7 +232,27 @@ def build_firmware_encoder(config: ModelConfig, norm: Normalization, weights: di
     """The encoder that goes on the board: raw jet in, quantized latent out, normalisation folded in.
 
     Only layers hls4ml converts bit-exactly: input quantizer, QDense, quantized_relu, quantized_bits latent.
+    Built in float64: the folded first layer's products reach ~40 bits, more than a float32 mantissa holds, so
+    only in double precision is QKeras' arithmetic exactly the fixed-point arithmetic of the firmware.
     """
+    with exact_arithmetic():
+        return _build_firmware_encoder(config, norm, weights)
+
+
+@contextmanager
+def exact_arithmetic():
+    """Keras in float64 while the firmware encoder is built or run (QKeras quantizers cast to Keras' floatx)."""
+    from tensorflow import keras
+
+    previous = keras.backend.floatx()
+    keras.backend.set_floatx("float64")
+    try:
+        yield
+    finally:
+        keras.backend.set_floatx(previous)
+
+
+def _build_firmware_encoder(config: ModelConfig, norm: Normalization, weights: dict[str, list[np.ndarray]]):
     from qkeras import QActivation, QDense
     from tensorflow import keras
 
@@ -328,7 +349,8 @@ class TrainedModel:
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """The quantized latent, as the QKeras firmware encoder computes it (the bit-exact reference)."""
-        return self.firmware_encoder().predict(np.asarray(x, dtype=np.float32), batch_size=65536, verbose=0)
+        with exact_arithmetic():
+            return self.firmware_encoder().predict(_as_input(x), batch_size=65536, verbose=0)
 
     def encode_with_accumulator(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The quantized latent and the value before the latent quantizer (to count saturation), in one pass."""
@@ -336,7 +358,8 @@ class TrainedModel:
 
         encoder = self.firmware_encoder()
         probe = keras.Model(encoder.input, [encoder.output, encoder.get_layer("enc_latent").output])
-        latent, accumulator = probe.predict(np.asarray(x, dtype=np.float32), batch_size=65536, verbose=0)
+        with exact_arithmetic():
+            latent, accumulator = probe.predict(_as_input(x), batch_size=65536, verbose=0)
         return latent, accumulator
 
     def encode_float(self, x: np.ndarray) -> np.ndarray:
@@ -348,6 +371,11 @@ class TrainedModel:
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
         return self.decode(self.encode(x))
+
+
+def _as_input(x: np.ndarray) -> np.ndarray:
+    """Jets as the firmware encoder takes them: float32 values (what the board's input sees), held in float64."""
+    return np.asarray(x, dtype=np.float32).astype(np.float64)
 
 
 def _canonical_weights(weights: dict[str, list[np.ndarray]]) -> dict[str, list]:

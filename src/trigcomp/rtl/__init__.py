@@ -24,7 +24,7 @@ from .layers import EncoderSpec, FixedFormat, parse_encoder
 from .project import VARIANTS, RtlProject, da4ml_estimate, load_project, write_rtl_project
 from .simulate import RtlComparison, simulate, verify
 from .synth import YosysResult, synthesize
-from .trace import trace
+from .tracing import trace
 
 __all__ = [
     "RtlComparison",

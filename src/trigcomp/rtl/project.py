@@ -24,7 +24,7 @@ from ..boards import get_board
 from ..errors import UserError
 from ..model import commit_output_dir, prepare_output_dir, write_json
 from .layers import EncoderSpec, parse_encoder
-from .trace import ADDER_LEVEL_NS, DA4ML_VERSION, REGISTER_OVERHEAD_NS, Pipelined, Traced, trace
+from .tracing import ADDER_LEVEL_NS, DA4ML_VERSION, REGISTER_OVERHEAD_NS, Pipelined, Traced, trace
 
 MANIFEST = "trigcomp.json"
 ESTIMATE = "estimate.json"

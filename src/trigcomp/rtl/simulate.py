@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from ..compare import Comparison, compare_words
 from ..errors import UserError
+from ..model import exact_arithmetic
 from .layers import FixedFormat, parse_encoder
 from .project import RtlProject, load_project
 
@@ -162,7 +164,9 @@ def verify(
     if spec.digest() != project.manifest["encoder_digest"]:
         raise UserError(f"{project.path} was made from a different encoder (digest mismatch)")
     quantized, saturated = spec.quantize_inputs(inputs)
-    qkeras = np.asarray(encoder.predict(quantized.astype(np.float32), batch_size=65536, verbose=0), np.float64)
+    # trigcomp's own encoders are built in float64 (exact); an encoder built in float32 runs as it was built
+    with exact_arithmetic() if encoder.layers[-1].dtype == "float64" else nullcontext():
+        qkeras = np.asarray(encoder.predict(quantized.astype(np.float64), batch_size=65536, verbose=0), np.float64)
     exact, _ = spec.reference(quantized)
     firmware = simulate(project, quantized, variant)
     comparison = compare_words(qkeras, firmware, spec.output_format.lsb, float_model=float_model)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from importlib.metadata import version
 
 import numpy as np
@@ -88,19 +89,34 @@ def _format_of(array) -> dict:
 
 
 def _round_half_even(value, fmt: FixedFormat):
-    """value -> fmt with QKeras semantics: round half to even, then saturate (SAT, or SAT_SYM if symmetric).
+    """value -> fmt with QKeras semantics: round half to even, then saturate (clip(round(x)), as QKeras does).
 
     With F fractional bits in and f < F out: floor(v + 2^-f/2 - 2^-F + odd * 2^-F) is round-half-even, where odd
-    is v's bit of weight 2^-f (a tie rounds up only from an odd word). Saturating after rounding is what
-    QKeras does (clip(round(x))).
+    is v's bit of weight 2^-f (a tie rounds up only from an odd word).
     """
-    overflow = "SAT_SYM" if fmt.symmetric else "SAT"
     k, i, f = int(fmt.signed), fmt.integer, fmt.fractional
-    current_f = int(value.kif[2])
+    current_k, current_i, current_f = (int(part) for part in value.kif)
     if current_f > f:
         odd = value.quantize(0, 1 - f, f, "WRAP", "TRN")
         value = value + (2.0 ** (-f - 1) - 2.0**-current_f) + odd * 2.0 ** (f - current_f)
-    return value.quantize(k, i, f, overflow, "TRN")
+        current_k, current_i, _ = (int(part) for part in value.kif)
+        value = value.quantize(current_k, current_i, f, "WRAP", "TRN")  # wide enough not to wrap: floor only
+    return _saturate(value, fmt).quantize(k, i, f, "WRAP", "TRN")
+
+
+def _saturate(value, fmt: FixedFormat):
+    """Clip to fmt's word range with multiplexers against constants of scale 1.
+
+    da4ml's own SAT (max_of / min_of) builds its bound constants at the operand's scale factor; after a few
+    layers of constant matrices that factor is ~2^-37 and the constants are emitted wrongly (every jet of a
+    10 -> 32 -> 16 -> 8 encoder with a 20-bit input differed). msb_mux makes its constant operands at scale 1.
+    """
+    low, high = (Decimal(word) * Decimal(fmt.lsb) for word in fmt.word_range)
+    if value.high > high:  # key < 0 while value < high: keep value, else the bound
+        value = (value - high).msb_mux(value, high, qint=(min(value.low, high), high, value.step))
+    if value.low < low:  # key < 0 while value < low: the bound, else keep value
+        value = (value - low).msb_mux(low, value, qint=(low, max(value.high, low), value.step))
+    return value
 
 
 def _trace(spec: EncoderSpec) -> Traced:

@@ -34,6 +34,15 @@ def to_words(values: np.ndarray, lsb: float) -> np.ndarray:
     return words.astype(np.int64)
 
 
+def lsb_distance(values: np.ndarray, float_model: np.ndarray, lsb: float) -> tuple[float, float]:
+    """Max and mean |values - float model| in LSB (NaN for no rows)."""
+    values = np.asarray(values).reshape(len(values), -1)
+    if not len(values):
+        return float("nan"), float("nan")
+    distance = np.abs(values - np.asarray(float_model).reshape(values.shape)) / lsb
+    return float(distance.max()), float(distance.mean())
+
+
 def compare_words(
     reference: np.ndarray,
     firmware: np.ndarray,
@@ -48,14 +57,11 @@ def compare_words(
         raise ValueError(f"shape mismatch: reference {reference.shape} vs firmware {firmware.shape}")
     differs = (to_words(reference, lsb) != to_words(firmware, lsb)).any(axis=1)
     bad = np.flatnonzero(differs)
-    max_lsb = mean_lsb = float("nan")
-    if float_model is not None and len(firmware):
-        distance = np.abs(firmware - np.asarray(float_model).reshape(firmware.shape)) / lsb
-        max_lsb, mean_lsb = float(distance.max()), float(distance.mean())
+    max_lsb, mean_lsb = lsb_distance(firmware, float_model, lsb) if float_model is not None else (np.nan, np.nan)
     return Comparison(
         jets=len(reference),
         mismatches=int(bad.size),
         mismatch_indices=tuple(int(i) for i in bad[:keep]),
-        max_lsb_vs_float=max_lsb,
-        mean_lsb_vs_float=mean_lsb,
+        max_lsb_vs_float=float(max_lsb),
+        mean_lsb_vs_float=float(mean_lsb),
     )

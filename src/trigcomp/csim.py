@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from .compare import compare_words
+from .compare import compare_words, lsb_distance
 from .config import FixedPoint
 from .errors import UserError
 from .hls import HlsProject
-from .model import TrainedModel, exact_arithmetic
+from .model import TrainedModel, as_encoder_input, exact_arithmetic
 
 # Weights are read at run time relative to the project dir (the test bench runs there), so one cached binary
 # serves every copy of a project.
@@ -188,7 +188,7 @@ def trace_jet(binary: Path, project: HlsProject, model: TrainedModel, jet: np.nd
     known = [name for name in firmware if name in {layer.name for layer in encoder.layers}]
     probe = keras.Model(encoder.input, [encoder.get_layer(name).output for name in known])
     with exact_arithmetic():
-        outputs = probe.predict(np.asarray(jet, dtype=np.float32).reshape(1, -1).astype(np.float64), verbose=0)
+        outputs = probe.predict(as_encoder_input(np.reshape(jet, (1, -1))), verbose=0)
     outputs = outputs if isinstance(outputs, list) else [outputs]
     layers, first = [], None
     for name, reference in zip(known, outputs):
@@ -280,8 +280,8 @@ def run_csim(
     # unsaturated float model's latent arbitrarily large, which says nothing about the firmware.
     n_data = jets - adversarial
     float_latent = model.encode_float(x[:n_data])
-    firmware_vs_float = compare_words(reference[:n_data], codes[:n_data] * lsb, lsb, float_model=float_latent)
-    qkeras_vs_float = compare_words(reference[:n_data], reference[:n_data], lsb, float_model=float_latent)
+    firmware_max_lsb, firmware_mean_lsb = lsb_distance(codes[:n_data] * lsb, float_latent, lsb)
+    qkeras_max_lsb, _ = lsb_distance(reference[:n_data], float_latent, lsb)
 
     first = None
     if comparison.first_mismatch is not None:
@@ -298,9 +298,9 @@ def run_csim(
         data_jets=int(jets - adversarial),
         adversarial_jets=int(adversarial),
         mismatches=comparison.mismatches,
-        max_lsb_vs_float=firmware_vs_float.max_lsb_vs_float,
-        mean_lsb_vs_float=firmware_vs_float.mean_lsb_vs_float,
-        qkeras_max_lsb_vs_float=qkeras_vs_float.max_lsb_vs_float,
+        max_lsb_vs_float=firmware_max_lsb,
+        mean_lsb_vs_float=firmware_mean_lsb,
+        qkeras_max_lsb_vs_float=qkeras_max_lsb,
         saturated=saturation_counts(model, x, accumulator),
         jets_per_s=len(x) / max(seconds["firmware"], 1e-9),
         seconds={k: round(v, 3) for k, v in seconds.items()},

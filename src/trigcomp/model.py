@@ -350,7 +350,7 @@ class TrainedModel:
     def encode(self, x: np.ndarray) -> np.ndarray:
         """The quantized latent, as the QKeras firmware encoder computes it (the bit-exact reference)."""
         with exact_arithmetic():
-            return self.firmware_encoder().predict(_as_input(x), batch_size=65536, verbose=0)
+            return self.firmware_encoder().predict(as_encoder_input(x), batch_size=65536, verbose=0)
 
     def encode_with_accumulator(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The quantized latent and the value before the latent quantizer (to count saturation), in one pass."""
@@ -359,7 +359,7 @@ class TrainedModel:
         encoder = self.firmware_encoder()
         probe = keras.Model(encoder.input, [encoder.output, encoder.get_layer("enc_latent").output])
         with exact_arithmetic():
-            latent, accumulator = probe.predict(_as_input(x), batch_size=65536, verbose=0)
+            latent, accumulator = probe.predict(as_encoder_input(x), batch_size=65536, verbose=0)
         return latent, accumulator
 
     def encode_float(self, x: np.ndarray) -> np.ndarray:
@@ -373,7 +373,7 @@ class TrainedModel:
         return self.decode(self.encode(x))
 
 
-def _as_input(x: np.ndarray) -> np.ndarray:
+def as_encoder_input(x: np.ndarray) -> np.ndarray:
     """Jets as the firmware encoder takes them: float32 values (what the board's input sees), held in float64."""
     return np.asarray(x, dtype=np.float32).astype(np.float64)
 

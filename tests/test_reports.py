@@ -28,6 +28,7 @@ DATA = Path(__file__).parent / "data" / "reports"
 VIVADO2020 = DATA / "vivado2020_hls4ml_testreport"
 VIVADO2018 = DATA / "vivado2018_hls4ml_galapagos"
 VITIS2022 = DATA / "vitis2022_jettagger_6nrp"
+ZYNQ7020 = "xc7z020clg400-1"  # the part of the vivado2020 fixture
 
 
 @dataclass(frozen=True)
@@ -416,9 +417,9 @@ def test_estimate_only_project_is_labelled_as_an_estimate(tmp_path):
 
 
 def test_vendor_reports_win_over_the_estimate(tmp_path):
-    write_manifest(tmp_path)
+    write_manifest(tmp_path, part=ZYNQ7020, board="custom")  # the fixture's part: a foreign one is refused
     hls4ml_layout(tmp_path, VIVADO2020)
-    write_estimate(tmp_path)
+    write_estimate(tmp_path, part=ZYNQ7020)
     report = read_report(tmp_path)
     assert report.source == "csynth+vivado_synth"
     assert report.latency_cycles_worst == 10 and report.resources["LUT"] == 1526
@@ -427,8 +428,8 @@ def test_vendor_reports_win_over_the_estimate(tmp_path):
 
 
 def test_estimate_fills_latency_missing_from_a_vivado_utilization_report(tmp_path):
-    write_manifest(tmp_path, kind="rtl")
-    write_estimate(tmp_path)
+    write_manifest(tmp_path, kind="rtl", part=ZYNQ7020, board="custom")
+    write_estimate(tmp_path, part=ZYNQ7020)
     shutil.copy(VIVADO2020 / "vivado_synth.rpt", tmp_path / "vivado_synth.rpt")
     report = read_report(tmp_path)
     assert report.source == "vivado_synth+estimate:da4ml" and not report.is_estimate

@@ -71,3 +71,78 @@ def test_unwritable_location_is_a_user_error():
     # /proc refuses new files even for root, which the test machines run as
     with pytest.raises(UserError, match="cannot write"):
         write_junit("/proc/junit.xml", "s", CASES)
+
+
+def csim_result(mismatches: int = 0, mismatch_rows=(), saturated=None):
+    from trigcomp.csim import CsimResult
+
+    return CsimResult(
+        project="hls_projects/jet10",
+        jets=1000,
+        data_jets=900,
+        adversarial_jets=100,
+        mismatches=mismatches,
+        max_lsb_vs_float=0.5,
+        mean_lsb_vs_float=0.1,
+        qkeras_max_lsb_vs_float=0.5,
+        saturated=saturated or {"input_values": 30, "input_jets": 12, "latent_values": 2, "latent_jets": 1},
+        jets_per_s=1e5,
+        seconds={"compile": 1.0, "firmware": 0.5},
+        compiled_from_cache=True,
+        mismatch_rows=list(mismatch_rows),
+    )
+
+
+def failures_by_name(cases) -> dict[str, str | None]:
+    return {case.name: case.failure for case in cases}
+
+
+def test_csim_cases_split_mismatches_into_data_and_adversarial_jets():
+    from trigcomp.ci import csim_cases
+
+    passed = csim_cases(csim_result())
+    assert {case.classname for case in passed} == {"trigcomp.csim.jet10"}
+    assert failures_by_name(passed) == dict.fromkeys(
+        ["mismatches", "mismatches (data jets)", "mismatches (adversarial jets)", "saturation accounting"]
+    )
+    failed = failures_by_name(csim_cases(csim_result(3, [5, 899, 950])))
+    assert failed["mismatches"] == "3 of 1000 jets differ from the QKeras model"
+    assert failed["mismatches (data jets)"] == "2 of 900 data jets differ from the QKeras model"
+    assert failed["mismatches (adversarial jets)"] == "1 of 100 adversarial jets differ from the QKeras model"
+    partial = failures_by_name(csim_cases(csim_result(40, [950])))
+    assert partial["mismatches (data jets)"] is None and "at least" in partial["mismatches (adversarial jets)"]
+
+
+def test_csim_saturation_case_fails_on_inconsistent_counts():
+    from trigcomp.ci import csim_cases
+
+    broken = {"input_values": 3, "input_jets": 7, "latent_values": 0, "latent_jets": 0}  # more jets than values
+    failed = failures_by_name(csim_cases(csim_result(saturated=broken)))
+    assert failed["saturation accounting"].startswith("inconsistent saturation counts for input")
+    assert failed["mismatches"] is None
+
+
+def test_rtl_cases_per_variant():
+    from trigcomp.ci import rtl_cases
+    from trigcomp.rtl import RtlProject, RtlResult
+    from trigcomp.rtl.simulate import RtlComparison
+
+    def comparison(variant, mismatches, firmware_errors, inexact):
+        return RtlComparison(
+            jets=100, mismatches=mismatches, mismatch_indices=(), max_lsb_vs_float=0.0, mean_lsb_vs_float=0.0,
+            variant=variant, saturated_values=0, saturated_jets=0, qkeras_inexact_jets=inexact,
+            exact_mismatches=firmware_errors, firmware_errors=firmware_errors,
+        )  # fmt: skip
+
+    result = RtlResult(
+        project=RtlProject(Path("out/jet10-rtl"), {}),
+        comparisons={"pipelined": comparison("pipelined", 2, 0, 2), "combinational": comparison("combinational", 1, 1, 0)},
+        stimulus={},
+        synthesis=None,
+        estimate={},
+    )
+    failed = failures_by_name(rtl_cases(result))
+    assert failed["pipelined: mismatches"] is None  # the two are QKeras's own inexactness, the firmware is exact
+    assert failed["pipelined: QKeras agreement"] == "2 of 100 jets differ from QKeras word by word (2 where QKeras itself is inexact)"
+    assert failed["combinational: mismatches"].startswith("1 of 100 jets: the firmware differs")
+    assert {case.classname for case in rtl_cases(result)} == {"trigcomp.rtl.jet10-rtl"}

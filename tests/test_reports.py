@@ -736,3 +736,112 @@ def test_fixtures_are_the_unedited_copies_sources_md_lists():
     for sha256, size, name in listed:
         content = (DATA / name).read_bytes()
         assert (hashlib.sha256(content).hexdigest(), len(content)) == (sha256, int(size))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A report of another design found in a project, and `trigcomp report` on the command line
+
+
+def foreign_csynth(report_dir: Path, top: str = "myproject", part: str = "xc7z020-clg400-1") -> Path:
+    """The vivado2020 csynth.xml edited to say another top and/or part, as the solution-level csynth.xml."""
+    text = (VIVADO2020 / "myproject_csynth.xml").read_text()
+    text = text.replace("<TopModelName>myproject</TopModelName>", f"<TopModelName>{top}</TopModelName>")
+    text = text.replace("<Part>xc7z020-clg400-1</Part>", f"<Part>{part}</Part>")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "csynth.xml").write_text(text)
+    return report_dir / "csynth.xml"
+
+
+@pytest.mark.parametrize(
+    ("top", "part", "expected"),
+    [
+        ("otherthing", ZYNQ7020, "is of top 'otherthing', the project's is trigcomp_top or myproject"),
+        ("myproject", "xcvu9p-flga2104-2L-e", "is for part xcvu9p-flga2104-2L-e, the project's is xc7z020clg400-1"),
+        ("trigcomp_top", "xcku115-flva1517-2-e", "is for part xcku115-flva1517-2-e"),
+    ],
+)
+def test_a_report_of_another_top_or_part_is_refused_in_a_project(tmp_path, top, part, expected):
+    write_manifest(tmp_path, part=ZYNQ7020, board="custom", top="trigcomp_top")
+    report = foreign_csynth(tmp_path / "myproject_prj" / "solution1" / "syn" / "report", top, part)
+    with pytest.raises(UserError, match=re.escape(expected)) as excinfo:
+        read_report(tmp_path)
+    assert "--force" in one_line_error(excinfo)
+    forced = read_report(tmp_path, force=True)
+    assert forced.top == top and forced.latency_cycles_worst == 10
+    assert any(w.startswith("FOREIGN REPORT read because of --force") and expected in w for w in forced.warnings)
+    assert read_report(report).top == top  # a report file given by itself is the user's choice
+
+
+def test_the_projects_own_tops_and_spellings_of_its_part_are_accepted(tmp_path):
+    write_manifest(tmp_path, part=ZYNQ7020, board="custom", top="trigcomp_top")
+    report_dir = tmp_path / "trigcomp_top_prj" / "solution1" / "syn" / "report"
+    foreign_csynth(report_dir, "trigcomp_top", "XC7Z020-CLG400-1")
+    (report_dir / "csynth.xml").rename(report_dir / "trigcomp_top_csynth.xml")
+    hls4ml_layout(tmp_path, VIVADO2020)  # hls4ml's myproject report beside it: the packed top's wins
+    report = read_report(tmp_path)
+    assert report.top == "trigcomp_top" and report.files[1]["path"].endswith("trigcomp_top_csynth.xml")
+    assert not any("FOREIGN" in warning for warning in report.warnings)
+
+
+def test_foreign_estimate_part_is_refused_too(tmp_path):
+    write_manifest(tmp_path, kind="rtl")
+    write_estimate(tmp_path, part="xc7a35t-cpg236-1")
+    with pytest.raises(UserError, match="estimate.json is for part xc7a35t-cpg236-1"):
+        read_report(tmp_path)
+
+
+def run_report_cli(capsys, *argv):
+    from trigcomp.cli import main
+
+    code = main(["report", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def junit_cases(path: Path) -> dict[str, str | None]:
+    """name -> failure message (None when the case passed)."""
+    import xml.etree.ElementTree as ET
+
+    cases = ET.parse(path).getroot().iter("testcase")
+    return {case.get("name"): case.find("failure").get("message") if case.find("failure") is not None else None for case in cases}
+
+
+def test_report_cli_budget_exit_codes_and_junit(capsys, tmp_path):
+    write_manifest(tmp_path, part=ZYNQ7020, board="custom")
+    hls4ml_layout(tmp_path, VIVADO2020)
+    junit = tmp_path / "ci" / "report.xml"
+    loose = tmp_path / "loose.toml"
+    loose.write_text('[limits]\nlatency_cycles = 10\nLUT = 2000\nDSP = "100%"\n')
+    code, out, err = run_report_cli(capsys, tmp_path, "--budget", loose, "--junit", junit, "--json")
+    assert code == 0 and json.loads(out)["within_budget"] is True
+    assert junit_cases(junit) == {"budget latency_cycles": None, "budget LUT": None, "budget DSP": None}
+
+    tight = tmp_path / "tight.toml"
+    tight.write_text("[limits]\nlatency_cycles = 9\nLUT = 1000\nDSP = 0\n")
+    code, out, err = run_report_cli(capsys, tmp_path, "--budget", tight, "--junit", junit)
+    assert code == 1 and "OVER BUDGET" in out
+    failures = junit_cases(junit)
+    assert failures["budget latency_cycles"] == f"latency_cycles 10 cycles > limit 9 cycles ({tight})"
+    assert failures["budget LUT"] == f"LUT 1526 > limit 1000 ({tight})"
+    assert set(failures) == {"budget latency_cycles", "budget LUT", "budget DSP"}
+
+    code, _, _ = run_report_cli(capsys, tmp_path, "--junit", junit)  # no budget: one case, the reports were read
+    assert code == 0 and junit_cases(junit) == {"read report": None}
+
+
+def test_report_cli_refuses_a_foreign_report_unless_forced(capsys, tmp_path):
+    write_manifest(tmp_path, part="xcvu13p-flga2577-2-e", board="vu13p")
+    foreign_csynth(tmp_path / "myproject_prj" / "solution1" / "syn" / "report", "otherthing", ZYNQ7020)
+    junit = tmp_path / "report.xml"
+    code, out, err = run_report_cli(capsys, tmp_path, "--budget", "l1t-loose", "--junit", junit)
+    assert (code, out) == (2, "") and err.count("\n") == 1 and "otherthing" in err and "Traceback" not in err
+    assert not junit.exists()
+    code, out, err = run_report_cli(capsys, tmp_path, "--force", "--json")
+    assert code == 0 and any("FOREIGN REPORT" in warning for warning in json.loads(out)["warnings"])
+
+
+def test_report_cli_refuses_to_overwrite_a_file_that_is_not_junit(capsys, tmp_path):
+    precious = tmp_path / "notes.txt"
+    precious.write_text("mine")
+    code, out, err = run_report_cli(capsys, VIVADO2020 / "myproject_csynth.xml", "--junit", precious)
+    assert code == 2 and "not a JUnit XML file" in err and precious.read_text() == "mine"

@@ -71,17 +71,23 @@ def _is_junit_file(path: Path) -> bool:
         return False
 
 
+def check_junit_path(path: str | Path) -> Path:
+    """Refuse a ``--junit`` path that write_junit would refuse, before a long run rather than after it."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"--junit {path} is a directory; give a file name such as {path / 'junit.xml'}")
+    if path.exists() and not _is_junit_file(path):
+        raise UserError(f"--junit {path} exists and is not a JUnit XML file; refusing to overwrite it")
+    return path
+
+
 def write_junit(path: str | Path, suite: str, cases: Sequence[JUnitCase]) -> None:
     """Write ``cases`` as JUnit XML to ``path`` atomically (a temporary file beside it, then a rename).
 
     A JUnit file from an earlier run is replaced, as CI re-runs expect; any other existing file is refused
     (a mistyped ``--junit model.json`` must not destroy it), as is a directory or an unwritable location.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"--junit {path} is a directory; give a file name such as {path / 'junit.xml'}")
-    if path.exists() and not _is_junit_file(path):
-        raise UserError(f"--junit {path} exists and is not a JUnit XML file; refusing to overwrite it")
+    path = check_junit_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -15,6 +15,7 @@ from trigcomp.boards import get_board
 from trigcomp.errors import UserError
 from trigcomp.reports import (
     RESOURCES,
+    Estimate,
     budget_presets,
     check_budget,
     load_budget,
@@ -140,16 +141,17 @@ def write_manifest(directory: Path, **overrides) -> None:
 
 
 def write_estimate(directory: Path, **overrides) -> dict:
-    estimate = {
-        "source": "estimate:da4ml",
-        "clock_ns": 5.0,
-        "latency_cycles": {"best": 3, "worst": 4},
-        "latency_ns": 20.0,
-        "ii": 1,
-        "resources": {"LUT": 1234, "FF": 567, "DSP": 0, "BRAM": 0},
-        "part": "xcvu13p-flga2577-2-e",
-        "note": "da4ml pipeline, LUT count from the adder graph",
-    } | overrides
+    """An estimate.json; ``overrides`` replace its JSON keys, so they can also break it."""
+    estimate = Estimate(
+        source="estimate:da4ml",
+        clock_ns=5.0,
+        latency_cycles=(3, 4),
+        latency_ns=20.0,
+        ii=1,
+        resources={"LUT": 1234, "FF": 567, "DSP": 0, "BRAM": 0},
+        part="xcvu13p-flga2577-2-e",
+        note="da4ml pipeline, LUT count from the adder graph",
+    ).to_json() | overrides
     (directory / "estimate.json").write_text(json.dumps(estimate))
     return estimate
 
@@ -845,3 +847,40 @@ def test_report_cli_refuses_to_overwrite_a_file_that_is_not_junit(capsys, tmp_pa
     precious.write_text("mine")
     code, out, err = run_report_cli(capsys, VIVADO2020 / "myproject_csynth.xml", "--junit", precious)
     assert code == 2 and "not a JUnit XML file" in err and precious.read_text() == "mine"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# estimate.json: one record for every writer and the reader
+
+
+ESTIMATE_KEYS = {"source", "clock_ns", "latency_cycles", "latency_ns", "ii", "resources", "part", "logic_depth", "note"}
+
+
+def test_estimate_record_keeps_the_json_keys_and_round_trips(tmp_path):
+    estimate = Estimate(
+        source="estimate:yosys+da4ml",
+        clock_ns=4.0,
+        latency_cycles=(7, 8),
+        latency_ns=32.0,
+        ii=1,
+        resources={"LUT": 100, "FF": 50, "DSP": 0, "BRAM": 0, "CARRY": 9},
+        part="xcvu13p-flga2577-2-e",
+        logic_depth=3,
+        note="n",
+    )
+    data = json.loads(estimate.write(tmp_path).read_text())
+    assert set(data) == ESTIMATE_KEYS | {"schema_version"} and data["schema_version"] == 1
+    assert data["latency_cycles"] == {"best": 7, "worst": 8} and data["resources"]["CARRY"] == 9
+    assert Estimate.from_json(data) == estimate
+    report = read_report(tmp_path / "estimate.json")
+    assert report.resources == {"LUT": 100, "FF": 50, "DSP": 0, "BRAM": 0}  # CARRY is no budget resource
+    assert report.latency_cycles_worst == 8 and report.latency_ns_best == 28.0
+
+
+def test_estimate_without_schema_version_is_version_1_and_a_newer_one_is_refused(tmp_path):
+    data = write_estimate(tmp_path)
+    del data["schema_version"]
+    assert Estimate.from_json(data).latency_cycles == (3, 4)
+    write_estimate(tmp_path, schema_version=2)
+    with pytest.raises(UserError, match="schema_version 2; this trigcomp reads version 1"):
+        read_report(tmp_path / "estimate.json")

@@ -266,7 +266,8 @@ def test_pipeline_follows_the_stage_delay(tmp_path, encoders):
 def test_estimate_schema(encoders, small_project):
     from trigcomp.rtl import estimate
 
-    payload = estimate(encoders["4-3"])
+    payload = estimate(encoders["4-3"]).to_json()
+    assert payload["schema_version"] == 1
     assert payload["source"] == "estimate:da4ml"
     assert payload["clock_ns"] == 5.0 and payload["ii"] == 1
     assert payload["latency_cycles"] == {"best": small_project.latency_cycles, "worst": small_project.latency_cycles}

@@ -13,7 +13,7 @@ from trigcomp.junit import JUnitCase, write_junit
 CASES = [
     JUnitCase("mismatches", "trigcomp.csim.jet10", details="0 of 42762 jets differ", time_s=1.25),
     JUnitCase("budget LUT", "trigcomp.report.jet10", failure="LUT 21173 > 17280\nover by 3893", time_s=0.5),
-    JUnitCase('target pt (pt 20-30) <&"\'>', "trigcomp.evaluate", failure='a < b & "c"', details="x\x00y <z>"),
+    JUnitCase("target pt (pt 20-30) <&\"'>", "trigcomp.evaluate", failure='a < b & "c"', details="x\x00y <z>"),
 ]
 
 
@@ -28,7 +28,7 @@ def test_counts_cases_and_failures_parse_back(tmp_path: Path):
         assert element.get("name") == "trigcomp csim"
         assert float(element.get("time")) == pytest.approx(1.75)
     cases = suite.findall("testcase")
-    assert [c.get("name") for c in cases] == ["mismatches", "budget LUT", 'target pt (pt 20-30) <&"\'>']
+    assert [c.get("name") for c in cases] == ["mismatches", "budget LUT", "target pt (pt 20-30) <&\"'>"]
     assert [c.get("classname") for c in cases] == ["trigcomp.csim.jet10", "trigcomp.report.jet10", "trigcomp.evaluate"]
     assert cases[0].find("failure") is None
     assert cases[0].findtext("system-out") == "0 of 42762 jets differ"
@@ -136,13 +136,19 @@ def test_rtl_cases_per_variant():
 
     result = RtlResult(
         project=RtlProject(Path("out/jet10-rtl"), {}),
-        comparisons={"pipelined": comparison("pipelined", 2, 0, 2), "combinational": comparison("combinational", 1, 1, 0)},
+        comparisons={
+            "pipelined": comparison("pipelined", 2, 0, 2),
+            "combinational": comparison("combinational", 1, 1, 0),
+        },
         stimulus={},
         synthesis=None,
         estimate={},
     )
     failed = failures_by_name(rtl_cases(result))
     assert failed["pipelined: mismatches"] is None  # the two are QKeras's own inexactness, the firmware is exact
-    assert failed["pipelined: QKeras agreement"] == "2 of 100 jets differ from QKeras word by word (2 where QKeras itself is inexact)"
+    assert (
+        failed["pipelined: QKeras agreement"]
+        == "2 of 100 jets differ from QKeras word by word (2 where QKeras itself is inexact)"
+    )
     assert failed["combinational: mismatches"].startswith("1 of 100 jets: the firmware differs")
     assert {case.classname for case in rtl_cases(result)} == {"trigcomp.rtl.jet10-rtl"}

@@ -142,16 +142,19 @@ def write_manifest(directory: Path, **overrides) -> None:
 
 def write_estimate(directory: Path, **overrides) -> dict:
     """An estimate.json; ``overrides`` replace its JSON keys, so they can also break it."""
-    estimate = Estimate(
-        source="estimate:da4ml",
-        clock_ns=5.0,
-        latency_cycles=(3, 4),
-        latency_ns=20.0,
-        ii=1,
-        resources={"LUT": 1234, "FF": 567, "DSP": 0, "BRAM": 0},
-        part="xcvu13p-flga2577-2-e",
-        note="da4ml pipeline, LUT count from the adder graph",
-    ).to_json() | overrides
+    estimate = (
+        Estimate(
+            source="estimate:da4ml",
+            clock_ns=5.0,
+            latency_cycles=(3, 4),
+            latency_ns=20.0,
+            ii=1,
+            resources={"LUT": 1234, "FF": 567, "DSP": 0, "BRAM": 0},
+            part="xcvu13p-flga2577-2-e",
+            note="da4ml pipeline, LUT count from the adder graph",
+        ).to_json()
+        | overrides
+    )
     (directory / "estimate.json").write_text(json.dumps(estimate))
     return estimate
 
@@ -805,7 +808,10 @@ def junit_cases(path: Path) -> dict[str, str | None]:
     import xml.etree.ElementTree as ET
 
     cases = ET.parse(path).getroot().iter("testcase")
-    return {case.get("name"): case.find("failure").get("message") if case.find("failure") is not None else None for case in cases}
+    return {
+        case.get("name"): case.find("failure").get("message") if case.find("failure") is not None else None
+        for case in cases
+    }
 
 
 def test_report_cli_budget_exit_codes_and_junit(capsys, tmp_path):
@@ -814,13 +820,13 @@ def test_report_cli_budget_exit_codes_and_junit(capsys, tmp_path):
     junit = tmp_path / "ci" / "report.xml"
     loose = tmp_path / "loose.toml"
     loose.write_text('[limits]\nlatency_cycles = 10\nLUT = 2000\nDSP = "100%"\n')
-    code, out, err = run_report_cli(capsys, tmp_path, "--budget", loose, "--junit", junit, "--json")
+    code, out, _ = run_report_cli(capsys, tmp_path, "--budget", loose, "--junit", junit, "--json")
     assert code == 0 and json.loads(out)["within_budget"] is True
     assert junit_cases(junit) == {"budget latency_cycles": None, "budget LUT": None, "budget DSP": None}
 
     tight = tmp_path / "tight.toml"
     tight.write_text("[limits]\nlatency_cycles = 9\nLUT = 1000\nDSP = 0\n")
-    code, out, err = run_report_cli(capsys, tmp_path, "--budget", tight, "--junit", junit)
+    code, out, _ = run_report_cli(capsys, tmp_path, "--budget", tight, "--junit", junit)
     assert code == 1 and "OVER BUDGET" in out
     failures = junit_cases(junit)
     assert failures["budget latency_cycles"] == f"latency_cycles 10 cycles > limit 9 cycles ({tight})"
@@ -845,7 +851,7 @@ def test_report_cli_refuses_a_foreign_report_unless_forced(capsys, tmp_path):
 def test_report_cli_refuses_to_overwrite_a_file_that_is_not_junit(capsys, tmp_path):
     precious = tmp_path / "notes.txt"
     precious.write_text("mine")
-    code, out, err = run_report_cli(capsys, VIVADO2020 / "myproject_csynth.xml", "--junit", precious)
+    code, _, err = run_report_cli(capsys, VIVADO2020 / "myproject_csynth.xml", "--junit", precious)
     assert code == 2 and "not a JUnit XML file" in err and precious.read_text() == "mine"
 
 

@@ -67,7 +67,8 @@ class Budget:
             "name": self.name,
             "description": self.description,
             "limits": {
-                limit.quantity: f"{format_number(limit.value)}%" if limit.percent else limit.value for limit in self.limits
+                limit.quantity: f"{format_number(limit.value)}%" if limit.percent else limit.value
+                for limit in self.limits
             },
         }
 

@@ -121,7 +121,11 @@ def _foreign(inputs: Inputs) -> list[str]:
     # the Vivado design name is the user's synthesis project or wrapper, so only the device is compared there
     for what, report_part, path in (
         ("csynth", inputs.csynth and inputs.csynth.part, inputs.csynth and inputs.csynth.path),
-        ("utilization", inputs.utilization and inputs.utilization.header.device, inputs.utilization and inputs.utilization.path),
+        (
+            "utilization",
+            inputs.utilization and inputs.utilization.header.device,
+            inputs.utilization and inputs.utilization.path,
+        ),
         ("timing", inputs.timing and inputs.timing.header.device, inputs.timing and inputs.timing.path),
         ("estimate", inputs.estimate and inputs.estimate.part, inputs.estimate and inputs.estimate.path),
     ):
@@ -146,7 +150,9 @@ def find_inputs(directory: Path, force: bool = False) -> Inputs:
         inputs.manifest_path = directory / MANIFEST
         inputs.manifest = _read_manifest(inputs.manifest_path)
     files = sorted(p for p in directory.rglob("*") if p.suffix in (".xml", ".rpt") and p.is_file())
-    csynth_path = _pick_csynth([p for p in files if _is_csynth_name(p)], _project_tops(inputs.manifest), inputs.warnings)
+    csynth_path = _pick_csynth(
+        [p for p in files if _is_csynth_name(p)], _project_tops(inputs.manifest), inputs.warnings
+    )
     if csynth_path is not None:
         inputs.csynth = (csynth_xml if csynth_path.suffix == ".xml" else csynth_rpt).parse(csynth_path)
     found: dict[str, list] = {parser.KIND: [] for parser in _VIVADO_PARSERS}

@@ -79,7 +79,13 @@ def _resource_table(report: SynthesisReport) -> tuple[list[str], list[list[str]]
         if name in report.resources_available_from and not shared_origin:
             available += f" ({report.resources_available_from[name]})"
         rows.append(
-            [name, format_number(values[0]), available, _with_unit(percent.get(name), "%"), *map(format_number, values[1:])]
+            [
+                name,
+                format_number(values[0]),
+                available,
+                _with_unit(percent.get(name), "%"),
+                *map(format_number, values[1:]),
+            ]
         )
     return headers, rows
 

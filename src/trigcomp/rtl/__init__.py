@@ -47,9 +47,7 @@ __all__ = [
 DEFAULT_PART = "xcvu13p-flga2577-2-e"
 
 
-def estimate(
-    encoder, clock_ns: float = 5.0, pipeline_ns: float | None = None, part: str = DEFAULT_PART
-) -> Estimate:
+def estimate(encoder, clock_ns: float = 5.0, pipeline_ns: float | None = None, part: str = DEFAULT_PART) -> Estimate:
     """da4ml's latency/resource estimate (source "estimate:da4ml"), no synthesis.
 
     The first call in a fresh environment compiles da4ml's solver with numba (~100-250 s, cached afterwards).

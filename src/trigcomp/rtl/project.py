@@ -22,8 +22,8 @@ from string import Template
 
 from ..boards import get_board
 from ..errors import UserError
-from ..reports.parsers.estimate import Estimate
 from ..model import commit_output_dir, prepare_output_dir, write_json
+from ..reports.parsers.estimate import Estimate
 from .layers import EncoderSpec, parse_encoder
 from .tracing import ADDER_LEVEL_NS, DA4ML_VERSION, REGISTER_OVERHEAD_NS, Pipelined, Traced, trace
 

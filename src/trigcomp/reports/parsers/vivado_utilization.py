@@ -82,7 +82,9 @@ def parse(path: Path) -> Utilization:
     missing = [name for name in BASIC_RESOURCES if name not in used]
     if missing:
         found = [f"{name} rows" for name in used] or [f"site types {', '.join(site_types[:8]) or 'none'}"]
-        raise unrecognised(path, "Vivado utilization report", [f"{name} row" for name in missing], found, header.version)
+        raise unrecognised(
+            path, "Vivado utilization report", [f"{name} row" for name in missing], found, header.version
+        )
     return Utilization(
         path=path,
         header=header,

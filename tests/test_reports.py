@@ -788,6 +788,14 @@ def test_the_projects_own_tops_and_spellings_of_its_part_are_accepted(tmp_path):
     assert not any("FOREIGN" in warning for warning in report.warnings)
 
 
+def test_hls4ml_top_report_is_read_when_the_packed_top_has_none(tmp_path):
+    write_manifest(tmp_path, part=ZYNQ7020, board="custom", top="trigcomp_top")
+    report_dir = hls4ml_layout(tmp_path, VIVADO2020)
+    shutil.copy(VIVADO2018 / "csynth.xml", report_dir / "csynth.xml")  # another top's solution-level report
+    report = read_report(tmp_path)
+    assert report.top == "myproject" and report.files[1]["path"].endswith("myproject_csynth.xml")
+
+
 def test_foreign_estimate_part_is_refused_too(tmp_path):
     write_manifest(tmp_path, kind="rtl")
     write_estimate(tmp_path, part="xc7a35t-cpg236-1")

@@ -70,7 +70,8 @@ def _project_tops(manifest: dict | None) -> list[str]:
 def _pick_csynth(candidates: list[Path], tops: list[str], warnings: list[str]) -> Path | None:
     """The top's C-synthesis report: <top>_csynth (tops from the manifest, the first found wins), else the
     solution top's csynth, else, outside a project, the only report there is."""
-    named = next(([p for p in candidates if p.stem == f"{top}_csynth"] for top in tops if top), [])
+    by_top = ([p for p in candidates if p.stem == f"{top}_csynth"] for top in tops)
+    named = next((found for found in by_top if found), [])
     named = named or [p for p in candidates if p.stem == "csynth"]
     if not named and tops and candidates:
         warnings.append(

@@ -120,18 +120,15 @@ def _foreign(inputs: Inputs) -> list[str]:
     if inputs.csynth and tops and inputs.csynth.top not in tops:
         problems.append(f"{inputs.csynth.path} is of top {inputs.csynth.top!r}, the project's is {' or '.join(tops)}")
     # the Vivado design name is the user's synthesis project or wrapper, so only the device is compared there
-    for what, report_part, path in (
-        ("csynth", inputs.csynth and inputs.csynth.part, inputs.csynth and inputs.csynth.path),
-        (
-            "utilization",
-            inputs.utilization and inputs.utilization.header.device,
-            inputs.utilization and inputs.utilization.path,
-        ),
-        ("timing", inputs.timing and inputs.timing.header.device, inputs.timing and inputs.timing.path),
-        ("estimate", inputs.estimate and inputs.estimate.part, inputs.estimate and inputs.estimate.path),
+    ut, tm, est = inputs.utilization, inputs.timing, inputs.estimate
+    for report, report_part in (
+        (inputs.csynth, inputs.csynth and inputs.csynth.part),
+        (ut, ut and ut.header.device),
+        (tm, tm and tm.header.device),
+        (est, est and est.part),
     ):
         if part and report_part and not same_part(report_part, part):
-            problems.append(f"{path} is for part {report_part}, the project's is {part}")
+            problems.append(f"{report.path} is for part {report_part}, the project's is {part}")
     return problems
 
 

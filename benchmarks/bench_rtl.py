@@ -23,8 +23,7 @@ sys.path.insert(0, str(REPO))  # the synthetic encoders come from the test suite
 from tests.test_rtl import EncoderConfig, build_encoder, test_inputs
 
 from trigcomp.boards import get_board
-from trigcomp.reports.parsers.estimate import FILE_NAME as ESTIMATE_FILE
-from trigcomp.reports.parsers.estimate import parse as read_estimate
+from trigcomp.reports import Estimate
 from trigcomp.rtl import parse_encoder, simulate, synthesize, verify, write_rtl_project
 from trigcomp.rtl.tracing import trace
 
@@ -83,7 +82,7 @@ def bench_one(name: str, encoder, workdir: Path) -> dict:
     start = time.perf_counter()
     yosys = synthesize(project)
     yosys_s = time.perf_counter() - start
-    estimate = read_estimate(project.path / ESTIMATE_FILE)
+    estimate = Estimate.read(project.path)
     return {
         "encoder": name,
         "shape": f"{spec.n_inputs}->{spec.n_outputs}",

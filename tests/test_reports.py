@@ -886,6 +886,7 @@ def test_estimate_record_keeps_the_json_keys_and_round_trips(tmp_path):
     assert set(data) == ESTIMATE_KEYS | {"schema_version"} and data["schema_version"] == 1
     assert data["latency_cycles"] == {"best": 7, "worst": 8} and data["resources"]["CARRY"] == 9
     assert Estimate.from_json(data) == estimate
+    assert Estimate.read(tmp_path) == estimate
     report = read_report(tmp_path / "estimate.json")
     assert report.resources == {"LUT": 100, "FF": 50, "DSP": 0, "BRAM": 0}  # CARRY is no budget resource
     assert report.latency_cycles_worst == 8 and report.latency_ns_best == 28.0

@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..reports.parsers.estimate import FILE_NAME as ESTIMATE_FILE
 from ..reports.parsers.estimate import Estimate
-from ..reports.parsers.estimate import parse as read_estimate
 from . import synth as _synth
 from .layers import EncoderSpec, FixedFormat, parse_encoder
 from .project import VARIANTS, RtlProject, da4ml_estimate, load_project, write_rtl_project
@@ -190,6 +188,6 @@ def run_rtl(
         comparisons=comparisons,
         stimulus=parts,
         synthesis=synthesis,
-        estimate=read_estimate(project.path / ESTIMATE_FILE),
+        estimate=Estimate.read(project.path),
         seconds={name: round(value, 1) for name, value in seconds.items()},
     )

@@ -104,6 +104,11 @@ class Estimate:
         path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
         return path
 
+    @classmethod
+    def read(cls, directory: Path) -> Estimate:
+        """Read ``directory/estimate.json`` (what write() wrote)."""
+        return parse(Path(directory) / FILE_NAME)
+
     @property
     def standard_resources(self) -> dict[str, int | float]:
         """The resources a budget can limit (LUT, FF, DSP, BRAM, URAM), in that order."""

@@ -100,16 +100,16 @@ def failures_by_name(cases) -> dict[str, str | None]:
 def test_csim_cases_split_mismatches_into_data_and_adversarial_jets():
     from trigcomp.ci import csim_cases
 
-    passed = csim_cases(csim_result())
+    passed = csim_cases(csim_result(), "jet10")
     assert {case.classname for case in passed} == {"trigcomp.csim.jet10"}
     assert failures_by_name(passed) == dict.fromkeys(
         ["mismatches", "mismatches (data jets)", "mismatches (adversarial jets)", "saturation accounting"]
     )
-    failed = failures_by_name(csim_cases(csim_result(3, [5, 899, 950])))
+    failed = failures_by_name(csim_cases(csim_result(3, [5, 899, 950]), "jet10"))
     assert failed["mismatches"] == "3 of 1000 jets differ from the QKeras model"
     assert failed["mismatches (data jets)"] == "2 of 900 data jets differ from the QKeras model"
     assert failed["mismatches (adversarial jets)"] == "1 of 100 adversarial jets differ from the QKeras model"
-    partial = failures_by_name(csim_cases(csim_result(40, [950])))
+    partial = failures_by_name(csim_cases(csim_result(40, [950]), "jet10"))
     assert partial["mismatches (data jets)"] is None and "at least" in partial["mismatches (adversarial jets)"]
 
 
@@ -117,7 +117,7 @@ def test_csim_saturation_case_fails_on_inconsistent_counts():
     from trigcomp.ci import csim_cases
 
     broken = {"input_values": 3, "input_jets": 7, "latent_values": 0, "latent_jets": 0}  # more jets than values
-    failed = failures_by_name(csim_cases(csim_result(saturated=broken)))
+    failed = failures_by_name(csim_cases(csim_result(saturated=broken), "jet10"))
     assert failed["saturation accounting"].startswith("inconsistent saturation counts for input")
     assert failed["mismatches"] is None
 
@@ -144,11 +144,11 @@ def test_rtl_cases_per_variant():
         synthesis=None,
         estimate={},
     )
-    failed = failures_by_name(rtl_cases(result))
+    failed = failures_by_name(rtl_cases(result, "jet10"))
     assert failed["pipelined: mismatches"] is None  # the two are QKeras's own inexactness, the firmware is exact
     assert (
         failed["pipelined: QKeras agreement"]
         == "2 of 100 jets differ from QKeras word by word (2 where QKeras itself is inexact)"
     )
     assert failed["combinational: mismatches"].startswith("1 of 100 jets: the firmware differs")
-    assert {case.classname for case in rtl_cases(result)} == {"trigcomp.rtl.jet10-rtl"}
+    assert {case.classname for case in rtl_cases(result, "jet10")} == {"trigcomp.rtl.jet10"}

@@ -9,14 +9,15 @@ from pathlib import Path
 from .junit import JUnitCase
 
 
-def _classname(verb: str, path: str | Path) -> str:
-    return f"trigcomp.{verb}.{Path(path).stem or Path(path).resolve().name}"
+def design_name(path: str | Path) -> str:
+    """A design's name from its path when nothing better is known: the directory or the report file's stem."""
+    return Path(path).stem or Path(path).resolve().name
 
 
-def csim_cases(result) -> list[JUnitCase]:
-    """A csim result (trigcomp.csim.CsimResult): mismatches over all jets, on data and on adversarial jets, and
-    whether the saturation counts are consistent."""
-    classname = _classname("csim", result.project)
+def csim_cases(result, design: str) -> list[JUnitCase]:
+    """A csim result (trigcomp.csim.CsimResult) of ``design`` (the model's name): mismatches over all jets, on data
+    and on adversarial jets, and whether the saturation counts are consistent."""
+    classname = f"trigcomp.csim.{design}"
     data_bad = sum(row < result.data_jets for row in result.mismatch_rows)
     listed = len(result.mismatch_rows)
     cases = [
@@ -67,10 +68,10 @@ def csim_cases(result) -> list[JUnitCase]:
     return cases
 
 
-def report_cases(path: str | Path, report, check) -> list[JUnitCase]:
+def report_cases(report, check, design: str) -> list[JUnitCase]:
     """One case per budget line (``check``: trigcomp.reports.BudgetCheck, or None: one case that the reports
     were read, with their numbers)."""
-    classname = _classname("report", path)
+    classname = f"trigcomp.report.{design}"
     summary = f"source {report.source}; files: {', '.join(entry['path'] for entry in report.files)}"
     if report.warnings:
         summary += "\nwarnings: " + "; ".join(report.warnings)
@@ -91,10 +92,10 @@ def report_cases(path: str | Path, report, check) -> list[JUnitCase]:
     return cases
 
 
-def rtl_cases(result) -> list[JUnitCase]:
-    """An RTL result (trigcomp.rtl.RtlResult): per Verilog variant, firmware mismatches (what the exit code
-    counts) and plain word-by-word agreement with QKeras."""
-    classname = _classname("rtl", result.project.path)
+def rtl_cases(result, design: str) -> list[JUnitCase]:
+    """An RTL result (trigcomp.rtl.RtlResult) of ``design`` (the model's name): per Verilog variant, firmware
+    mismatches (what the exit code counts) and plain word-by-word agreement with QKeras."""
+    classname = f"trigcomp.rtl.{design}"
     cases = []
     for variant, comparison in result.comparisons.items():
         details = (

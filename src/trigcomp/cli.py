@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .ci import csim_cases, report_cases, rtl_cases
+from .ci import csim_cases, design_name, report_cases, rtl_cases
 from .errors import CheckFailed, UserError
 from .junit import check_junit_path, write_junit
 
@@ -246,7 +246,7 @@ def cmd_csim(args: argparse.Namespace) -> int:
     result = _csim(project, model, jets.values, args)
     _emit(args, result.to_json(), _csim_text(result))
     if junit:
-        write_junit(junit, "trigcomp csim", csim_cases(result))
+        write_junit(junit, "trigcomp csim", csim_cases(result, model.name))
     if not result.passed:
         raise CheckFailed(f"csim: {result.mismatches} of {result.jets} jets differ from the QKeras model")
     return 0
@@ -262,7 +262,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     render = render_markdown if args.markdown else render_text
     _emit(args, result_json(report, check), render(report, check))
     if junit:
-        write_junit(junit, "trigcomp report", report_cases(args.path, report, check))
+        write_junit(junit, "trigcomp report", report_cases(report, check, design_name(args.path)))
     if check is not None and not check.within_budget:
         raise CheckFailed("over budget")
     return 0
@@ -287,7 +287,7 @@ def cmd_rtl(args: argparse.Namespace) -> int:
     )
     _emit(args, result.to_json(), result.format_text())
     if junit:
-        write_junit(junit, "trigcomp rtl", rtl_cases(result))
+        write_junit(junit, "trigcomp rtl", rtl_cases(result, model.name))
     if result.mismatches:
         raise CheckFailed(f"rtl: {result.mismatches} jets differ from the QKeras model")
     return 0

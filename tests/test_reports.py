@@ -803,6 +803,18 @@ def test_foreign_estimate_part_is_refused_too(tmp_path):
         read_report(tmp_path)
 
 
+def test_report_cli_junit_names_estimated_budget_lines(capsys, tmp_path):
+    write_manifest(tmp_path, kind="rtl", part=ZYNQ7020, board="custom")
+    write_estimate(tmp_path, part=ZYNQ7020)
+    shutil.copy(VIVADO2020 / "vivado_synth.rpt", tmp_path / "vivado_synth.rpt")  # resources, no latency
+    junit, budget = tmp_path / "report.xml", tmp_path / "budget.toml"
+    budget.write_text("[limits]\nlatency_ns = 100\nLUT = 100000\n")
+    code, _, _ = run_report_cli(capsys, tmp_path, "--budget", budget, "--junit", junit)
+    assert code == 0
+    names = set(junit_cases(junit))
+    assert names == {"budget latency_ns (estimate)", "budget LUT"}
+
+
 def run_report_cli(capsys, *argv):
     from trigcomp.cli import main
 

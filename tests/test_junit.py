@@ -109,8 +109,13 @@ def test_csim_cases_split_mismatches_into_data_and_adversarial_jets():
     assert failed["mismatches"] == "3 of 1000 jets differ from the QKeras model"
     assert failed["mismatches (data jets)"] == "2 of 900 data jets differ from the QKeras model"
     assert failed["mismatches (adversarial jets)"] == "1 of 100 adversarial jets differ from the QKeras model"
-    partial = failures_by_name(csim_cases(csim_result(40, [950]), "jet10"))
-    assert partial["mismatches (data jets)"] is None and "at least" in partial["mismatches (adversarial jets)"]
+    # only the first rows are listed: once one is adversarial, every data mismatch was listed before it
+    listed = failures_by_name(csim_cases(csim_result(40, [5, 950]), "jet10"))
+    assert listed["mismatches (data jets)"] == "1 of 900 data jets differ from the QKeras model"
+    assert listed["mismatches (adversarial jets)"] == "39 of 100 adversarial jets differ from the QKeras model"
+    truncated = failures_by_name(csim_cases(csim_result(40, [1, 2, 3]), "jet10"))
+    assert truncated["mismatches (data jets)"] == "at least 3 of 900 data jets differ from the QKeras model"
+    assert truncated["mismatches (adversarial jets)"].startswith("unknown: the first 3 of 40")
 
 
 def test_csim_saturation_case_fails_on_inconsistent_counts():

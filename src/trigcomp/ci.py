@@ -18,8 +18,6 @@ def csim_cases(result, design: str) -> list[JUnitCase]:
     """A csim result (trigcomp.csim.CsimResult) of ``design`` (the model's name): mismatches over all jets, on data
     and on adversarial jets, and whether the saturation counts are consistent."""
     classname = f"trigcomp.csim.{design}"
-    data_bad = sum(row < result.data_jets for row in result.mismatch_rows)
-    listed = len(result.mismatch_rows)
     cases = [
         JUnitCase(
             "mismatches",
@@ -34,20 +32,8 @@ def csim_cases(result, design: str) -> list[JUnitCase]:
             time_s=float(sum(result.seconds.values())),
         )
     ]
-    # mismatch_rows lists the first mismatching rows; data jets come first, adversarial jets after them
-    for name, count, total in (
-        ("data jets", data_bad, result.data_jets),
-        ("adversarial jets", listed - data_bad, result.adversarial_jets),
-    ):
-        more = " (at least: only the first mismatching rows are listed)" if listed < result.mismatches else ""
-        cases.append(
-            JUnitCase(
-                f"mismatches ({name})",
-                classname,
-                f"{count} of {total} {name} differ from the QKeras model{more}" if count else None,
-                details=f"{total} {name}",
-            )
-        )
+    for name, failure, total in _mismatches_by_kind(result):
+        cases.append(JUnitCase(f"mismatches ({name})", classname, failure, details=f"{total} {name}"))
     saturated = result.saturated
     inconsistent = [
         kind
@@ -66,6 +52,30 @@ def csim_cases(result, design: str) -> list[JUnitCase]:
         )
     )
     return cases
+
+
+def _mismatches_by_kind(result) -> list[tuple[str, str | None, int]]:
+    """(kind, failure or None, jets of that kind) for data and adversarial jets.
+
+    ``mismatch_rows`` holds the first mismatching rows in ascending order, and data jets come before adversarial
+    ones: once a listed row is adversarial (or every mismatch is listed) the data count is complete and the rest
+    are adversarial; otherwise only a lower bound for data jets is known."""
+    rows = result.mismatch_rows
+    data_bad = sum(row < result.data_jets for row in rows)
+    complete = len(rows) == result.mismatches or data_bad < len(rows)
+    counts = {"data jets": data_bad, "adversarial jets": result.mismatches - data_bad if complete else None}
+    totals = {"data jets": result.data_jets, "adversarial jets": result.adversarial_jets}
+    kinds = []
+    for name, count in counts.items():
+        if count is None:
+            failure = f"unknown: the first {len(rows)} of {result.mismatches} mismatching jets listed are all data jets"
+        elif count:
+            at_least = "" if complete else "at least "
+            failure = f"{at_least}{count} of {totals[name]} {name} differ from the QKeras model"
+        else:
+            failure = None
+        kinds.append((name, failure, totals[name]))
+    return kinds
 
 
 def report_cases(report, check, design: str) -> list[JUnitCase]:

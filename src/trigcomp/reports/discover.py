@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-from .parsers import csynth_rpt, csynth_xml, head, parser_for, vivado_timing, vivado_utilization
+from .parsers import csynth_rpt, csynth_xml, head, parser_for, vivado_utilization
 from .parsers import estimate as estimate_parser
 from .parsers.common import CSynth, read_json
 from .parsers.estimate import Estimate
@@ -20,7 +20,8 @@ from .parsers.vivado_utilization import Utilization
 
 MANIFEST = "trigcomp.json"
 _MANIFEST_KEYS = ("kind", "part", "clock_ns", "board", "project_name")
-_VIVADO_PARSERS = (vivado_utilization, vivado_timing)
+# Kinds of which a directory may hold several (synthesis and implementation runs): the latest design state is read
+_STAGED_KINDS = ("utilization", "timing")
 _SEARCHED = (
     "C-synthesis reports (*_csynth.xml, *_csynth.rpt, csynth.xml), Vivado report_utilization and "
     "report_timing_summary reports (*.rpt) and estimate.json"
@@ -153,12 +154,12 @@ def find_inputs(directory: Path, force: bool = False) -> Inputs:
     )
     if csynth_path is not None:
         inputs.csynth = (csynth_xml if csynth_path.suffix == ".xml" else csynth_rpt).parse(csynth_path)
-    found: dict[str, list] = {parser.KIND: [] for parser in _VIVADO_PARSERS}
+    found: dict[str, list] = {kind: [] for kind in _STAGED_KINDS}
     for path in files:
         if path.suffix != ".rpt" or _is_csynth_name(path):
             continue
-        parser = parser_for(path, _VIVADO_PARSERS)
-        if parser is not None:
+        parser = parser_for(path)
+        if parser is not None and parser.KIND in found:
             found[parser.KIND].append(parser.parse(path))
         elif vivado_utilization.is_hierarchical(head(path)):
             inputs.warnings.append(f"not read: {path} (hierarchical utilization report; the flat one is read)")

@@ -5,8 +5,9 @@
 * ``parse(path) -> record``: the numbers, or a one-line ``UserError`` saying what is missing.
 
 A new report format (a Quartus fit report, a hierarchical utilization report, ...) is one new module here, added
-to ``PARSERS``; it returns one of the existing records (``CSynth``, ``Utilization``, ``Timing``, ``Estimate``) so
-``combine`` needs no change, or a new one that ``combine`` learns to merge.
+to ``PARSERS``. When it returns one of the existing records (``CSynth``, ``Utilization``, ``Timing``,
+``Estimate``), nothing else changes: ``discover`` sniffs every ``.rpt`` file of a directory with ``PARSERS`` and
+``combine`` merges the records by kind. A new kind of record also needs its place in ``combine``.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO))  # the synthetic encoders come from the test suite
 from tests.test_rtl import EncoderConfig, build_encoder, test_inputs
 
 from trigcomp.boards import get_board
+from trigcomp.reports import Estimate
 from trigcomp.rtl import parse_encoder, simulate, synthesize, verify, write_rtl_project
 from trigcomp.rtl.tracing import trace
 
@@ -81,7 +82,7 @@ def bench_one(name: str, encoder, workdir: Path) -> dict:
     start = time.perf_counter()
     yosys = synthesize(project)
     yosys_s = time.perf_counter() - start
-    estimate = json.loads((project.path / "estimate.json").read_text())
+    estimate = Estimate.read(project.path)
     return {
         "encoder": name,
         "shape": f"{spec.n_inputs}->{spec.n_outputs}",
@@ -92,7 +93,7 @@ def bench_one(name: str, encoder, workdir: Path) -> dict:
         "DSP": yosys.dsp,
         "logic_depth": yosys.logic_depth,
         "stages": project.pipeline_stages,
-        "latency_ns": estimate["latency_ns"],
+        "latency_ns": estimate.latency_ns,
         "verilator_jets_per_s": verilator_rate,
         "interpreter_jets_per_s": interpreter_rate,
         "mismatches": check.mismatches,

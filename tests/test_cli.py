@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import awkward as ak
 import numpy as np
@@ -22,6 +23,12 @@ def run_cli(capsys, *argv):
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def junit_failures(path) -> dict[str, str]:
+    """The failed test cases of a JUnit file: name -> failure message (every case must carry a name)."""
+    cases = ET.parse(path).getroot().iter("testcase")
+    return {case.get("name"): case.find("failure").get("message") for case in cases if case.find("failure") is not None}
 
 
 def write_nanoaod(path, n_events=2000, seed=0):
@@ -97,19 +104,26 @@ def test_build_without_vendor_tools_exits_2(capsys, tiny_project):
 
 def test_csim_exit_codes_and_json(capsys, tiny_project, tmp_path):
     data = write_nanoaod(tmp_path / "jets.root")
+    junit = tmp_path / "csim.xml"
     code, out, _ = run_cli(
-        capsys, "csim", str(tiny_project.path), "--data", str(data), "--jets", "5000", "--adversarial", "500", "--json"
-    )
+        capsys, "csim", str(tiny_project.path), "--data", str(data), "--jets", "5000", "--adversarial", "500", "--json",
+        "--junit", str(junit),
+    )  # fmt: skip
     result = json.loads(out)
     assert code == 0
     assert {"jets", "mismatches", "max_lsb_vs_float", "saturated", "jets_per_s"} <= set(result)
     assert (result["jets"], result["mismatches"]) == (5000, 0)
+    assert junit_failures(junit) == {}
 
     faulty = tmp_path / "faulty"
     shutil.copytree(tiny_project.path, faulty)
     _inject_one_lsb_fault(faulty)
-    code, out, err = run_cli(capsys, "csim", str(faulty), "--data", str(data), "--jets", "5000", "--json")
+    code, out, err = run_cli(
+        capsys, "csim", str(faulty), "--data", str(data), "--jets", "5000", "--json", "--junit", str(junit)
+    )
     assert code == 1 and json.loads(out)["mismatches"] > 0 and "check failed" in err
+    failures = junit_failures(junit)
+    assert "mismatches" in failures and f"{json.loads(out)['mismatches']} of 5000 jets" in failures["mismatches"]
 
 
 def test_inspect_json_keys(capsys, tmp_path):

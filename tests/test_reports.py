@@ -15,6 +15,7 @@ from trigcomp.boards import get_board
 from trigcomp.errors import UserError
 from trigcomp.reports import (
     RESOURCES,
+    Estimate,
     budget_presets,
     check_budget,
     load_budget,
@@ -28,6 +29,7 @@ DATA = Path(__file__).parent / "data" / "reports"
 VIVADO2020 = DATA / "vivado2020_hls4ml_testreport"
 VIVADO2018 = DATA / "vivado2018_hls4ml_galapagos"
 VITIS2022 = DATA / "vitis2022_jettagger_6nrp"
+ZYNQ7020 = "xc7z020clg400-1"  # the part of the vivado2020 fixture
 
 
 @dataclass(frozen=True)
@@ -139,16 +141,20 @@ def write_manifest(directory: Path, **overrides) -> None:
 
 
 def write_estimate(directory: Path, **overrides) -> dict:
-    estimate = {
-        "source": "estimate:da4ml",
-        "clock_ns": 5.0,
-        "latency_cycles": {"best": 3, "worst": 4},
-        "latency_ns": 20.0,
-        "ii": 1,
-        "resources": {"LUT": 1234, "FF": 567, "DSP": 0, "BRAM": 0},
-        "part": "xcvu13p-flga2577-2-e",
-        "note": "da4ml pipeline, LUT count from the adder graph",
-    } | overrides
+    """An estimate.json; ``overrides`` replace its JSON keys, so they can also break it."""
+    estimate = (
+        Estimate(
+            source="estimate:da4ml",
+            clock_ns=5.0,
+            latency_cycles=(3, 4),
+            latency_ns=20.0,
+            ii=1,
+            resources={"LUT": 1234, "FF": 567, "DSP": 0, "BRAM": 0},
+            part="xcvu13p-flga2577-2-e",
+            note="da4ml pipeline, LUT count from the adder graph",
+        ).to_json()
+        | overrides
+    )
     (directory / "estimate.json").write_text(json.dumps(estimate))
     return estimate
 
@@ -416,9 +422,9 @@ def test_estimate_only_project_is_labelled_as_an_estimate(tmp_path):
 
 
 def test_vendor_reports_win_over_the_estimate(tmp_path):
-    write_manifest(tmp_path)
+    write_manifest(tmp_path, part=ZYNQ7020, board="custom")  # the fixture's part: a foreign one is refused
     hls4ml_layout(tmp_path, VIVADO2020)
-    write_estimate(tmp_path)
+    write_estimate(tmp_path, part=ZYNQ7020)
     report = read_report(tmp_path)
     assert report.source == "csynth+vivado_synth"
     assert report.latency_cycles_worst == 10 and report.resources["LUT"] == 1526
@@ -427,8 +433,8 @@ def test_vendor_reports_win_over_the_estimate(tmp_path):
 
 
 def test_estimate_fills_latency_missing_from_a_vivado_utilization_report(tmp_path):
-    write_manifest(tmp_path, kind="rtl")
-    write_estimate(tmp_path)
+    write_manifest(tmp_path, kind="rtl", part=ZYNQ7020, board="custom")
+    write_estimate(tmp_path, part=ZYNQ7020)
     shutil.copy(VIVADO2020 / "vivado_synth.rpt", tmp_path / "vivado_synth.rpt")
     report = read_report(tmp_path)
     assert report.source == "vivado_synth+estimate:da4ml" and not report.is_estimate
@@ -735,3 +741,173 @@ def test_fixtures_are_the_unedited_copies_sources_md_lists():
     for sha256, size, name in listed:
         content = (DATA / name).read_bytes()
         assert (hashlib.sha256(content).hexdigest(), len(content)) == (sha256, int(size))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A report of another design found in a project, and `trigcomp report` on the command line
+
+
+def foreign_csynth(report_dir: Path, top: str = "myproject", part: str = "xc7z020-clg400-1") -> Path:
+    """The vivado2020 csynth.xml edited to say another top and/or part, as the solution-level csynth.xml."""
+    text = (VIVADO2020 / "myproject_csynth.xml").read_text()
+    text = text.replace("<TopModelName>myproject</TopModelName>", f"<TopModelName>{top}</TopModelName>")
+    text = text.replace("<Part>xc7z020-clg400-1</Part>", f"<Part>{part}</Part>")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "csynth.xml").write_text(text)
+    return report_dir / "csynth.xml"
+
+
+@pytest.mark.parametrize(
+    ("top", "part", "expected"),
+    [
+        ("otherthing", ZYNQ7020, "is of top 'otherthing', the project's is trigcomp_top or myproject"),
+        ("myproject", "xcvu9p-flga2104-2L-e", "is for part xcvu9p-flga2104-2L-e, the project's is xc7z020clg400-1"),
+        ("trigcomp_top", "xcku115-flva1517-2-e", "is for part xcku115-flva1517-2-e"),
+    ],
+)
+def test_a_report_of_another_top_or_part_is_refused_in_a_project(tmp_path, top, part, expected):
+    write_manifest(tmp_path, part=ZYNQ7020, board="custom", top="trigcomp_top")
+    report = foreign_csynth(tmp_path / "myproject_prj" / "solution1" / "syn" / "report", top, part)
+    with pytest.raises(UserError, match=re.escape(expected)) as excinfo:
+        read_report(tmp_path)
+    assert "--force" in one_line_error(excinfo)
+    forced = read_report(tmp_path, force=True)
+    assert forced.top == top and forced.latency_cycles_worst == 10
+    assert any(w.startswith("FOREIGN REPORT read because of --force") and expected in w for w in forced.warnings)
+    assert read_report(report).top == top  # a report file given by itself is the user's choice
+
+
+def test_the_projects_own_tops_and_spellings_of_its_part_are_accepted(tmp_path):
+    write_manifest(tmp_path, part=ZYNQ7020, board="custom", top="trigcomp_top")
+    report_dir = tmp_path / "trigcomp_top_prj" / "solution1" / "syn" / "report"
+    foreign_csynth(report_dir, "trigcomp_top", "XC7Z020-CLG400-1")
+    (report_dir / "csynth.xml").rename(report_dir / "trigcomp_top_csynth.xml")
+    hls4ml_layout(tmp_path, VIVADO2020)  # hls4ml's myproject report beside it: the packed top's wins
+    report = read_report(tmp_path)
+    assert report.top == "trigcomp_top" and report.files[1]["path"].endswith("trigcomp_top_csynth.xml")
+    assert not any("FOREIGN" in warning for warning in report.warnings)
+
+
+def test_hls4ml_top_report_is_read_when_the_packed_top_has_none(tmp_path):
+    write_manifest(tmp_path, part=ZYNQ7020, board="custom", top="trigcomp_top")
+    report_dir = hls4ml_layout(tmp_path, VIVADO2020)
+    shutil.copy(VIVADO2018 / "csynth.xml", report_dir / "csynth.xml")  # another top's solution-level report
+    report = read_report(tmp_path)
+    assert report.top == "myproject" and report.files[1]["path"].endswith("myproject_csynth.xml")
+
+
+def test_foreign_estimate_part_is_refused_too(tmp_path):
+    write_manifest(tmp_path, kind="rtl")
+    write_estimate(tmp_path, part="xc7a35t-cpg236-1")
+    with pytest.raises(UserError, match="estimate.json is for part xc7a35t-cpg236-1"):
+        read_report(tmp_path)
+
+
+def test_report_cli_junit_names_estimated_budget_lines(capsys, tmp_path):
+    write_manifest(tmp_path, kind="rtl", part=ZYNQ7020, board="custom")
+    write_estimate(tmp_path, part=ZYNQ7020)
+    shutil.copy(VIVADO2020 / "vivado_synth.rpt", tmp_path / "vivado_synth.rpt")  # resources, no latency
+    junit, budget = tmp_path / "report.xml", tmp_path / "budget.toml"
+    budget.write_text("[limits]\nlatency_ns = 100\nLUT = 100000\n")
+    code, _, _ = run_report_cli(capsys, tmp_path, "--budget", budget, "--junit", junit)
+    assert code == 0
+    names = set(junit_cases(junit))
+    assert names == {"budget latency_ns (estimate)", "budget LUT"}
+
+
+def run_report_cli(capsys, *argv):
+    from trigcomp.cli import main
+
+    code = main(["report", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def junit_cases(path: Path) -> dict[str, str | None]:
+    """name -> failure message (None when the case passed)."""
+    import xml.etree.ElementTree as ET
+
+    cases = ET.parse(path).getroot().iter("testcase")
+    return {
+        case.get("name"): case.find("failure").get("message") if case.find("failure") is not None else None
+        for case in cases
+    }
+
+
+def test_report_cli_budget_exit_codes_and_junit(capsys, tmp_path):
+    write_manifest(tmp_path, part=ZYNQ7020, board="custom")
+    hls4ml_layout(tmp_path, VIVADO2020)
+    junit = tmp_path / "ci" / "report.xml"
+    loose = tmp_path / "loose.toml"
+    loose.write_text('[limits]\nlatency_cycles = 10\nLUT = 2000\nDSP = "100%"\n')
+    code, out, _ = run_report_cli(capsys, tmp_path, "--budget", loose, "--junit", junit, "--json")
+    assert code == 0 and json.loads(out)["within_budget"] is True
+    assert junit_cases(junit) == {"budget latency_cycles": None, "budget LUT": None, "budget DSP": None}
+
+    tight = tmp_path / "tight.toml"
+    tight.write_text("[limits]\nlatency_cycles = 9\nLUT = 1000\nDSP = 0\n")
+    code, out, _ = run_report_cli(capsys, tmp_path, "--budget", tight, "--junit", junit)
+    assert code == 1 and "OVER BUDGET" in out
+    failures = junit_cases(junit)
+    assert failures["budget latency_cycles"] == f"latency_cycles 10 cycles > limit 9 cycles ({tight})"
+    assert failures["budget LUT"] == f"LUT 1526 > limit 1000 ({tight})"
+    assert set(failures) == {"budget latency_cycles", "budget LUT", "budget DSP"}
+
+    code, _, _ = run_report_cli(capsys, tmp_path, "--junit", junit)  # no budget: one case, the reports were read
+    assert code == 0 and junit_cases(junit) == {"read report": None}
+
+
+def test_report_cli_refuses_a_foreign_report_unless_forced(capsys, tmp_path):
+    write_manifest(tmp_path, part="xcvu13p-flga2577-2-e", board="vu13p")
+    foreign_csynth(tmp_path / "myproject_prj" / "solution1" / "syn" / "report", "otherthing", ZYNQ7020)
+    junit = tmp_path / "report.xml"
+    code, out, err = run_report_cli(capsys, tmp_path, "--budget", "l1t-loose", "--junit", junit)
+    assert (code, out) == (2, "") and err.count("\n") == 1 and "otherthing" in err and "Traceback" not in err
+    assert not junit.exists()
+    code, out, err = run_report_cli(capsys, tmp_path, "--force", "--json")
+    assert code == 0 and any("FOREIGN REPORT" in warning for warning in json.loads(out)["warnings"])
+
+
+def test_report_cli_refuses_to_overwrite_a_file_that_is_not_junit(capsys, tmp_path):
+    precious = tmp_path / "notes.txt"
+    precious.write_text("mine")
+    code, _, err = run_report_cli(capsys, VIVADO2020 / "myproject_csynth.xml", "--junit", precious)
+    assert code == 2 and "not a JUnit XML file" in err and precious.read_text() == "mine"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# estimate.json: one record for every writer and the reader
+
+
+ESTIMATE_KEYS = {"source", "clock_ns", "latency_cycles", "latency_ns", "ii", "resources", "part", "logic_depth", "note"}
+
+
+def test_estimate_record_keeps_the_json_keys_and_round_trips(tmp_path):
+    estimate = Estimate(
+        source="estimate:yosys+da4ml",
+        clock_ns=4.0,
+        latency_cycles=(7, 8),
+        latency_ns=32.0,
+        ii=1,
+        resources={"LUT": 100, "FF": 50, "DSP": 0, "BRAM": 0, "CARRY": 9},
+        part="xcvu13p-flga2577-2-e",
+        logic_depth=3,
+        note="n",
+    )
+    data = json.loads(estimate.write(tmp_path).read_text())
+    assert set(data) == ESTIMATE_KEYS | {"schema_version"} and data["schema_version"] == 1
+    assert data["latency_cycles"] == {"best": 7, "worst": 8} and data["resources"]["CARRY"] == 9
+    assert Estimate.from_json(data) == estimate
+    assert Estimate.read(tmp_path) == estimate
+    report = read_report(tmp_path / "estimate.json")
+    assert report.resources == {"LUT": 100, "FF": 50, "DSP": 0, "BRAM": 0}  # CARRY is no budget resource
+    assert report.latency_cycles_worst == 8 and report.latency_ns_best == 28.0
+
+
+def test_estimate_without_schema_version_is_version_1_and_a_newer_one_is_refused(tmp_path):
+    data = write_estimate(tmp_path)
+    del data["schema_version"]
+    assert Estimate.from_json(data).latency_cycles == (3, 4)
+    write_estimate(tmp_path, schema_version=2)
+    with pytest.raises(UserError, match="schema_version 2; this trigcomp reads version 1"):
+        read_report(tmp_path / "estimate.json")

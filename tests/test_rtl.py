@@ -266,7 +266,8 @@ def test_pipeline_follows_the_stage_delay(tmp_path, encoders):
 def test_estimate_schema(encoders, small_project):
     from trigcomp.rtl import estimate
 
-    payload = estimate(encoders["4-3"])
+    payload = estimate(encoders["4-3"]).to_json()
+    assert payload["schema_version"] == 1
     assert payload["source"] == "estimate:da4ml"
     assert payload["clock_ns"] == 5.0 and payload["ii"] == 1
     assert payload["latency_cycles"] == {"best": small_project.latency_cycles, "worst": small_project.latency_cycles}
@@ -366,3 +367,13 @@ def test_run_rtl_on_a_trained_model(tmp_path, tiny_model, jets):
     manifest = json.loads((tmp_path / "tiny-rtl" / "trigcomp.json").read_text())
     assert manifest["model"]["hash"] == tiny_model.hash
     assert "differ from QKeras" in result.format_text()
+
+    import xml.etree.ElementTree as ET
+
+    from trigcomp.ci import rtl_cases
+    from trigcomp.junit import write_junit
+
+    write_junit(tmp_path / "rtl.xml", "trigcomp rtl", rtl_cases(result, tiny_model.name))
+    suite = ET.parse(tmp_path / "rtl.xml").getroot()
+    assert (suite.get("tests"), suite.get("failures")) == ("4", "0")
+    assert {case.get("classname") for case in suite.iter("testcase")} == {f"trigcomp.rtl.{tiny_model.name}"}

@@ -16,7 +16,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .ci import csim_cases, design_name, report_cases, rtl_cases
 from .errors import CheckFailed, UserError
+from .junit import check_junit_path, write_junit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO_ROOT / "data" / "qcd.root"
@@ -28,6 +30,11 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
         print(json.dumps(payload, indent=2, sort_keys=True, default=str))
     else:
         print(text)
+
+
+def _junit_path(args: argparse.Namespace) -> Path | None:
+    """``--junit FILE``, checked before the run so a long run does not end in a refusal."""
+    return check_junit_path(args.junit) if args.junit else None
 
 
 def _process_help() -> str:
@@ -232,11 +239,14 @@ def cmd_csim(args: argparse.Namespace) -> int:
     from .hls import load_project
     from .model import load_model
 
+    junit = _junit_path(args)
     project = load_project(args.project)
     model = load_model(project.path / project.manifest["model"]["dir"])
     jets = _load(args, _default_data(args.data), model.variables)
     result = _csim(project, model, jets.values, args)
     _emit(args, result.to_json(), _csim_text(result))
+    if junit:
+        write_junit(junit, "trigcomp csim", csim_cases(result, model.name))
     if not result.passed:
         raise CheckFailed(f"csim: {result.mismatches} of {result.jets} jets differ from the QKeras model")
     return 0
@@ -245,11 +255,14 @@ def cmd_csim(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .reports import check_budget, load_budget, read_report, render_markdown, render_text, result_json
 
+    junit = _junit_path(args)
     board = _board(args) if (args.board or args.part) else None
-    report = read_report(Path(args.path), board=board)
+    report = read_report(Path(args.path), board=board, force=args.force)
     check = check_budget(report, load_budget(args.budget)) if args.budget else None
     render = render_markdown if args.markdown else render_text
     _emit(args, result_json(report, check), render(report, check))
+    if junit:
+        write_junit(junit, "trigcomp report", report_cases(report, check, design_name(args.path)))
     if check is not None and not check.within_budget:
         raise CheckFailed("over budget")
     return 0
@@ -259,6 +272,7 @@ def cmd_rtl(args: argparse.Namespace) -> int:
     from .model import load_model
     from .rtl import run_rtl
 
+    junit = _junit_path(args)
     model = load_model(args.model)
     jets = _load(args, _default_data(args.data), model.variables)
     result = run_rtl(
@@ -272,6 +286,8 @@ def cmd_rtl(args: argparse.Namespace) -> int:
         force=args.force,
     )
     _emit(args, result.to_json(), result.format_text())
+    if junit:
+        write_junit(junit, "trigcomp rtl", rtl_cases(result, model.name))
     if result.mismatches:
         raise CheckFailed(f"rtl: {result.mismatches} jets differ from the QKeras model")
     return 0
@@ -321,6 +337,14 @@ def _add_csim_options(p: argparse.ArgumentParser, jets: int) -> None:
     )
     p.add_argument("--processes", type=int, default=2, help="parallel test-bench processes (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed for resampling and adversarial jets")
+
+
+def _add_junit_option(p: argparse.ArgumentParser, cases: str) -> None:
+    p.add_argument(
+        "--junit",
+        metavar="FILE",
+        help=f"also write JUnit XML for CI test reports ({cases}); replaces an earlier JUnit file only",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -445,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("project", help="project directory made by `trigcomp hls`")
     _add_csim_options(p, 1_000_000)
+    _add_junit_option(p, "mismatches on all, data and adversarial jets; saturation accounting")
     _add_data_options(p, "ROOT file with jets (default: the bundled sample)")
     p.set_defaults(func=cmd_csim)
 
@@ -461,6 +486,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", help="budget TOML file or preset (l1t-encoder, ...)")
     _add_board_options(p, required=False)
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="read a project's report of another top or part (refused otherwise), with a warning",
+    )
+    _add_junit_option(p, "one test case per budget line")
     p.set_defaults(func=cmd_report)
 
     p = verb(
@@ -478,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jets", type=int, default=100_000, help="jets simulated with Verilator (default 100,000)")
     p.add_argument("--no-synth", action="store_true", help="skip Yosys synthesis")
     p.add_argument("--force", action="store_true", help="overwrite an existing project")
+    _add_junit_option(p, "per Verilog variant: mismatches and QKeras agreement")
     _add_data_options(p, "ROOT file with jets (default: the bundled sample)")
     p.set_defaults(func=cmd_rtl)
 

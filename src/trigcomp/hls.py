@@ -326,8 +326,7 @@ def _write_estimate(project: Path, encoder, options: HlsOptions) -> None:
         from .rtl import estimate
     except ImportError:
         return
-    payload = estimate(encoder, clock_ns=options.clock_ns)
-    write_json(project / "estimate.json", payload | {"part": options.board.part})
+    estimate(encoder, clock_ns=options.clock_ns, part=options.board.part).write(project)
 
 
 def project_digest(path: Path) -> str:

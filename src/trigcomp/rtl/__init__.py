@@ -5,13 +5,12 @@
 * ``simulate(project, inputs) -> latent`` and ``verify(encoder, project, inputs) -> RtlComparison``: Verilator,
   bit-exact against QKeras with ``trigcomp.compare.compare_words``.
 * ``synthesize(project) -> YosysResult``: Yosys ``synth_xilinx -family xcup``; writes estimate.json.
-* ``estimate(encoder) -> dict``: da4ml's cost model only (fast, no Yosys), in the estimate.json schema.
+* ``estimate(encoder) -> Estimate``: da4ml's cost model only (fast, no Yosys), the record of estimate.json.
 * ``run_rtl(model, out, jets, ...) -> RtlResult``: all of the above for ``trigcomp rtl``.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..reports.parsers.estimate import Estimate
 from . import synth as _synth
 from .layers import EncoderSpec, FixedFormat, parse_encoder
 from .project import VARIANTS, RtlProject, da4ml_estimate, load_project, write_rtl_project
@@ -45,8 +45,8 @@ __all__ = [
 DEFAULT_PART = "xcvu13p-flga2577-2-e"
 
 
-def estimate(encoder, clock_ns: float = 5.0, pipeline_ns: float | None = None, part: str = DEFAULT_PART) -> dict:
-    """da4ml's latency/resource estimate in the estimate.json schema (source "estimate:da4ml"), no synthesis.
+def estimate(encoder, clock_ns: float = 5.0, pipeline_ns: float | None = None, part: str = DEFAULT_PART) -> Estimate:
+    """da4ml's latency/resource estimate (source "estimate:da4ml"), no synthesis.
 
     The first call in a fresh environment compiles da4ml's solver with numba (~100-250 s, cached afterwards).
     """
@@ -85,7 +85,7 @@ class RtlResult:
     comparisons: dict[str, RtlComparison]
     stimulus: dict[str, int]
     synthesis: YosysResult | None
-    estimate: dict
+    estimate: Estimate
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -109,16 +109,16 @@ class RtlResult:
             "comparisons": {variant: comparison.to_json() for variant, comparison in self.comparisons.items()},
             "stimulus": self.stimulus,
             "synthesis": self.synthesis.to_json() if self.synthesis else None,
-            "estimate": self.estimate,
+            "estimate": self.estimate.to_json(),
             "seconds": self.seconds,
         }
 
     def format_text(self) -> str:
-        resources = self.estimate["resources"]
+        resources = self.estimate.resources
         lines = [
             (
                 f"RTL project {self.project.path}: {self.project.pipeline_stages} pipeline stages, latency "
-                f"{self.project.latency_cycles} cycles = {self.estimate['latency_ns']:g} ns at "
+                f"{self.project.latency_cycles} cycles = {self.estimate.latency_ns:g} ns at "
                 f"{self.project.clock_ns:g} ns"
             )
         ]
@@ -134,8 +134,8 @@ class RtlResult:
                     "wider than 24 bits); those are not counted against the firmware where it matches exact arithmetic"
                 )
         lines.append(
-            f"  {self.estimate['source']}: LUT {resources['LUT']}, FF {resources['FF']}, CARRY {resources['CARRY']},"
-            f" DSP {resources['DSP']}, logic depth {self.estimate['logic_depth']}"
+            f"  {self.estimate.source}: LUT {resources['LUT']}, FF {resources['FF']}, CARRY {resources['CARRY']},"
+            f" DSP {resources['DSP']}, logic depth {self.estimate.logic_depth}"
         )
         return "\n".join(lines)
 
@@ -188,6 +188,6 @@ def run_rtl(
         comparisons=comparisons,
         stimulus=parts,
         synthesis=synthesis,
-        estimate=json.loads((project.path / "estimate.json").read_text()),
+        estimate=Estimate.read(project.path),
         seconds={name: round(value, 1) for name, value in seconds.items()},
     )

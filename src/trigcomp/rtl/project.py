@@ -23,11 +23,11 @@ from string import Template
 from ..boards import get_board
 from ..errors import UserError
 from ..model import commit_output_dir, prepare_output_dir, write_json
+from ..reports.parsers.estimate import Estimate
 from .layers import EncoderSpec, parse_encoder
 from .tracing import ADDER_LEVEL_NS, DA4ML_VERSION, REGISTER_OVERHEAD_NS, Pipelined, Traced, trace
 
 MANIFEST = "trigcomp.json"
-ESTIMATE = "estimate.json"
 VARIANTS = ("pipelined", "combinational")
 DEFAULT_PROJECT_NAME = "trigcomp_encoder"
 YOSYS_SCRIPT = "synth_xilinx.ys"
@@ -127,29 +127,29 @@ def carry4_estimate(comb) -> int:
     return sum(math.ceil(sum(_minimal_kif(op.qint)) / 4) for op in comb.ops if op.opcode in (0, 1, 4))
 
 
-def da4ml_estimate(traced: Traced, pipelined: Pipelined, clock_ns: float, part: str) -> dict:
-    """estimate.json content from da4ml's cost model alone (no synthesis)."""
-    return {
-        "source": "estimate:da4ml",
-        "clock_ns": clock_ns,
-        "latency_cycles": {"best": pipelined.latency_cycles, "worst": pipelined.latency_cycles},
-        "latency_ns": pipelined.latency_cycles * clock_ns,
-        "ii": 1,
-        "resources": {
+def da4ml_estimate(traced: Traced, pipelined: Pipelined, clock_ns: float, part: str) -> Estimate:
+    """The estimate from da4ml's cost model alone (no synthesis)."""
+    return Estimate(
+        source="estimate:da4ml",
+        clock_ns=clock_ns,
+        latency_cycles=(pipelined.latency_cycles, pipelined.latency_cycles),
+        latency_ns=pipelined.latency_cycles * clock_ns,
+        ii=1,
+        resources={
             "LUT": round(traced.comb.cost),
             "FF": pipelined.register_bits,
             "DSP": 0,
             "BRAM": 0,
             "CARRY": carry4_estimate(traced.comb),
         },
-        "part": part,
-        "logic_depth": pipelined.deepest_stage_levels,
-        "note": (
+        part=part,
+        logic_depth=pipelined.deepest_stage_levels,
+        note=(
             f"da4ml {DA4ML_VERSION} cost model, not synthesis: LUT = adder bits, FF = pipeline register bits, "
             "CARRY = 4-bit carry blocks; logic_depth = adder levels in the deepest stage "
             f"(~{ADDER_LEVEL_NS} ns each, {REGISTER_OVERHEAD_NS} ns register overhead per stage)"
         ),
-    }
+    )
 
 
 def _apply_verilator_patches(variant_dir: Path) -> None:
@@ -242,7 +242,7 @@ def write_rtl_project(
         _write_variant(pipelined.pipe, tmp / "pipelined", project_name, clock_ns, target.part)
         _write_variant(traced.comb, tmp / "combinational", project_name, clock_ns, target.part)
         write_json(tmp / MANIFEST, contents)
-        write_json(tmp / ESTIMATE, da4ml_estimate(traced, pipelined, clock_ns, target.part))
+        da4ml_estimate(traced, pipelined, clock_ns, target.part).write(tmp)
         commit_output_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -9,8 +9,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..model import write_json
-from .project import ESTIMATE, YOSYS_SCRIPT, RtlProject, load_project
+from ..reports.parsers.estimate import Estimate
+from .project import YOSYS_SCRIPT, RtlProject, load_project
 from .simulate import require_tool
 
 _LUT_CELLS = ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "INV")  # an INV takes a LUT unless absorbed
@@ -86,31 +86,31 @@ def synthesize(project: RtlProject | Path, variant: str = "pipelined") -> YosysR
         log=workdir / "yosys.log",
     )
     if variant == "pipelined":
-        write_json(project.path / ESTIMATE, yosys_estimate(project, result))
+        yosys_estimate(project, result).write(project.path)
     return result
 
 
-def yosys_estimate(project: RtlProject, result: YosysResult) -> dict:
-    """estimate.json content: resources and logic depth from Yosys, latency from da4ml's pipeline."""
+def yosys_estimate(project: RtlProject, result: YosysResult) -> Estimate:
+    """Resources and logic depth from Yosys, latency from da4ml's pipeline."""
     manifest = project.manifest
-    return {
-        "source": "estimate:yosys+da4ml",
-        "clock_ns": manifest["clock_ns"],
-        "latency_cycles": {"best": manifest["latency_cycles"], "worst": manifest["latency_cycles"]},
-        "latency_ns": manifest["latency_ns"],
-        "ii": 1,
-        "resources": {
+    return Estimate(
+        source="estimate:yosys+da4ml",
+        clock_ns=manifest["clock_ns"],
+        latency_cycles=(manifest["latency_cycles"], manifest["latency_cycles"]),
+        latency_ns=manifest["latency_ns"],
+        ii=1,
+        resources={
             "LUT": result.lut,
             "FF": result.ff,
             "DSP": result.dsp,
             "BRAM": result.bram,
             "CARRY": result.carry,
         },
-        "part": manifest["part"],
-        "logic_depth": result.logic_depth,
-        "note": (
+        part=manifest["part"],
+        logic_depth=result.logic_depth,
+        note=(
             f"{result.yosys_version} synth_xilinx -family xcup -flatten, not Vivado: LUT includes {result.cells.get('INV', 0)}"
             " INV cells, CARRY counts CARRY4 cells, logic_depth = LUT/CARRY/MUXF/INV cells on the longest "
             "register-to-register path; latency from da4ml's pipeline (no timing analysis)"
         ),
-    }
+    )

@@ -12,7 +12,7 @@ import uproot
 
 from trigcomp.cli import build_parser, main
 
-from .conftest import SHARED, TINY_CONFIG, synthetic_jets
+from .conftest import TEST_DATA, TINY_CONFIG, synthetic_jets
 from .test_csim import _inject_one_lsb_fault
 
 VERBS = ("generate", "inspect", "train", "evaluate", "hls", "build", "csim", "report", "rtl", "run")
@@ -166,9 +166,7 @@ def test_run_end_to_end(tmp_path):
 
 
 def test_csim_refuses_data_without_the_model_variables(capsys, tiny_project):
-    hzz = SHARED / "data" / "uproot-HZZ.root"
-    if not hzz.is_file():
-        pytest.skip(f"shared data file not found: {hzz}")
+    hzz = TEST_DATA / "uproot-HZZ.root"
     code, _, err = run_cli(capsys, "csim", str(tiny_project.path), "--data", str(hzz), "--jets", "1000", "--json")
     assert code == 2 and "not available with preset pxpypze" in err and err.count("\n") == 1
 

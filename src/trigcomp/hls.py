@@ -247,6 +247,9 @@ def write_hls_project(
     tmp = prepare_output_dir(out, force)
     try:
         hls_model = convert_encoder(encoder, options, tmp)
+        # hls4ml writes the per-layer trace hooks (nnet::save_layer_output inside #ifndef __SYNTHESIS__) only when
+        # the model-level switch is on, as its own HLSModel.trace() does; synthesis never sees them
+        hls_model.config.trace_output = True
         hls_model.write()
         input_type, latent_type = _check_no_widening(model, hls_model)
         stamp = model.hash[:8]

@@ -223,9 +223,19 @@ def _csim_text(result) -> str:
         fm = result.first_mismatch
         lines += [
             f"FIRST MISMATCH at row {fm['row']}: expected {fm['expected_words']}, firmware {fm['firmware_words']}",
-            f"first diverging layer: {fm['first_divergent_layer']}",
+            _divergence_text(fm),
         ]
     return "\n".join(lines)
+
+
+def _divergence_text(mismatch: dict[str, Any]) -> str:
+    first = mismatch.get("first_divergence")
+    if first is None:
+        return f"first diverging layer: none found ({mismatch.get('note', 'every traced layer agrees')})"
+    return (
+        f"first diverging layer: {first['layer']} (output {first['index']}: firmware {first['firmware']:.17g}, "
+        f"QKeras {first['qkeras']:.17g})"
+    )
 
 
 def cmd_csim(args: argparse.Namespace) -> int:

@@ -77,26 +77,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace, paths: list[str], variables) -> Any:
-    from .data import load_jets
+def _selection(args: argparse.Namespace):
+    from .data import JetSelection
 
-    return load_jets(
-        paths,
-        preset=args.preset,
-        variables=variables,
-        mapping=args.mapping,
-        pt_min=args.pt_min,
-        eta_max=args.eta_max,
-        leading=args.leading,
-        strict=args.strict,
-        progress=not args.json,
-    )
+    return JetSelection(args.preset, args.mapping, args.pt_min, args.eta_max, args.leading, args.strict)
+
+
+def _load(args: argparse.Namespace, paths: list[str], variables) -> Any:
+    return _selection(args).load(paths, variables, progress=not args.json)
 
 
 def _train_and_save(config, jets, out: Path, force: bool, progress: bool):
-    from .model import prepare_output_dir, save_model, train
+    from .model import save_model, train
+    from .staging import check_output
 
-    prepare_output_dir(out, force).rmdir()  # refuse an existing model dir before spending minutes training
+    check_output(out, force)  # refuse an existing model dir before spending minutes training
     start = time.perf_counter()
     model = train(config, jets, progress=progress)
     seconds = time.perf_counter() - start
@@ -137,13 +132,17 @@ def _baseline_training_jets(model, args):
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, render_markdown, write_report
     from .model import load_model
+    from .staging import check_output, staged_dir
 
+    if args.out:
+        check_output(args.out, args.force)  # before minutes of evaluation, not after
     model = load_model(args.model)
     jets = _load(args, args.data, model.variables)
     others = tuple(load_model(path) for path in args.compare or ())
     evaluation = evaluate(model, jets, baseline_train=_baseline_training_jets(model, args), others=others)
     if args.out:
-        write_report(evaluation, model, jets, Path(args.out))
+        with staged_dir(args.out, args.force) as tmp:
+            write_report(evaluation, model, jets, tmp)
     _emit(args, evaluation.to_json(), render_markdown(evaluation))
     return 0
 
@@ -288,9 +287,22 @@ def cmd_rtl(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .run import run_pipeline
+    from .run import RunOptions, run_pipeline
 
-    summary = run_pipeline(args, _load)
+    options = RunOptions(
+        out=Path(args.out),
+        config=Path(args.config),
+        data=tuple(_default_data(args.data)),
+        board=args.board,
+        force=args.force,
+        jets=args.jets,
+        adversarial=20_000 if args.adversarial is None else args.adversarial,
+        processes=args.processes,
+        seed=args.seed,
+        selection=_selection(args),
+        quiet=args.json,
+    )
+    summary = run_pipeline(options)
     _emit(args, summary, (Path(args.out) / "summary.md").read_text())
     if summary["csim"]["mismatches"]:
         raise CheckFailed(f"csim: {summary['csim']['mismatches']} mismatching jets")
@@ -403,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
         "example: trigcomp evaluate --model models/jet10 --data data/ttbar.root --out out/eval-ttbar",
     )
     p.add_argument("--model", required=True, help="model directory")
-    p.add_argument("--out", help="directory for the Markdown report, JSON and plots")
+    p.add_argument("--out", help="directory for the Markdown report, JSON and plots (written atomically)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out directory")
     p.add_argument(
         "--compare", nargs="+", metavar="MODEL", help="more model dirs to place on the rate-distortion curve"
     )

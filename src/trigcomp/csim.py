@@ -174,7 +174,10 @@ def _firmware_trace(binary: Path, project: HlsProject, jet: np.ndarray) -> dict[
         src, dst = Path(tmp) / "jet.f64", Path(tmp) / "trace.txt"
         np.asarray(jet, dtype=np.float64).reshape(1, -1).tofile(src)
         completed = subprocess.run(
-            [str(binary), "trace", str(src), "0", str(dst)], check=False, capture_output=True, text=True,
+            [str(binary), "trace", str(src), "0", str(dst)],
+            check=False,
+            capture_output=True,
+            text=True,
             cwd=project.path,
         )
         if completed.returncode != 0:
@@ -223,7 +226,12 @@ def trace_jet(binary: Path, project: HlsProject, model: TrainedModel, jet: np.nd
                 "qkeras": float(reference[index]),
             }
         layers.append(
-            {"layer": name, "equal": not len(differs), "firmware": firmware[traced].tolist(), "qkeras": reference.tolist()}
+            {
+                "layer": name,
+                "equal": not len(differs),
+                "firmware": firmware[traced].tolist(),
+                "qkeras": reference.tolist(),
+            }
         )
     result = {
         "first_divergent_layer": first["layer"] if first else None,

@@ -647,3 +647,28 @@ def inspect_file(
             inf=total["inf"],
         )
     return FileInspection(path, source.format, source.tree, jet_mapping.name, source.n_events, n_jets, stats)
+
+
+@dataclass(frozen=True)
+class JetSelection:
+    """How jets are read and selected (the CLI's `jet selection` options), passed between stages as one record."""
+
+    preset: str | None = None
+    mapping: str | None = None
+    pt_min: float = 0.0
+    eta_max: float | None = None
+    leading: int | None = None
+    strict: bool = False
+
+    def load(self, paths, variables: str | Iterable[str], progress: bool = False) -> JetTable:
+        return load_jets(
+            paths,
+            preset=self.preset,
+            variables=variables,
+            mapping=self.mapping,
+            pt_min=self.pt_min,
+            eta_max=self.eta_max,
+            leading=self.leading,
+            strict=self.strict,
+            progress=progress,
+        )

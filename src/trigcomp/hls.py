@@ -21,7 +21,8 @@ import numpy as np
 
 from .boards import Board
 from .errors import UserError
-from .model import MODEL_FILES, TrainedModel, commit_output_dir, prepare_output_dir, stack_versions, write_json
+from .model import MODEL_FILES, TrainedModel, stack_versions
+from .staging import staged_dir, write_json
 
 PROJECT_NAME = "myproject"
 MANIFEST = "trigcomp.json"
@@ -244,8 +245,7 @@ def write_hls_project(
     options.check()
     encoder = model.firmware_encoder()
     check_encoder(encoder)
-    tmp = prepare_output_dir(out, force)
-    try:
+    with staged_dir(out, force) as tmp:
         hls_model = convert_encoder(encoder, options, tmp)
         # hls4ml writes the per-layer trace hooks (nnet::save_layer_output inside #ifndef __SYNTHESIS__) only when
         # the model-level switch is on, as its own HLSModel.trace() does; synthesis never sees them
@@ -316,10 +316,6 @@ def write_hls_project(
         }
         write_json(tmp / MANIFEST, manifest)
         _write_estimate(tmp, encoder, options)
-        commit_output_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return HlsProject(Path(out), manifest)
 
 

@@ -19,8 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from . import __version__
 from .config import FixedPoint, ModelConfig, config_from_dict
 from .errors import UserError
 from .records import VARIABLE_SETS, JetTable
+from .staging import staged_dir, write_json
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 log = logging.getLogger("trigcomp")
@@ -406,30 +405,8 @@ def stack_versions() -> dict[str, str]:
     }
 
 
-def write_json(path: Path, payload: Any) -> None:
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-
-
-def prepare_output_dir(out: Path, force: bool) -> Path:
-    """A fresh temporary directory beside ``out``; call ``commit_output_dir`` to move it into place atomically."""
-    out = Path(out)
-    if out.exists() and not force:
-        raise UserError(f"{out} already exists; pass --force to overwrite it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-
-
-def commit_output_dir(tmp: Path, out: Path) -> None:
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.chmod(0o755)
-    tmp.rename(out)
-
-
 def save_model(model: TrainedModel, out: Path, force: bool = False) -> TrainedModel:
-    tmp = prepare_output_dir(out, force)
-    try:
+    with staged_dir(out, force) as tmp:
         write_json(tmp / "weights.json", _canonical_weights(model.weights))
         info = dict(model.info) | {"format": MODEL_FORMAT, "hash": model.hash}
         write_json(
@@ -437,10 +414,6 @@ def save_model(model: TrainedModel, out: Path, force: bool = False) -> TrainedMo
             {"config": model.config.to_dict(), "normalization": model.normalization.to_json()} | info,
         )
         write_json(tmp / "metrics.json", info.get("metrics", {}))
-        commit_output_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     model.path = Path(out)
     return model
 

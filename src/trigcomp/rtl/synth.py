@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..model import write_json
+from ..staging import write_json
 from .project import ESTIMATE, YOSYS_SCRIPT, RtlProject, load_project
 from .simulate import require_tool
 

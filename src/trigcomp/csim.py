@@ -24,7 +24,7 @@ from .compare import compare_words, lsb_distance
 from .config import FixedPoint
 from .errors import UserError
 from .hls import HlsProject
-from .model import TrainedModel, as_encoder_input, exact_arithmetic
+from .model import TrainedModel, exact_arithmetic
 
 # Weights are read at run time relative to the project dir (the test bench runs there), so one cached binary
 # serves every copy of a project.
@@ -137,6 +137,11 @@ def adversarial_jets(data: np.ndarray, quantizer: FixedPoint, n: int, rng: np.ra
         np.full(n_vars, lo - lsb),
         np.full(n_vars, 1e9),
         np.full(n_vars, -1e9),
+        # beyond float32 (inf after the cast below) and +-inf: saturate like any finite value (README policy)
+        np.full(n_vars, 1e300),
+        np.full(n_vars, -1e300),
+        np.full(n_vars, np.inf),
+        np.full(n_vars, -np.inf),
     ]
     for j in range(n_vars):
         for value in (hi, lo, hi + lsb, lo - lsb, hi + lsb / 2, lo - lsb / 2):
@@ -160,7 +165,8 @@ def make_inputs(data: np.ndarray, quantizer: FixedPoint, jets: int, adversarial:
     n_data = jets - adversarial
     rows = rng.choice(len(data), n_data, replace=n_data > len(data))
     x = np.concatenate([data[rows], adversarial_jets(data, quantizer, adversarial, rng)])
-    return x.astype(np.float32).astype(np.float64)  # QKeras sees float32: both sides get the same values
+    with np.errstate(over="ignore"):  # beyond float32 becomes +-inf, which saturates like any large value
+        return x.astype(np.float32).astype(np.float64)  # QKeras sees float32: both sides get the same values
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -212,7 +218,7 @@ def trace_jet(binary: Path, project: HlsProject, model: TrainedModel, jet: np.nd
     pairs.append(("output", keras_names[-1]))
     probe = keras.Model(encoder.input, [encoder.get_layer(name).output for _, name in pairs])
     with exact_arithmetic():
-        outputs = probe.predict(as_encoder_input(np.reshape(jet, (1, -1))), verbose=0)
+        outputs = probe.predict(model.encoder_input(np.reshape(jet, (1, -1))), verbose=0)
     layers, first = [], None
     for (traced, name), reference in zip(pairs, outputs):
         reference = np.asarray(reference, dtype=np.float64).ravel()

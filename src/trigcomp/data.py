@@ -104,9 +104,10 @@ class BranchMapping:
 
 _PRESET_MAPPINGS = {
     "nanoaod": BranchMapping("nanoaod", "Events", {v: f"Jet_{v}" for v in JET10}),
+    # any tree: PHYSLITE is CollectionTree as a TTree but EventData as an RNTuple; its branch names are distinctive
     "physlite": BranchMapping(
         "physlite",
-        "CollectionTree",
+        None,
         {v: f"AnalysisJetsAuxDyn.{b}" for v, b in zip(JET4, ("pt", "eta", "phi", "m"))},
         {"pt": 1e-3, "mass": 1e-3},
     ),

@@ -346,10 +346,25 @@ class TrainedModel:
                     layer.set_weights(self.weights[layer.name])
         return self._decoder
 
+    def encoder_input(self, x: np.ndarray) -> np.ndarray:
+        """Jets as the board's input sees them: float32 values (held in float64), saturated to the input type.
+
+        The firmware converts each value to the input type with saturation, so every value beyond the range,
+        however large, and +-inf become the range's end. Clipping here first gives QKeras the same words and
+        keeps its quantizer away from the values it overflows on (|x| >= ~1e20 turned into wrong words). NaN is
+        no jet value: the readers drop it (or refuse it with --strict), and it is refused here.
+        """
+        with np.errstate(over="ignore"):  # beyond float32 becomes +-inf, which saturates like any large value
+            x = np.asarray(x, dtype=np.float32).astype(np.float64)
+        if np.isnan(x).any():
+            raise UserError(f"{int(np.isnan(x).any(axis=-1).sum())} jet(s) hold NaN: NaN is not a valid jet value")
+        quantizer = self.config.input_quantizer
+        return np.clip(x, quantizer.min, quantizer.max)
+
     def encode(self, x: np.ndarray) -> np.ndarray:
         """The quantized latent, as the QKeras firmware encoder computes it (the bit-exact reference)."""
         with exact_arithmetic():
-            return self.firmware_encoder().predict(as_encoder_input(x), batch_size=65536, verbose=0)
+            return self.firmware_encoder().predict(self.encoder_input(x), batch_size=65536, verbose=0)
 
     def encode_with_accumulator(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The quantized latent and the value before the latent quantizer (to count saturation), in one pass."""
@@ -358,7 +373,7 @@ class TrainedModel:
         encoder = self.firmware_encoder()
         probe = keras.Model(encoder.input, [encoder.output, encoder.get_layer("enc_latent").output])
         with exact_arithmetic():
-            latent, accumulator = probe.predict(as_encoder_input(x), batch_size=65536, verbose=0)
+            latent, accumulator = probe.predict(self.encoder_input(x), batch_size=65536, verbose=0)
         return latent, accumulator
 
     def encode_float(self, x: np.ndarray) -> np.ndarray:
@@ -370,11 +385,6 @@ class TrainedModel:
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
         return self.decode(self.encode(x))
-
-
-def as_encoder_input(x: np.ndarray) -> np.ndarray:
-    """Jets as the firmware encoder takes them: float32 values (what the board's input sees), held in float64."""
-    return np.asarray(x, dtype=np.float32).astype(np.float64)
 
 
 def _canonical_weights(weights: dict[str, list[np.ndarray]]) -> dict[str, list]:

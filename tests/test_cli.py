@@ -181,9 +181,10 @@ def test_csim_shows_the_first_compiler_error(capsys, tiny_project, tmp_path):
     assert code == 2 and "g++ failed to compile" in err and "error:" in err and err.count("\n") == 1
 
 
-def test_detected_preset_is_reported(tmp_path):
+def test_detected_preset_is_reported_with_verbose_not_to_scripts(tmp_path):
     data = write_nanoaod(tmp_path / "jets.root", n_events=50)
-    completed = subprocess.run(
-        [sys.executable, "-m", "trigcomp.cli", "inspect", str(data)], check=False, capture_output=True, text=True
-    )
-    assert completed.returncode == 0 and "trigcomp: preset detected: nanoaod" in completed.stderr
+    command = [sys.executable, "-m", "trigcomp.cli", "inspect", str(data)]
+    quiet = subprocess.run(command, check=False, capture_output=True, text=True)  # stderr is no terminal here
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    verbose = subprocess.run(command[:3] + ["-v"] + command[3:], check=False, capture_output=True, text=True)
+    assert verbose.returncode == 0 and "trigcomp: preset detected: nanoaod" in verbose.stderr

@@ -233,6 +233,12 @@ def load_mapping(path: str | Path) -> BranchMapping:
     return BranchMapping(name, tree, dict(branches), {q: float(s) for q, s in scale.items()})
 
 
+def _refuse_not_a_file(path: str) -> None:
+    if Path(path).is_dir():
+        raise UserError(f"{path} is a directory; give a ROOT file (or a glob such as {Path(path) / '*.root'})")
+    raise UserError(f"no such file: {path}")
+
+
 def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[str]:
     """File names and glob patterns -> existing file names, in the given order (each pattern sorted)."""
     items = [paths] if isinstance(paths, str | Path) else list(paths)
@@ -246,7 +252,7 @@ def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[str]:
                 raise UserError(f"no files match {item!r}")
             files += matches
         elif not Path(item).is_file():
-            raise UserError(f"no such file: {item}")
+            _refuse_not_a_file(item)
         else:
             files.append(item)
     return files
@@ -260,7 +266,7 @@ def _damage(path: str, exc: Exception) -> UserError:
 def _open(path: str):
     """The opened ROOT file (a context manager); a missing, non-ROOT or damaged file is a UserError."""
     if not Path(path).is_file():
-        raise UserError(f"no such file: {path}")
+        _refuse_not_a_file(path)
     with open(path, "rb") as f:
         if f.read(4) != b"root":
             raise UserError(f"{path} is not a ROOT file (it does not start with 'root')")

@@ -428,31 +428,45 @@ def save_model(model: TrainedModel, out: Path, force: bool = False) -> TrainedMo
     return model
 
 
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: {what} is not valid JSON ({err}); truncated or edited by hand?") from None
+
+
 def load_model(path: str | Path) -> TrainedModel:
     path = Path(path)
     model_json, weights_json = path / "model.json", path / "weights.json"
     if not model_json.is_file() or not weights_json.is_file():
         raise UserError(f"{path} is not a trigcomp model directory (needs model.json and weights.json)")
+    raw = _read_json(model_json, "model.json")
+    weights_raw = _read_json(weights_json, "weights.json")
+    if not isinstance(raw, dict) or raw.get("format") != MODEL_FORMAT:
+        found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
+        raise UserError(f"{path}: unknown model format {found!r} (expected {MODEL_FORMAT})")
     try:
-        raw = json.loads(model_json.read_text())
-        weights_raw = json.loads(weights_json.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}: model files are not valid JSON: {err}") from None
-    if raw.get("format") != MODEL_FORMAT:
-        raise UserError(f"{path}: unknown model format {raw.get('format')!r} (expected {MODEL_FORMAT})")
-    config_raw = dict(raw["config"])
-    for section in ("encoder", "decoder"):
-        config_raw[section] = {
-            k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in config_raw[section].items()
-        }
-    if isinstance(config_raw["variables"], (list, tuple)):
-        config_raw["variables"] = list(config_raw["variables"])
-    config = config_from_dict(config_raw)
-    weights = {name: [np.array(w, dtype=np.float32) for w in values] for name, values in weights_raw.items()}
+        config_raw = dict(raw["config"])
+        for section in ("encoder", "decoder"):
+            config_raw[section] = {
+                k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in config_raw[section].items()
+            }
+        if isinstance(config_raw["variables"], (list, tuple)):
+            config_raw["variables"] = list(config_raw["variables"])
+        config = config_from_dict(config_raw)
+        weights = {name: [np.array(w, dtype=np.float32) for w in values] for name, values in weights_raw.items()}
+        normalization = Normalization.from_json(raw["normalization"])
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        # a damaged or hand-edited file: say which file, not where in trigcomp it broke
+        raise UserError(f"{path}: model files are damaged ({type(err).__name__}: {err})") from None
     info = {k: v for k, v in raw.items() if k not in ("config", "normalization")}
-    model = TrainedModel(path, config, Normalization.from_json(raw["normalization"]), weights, info)
-    if info.get("hash") != model.hash:
-        raise UserError(f"{path}: model hash mismatch (files edited by hand?): {info.get('hash')} != {model.hash}")
+    model = TrainedModel(path, config, normalization, weights, info)
+    try:
+        digest = model.hash
+    except (KeyError, TypeError, ValueError) as err:
+        raise UserError(f"{path}: model files are damaged ({type(err).__name__}: {err})") from None
+    if info.get("hash") != digest:
+        raise UserError(f"{path}: model hash mismatch (files edited by hand?): {info.get('hash')} != {digest}")
     return model
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,6 +83,8 @@ def _discard(path: Path) -> None:
 def _staged(out: Path, staged: Path) -> Iterator[Path]:
     try:
         yield staged
+        if _interrupted:  # a Ctrl-C that something swallowed still means: do not put this output in place
+            raise KeyboardInterrupt
         try:
             _commit(staged, out)
         except OSError as err:
@@ -118,3 +121,39 @@ def staged_file(out: str | Path, force: bool) -> Iterator[Path]:
     os.chmod(name, 0o644)
     with _staged(out, Path(name)) as staged:
         yield staged
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Interrupts
+# ---------------------------------------------------------------------------------------------------------------
+
+_interrupted = False
+
+
+def _inside_finalizer(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_interrupt(signum, frame) -> None:
+    global _interrupted
+    _interrupted = True
+    # Python prints "Exception ignored" and carries on when KeyboardInterrupt is raised inside a finalizer (as
+    # happened during hls4ml's conversion); there the flag alone stops the run at the next commit or at exit.
+    if not _inside_finalizer(frame):
+        raise KeyboardInterrupt
+
+
+def catch_interrupts() -> None:
+    """Route Ctrl-C through ``_on_interrupt``, so that no interrupt is lost (see ``interrupted``)."""
+    global _interrupted
+    _interrupted = False
+    signal.signal(signal.SIGINT, _on_interrupt)
+
+
+def interrupted() -> bool:
+    """True once Ctrl-C was pressed, even if the KeyboardInterrupt it raised was swallowed somewhere."""
+    return _interrupted

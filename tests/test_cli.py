@@ -81,7 +81,7 @@ def test_hls_bad_board_part_and_clock(capsys, tiny_model, tmp_path):
     for extra, message in (
         (["--board", "vu99p"], "unknown board 'vu99p'"),
         (["--part", "vu13p"], "malformed Xilinx part"),
-        (["--board", "vu13p", "--clock-ns", "0"], "clock period must be > 0"),
+        (["--board", "vu13p", "--clock-ns", "0"], "--clock-ns: must be a finite positive number"),
     ):
         code, _, err = run_cli(capsys, "hls", "--model", str(tiny_model.path), "--out", str(tmp_path / "p"), *extra)
         assert code == 2 and message in err and err.count("\n") == 1

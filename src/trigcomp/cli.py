@@ -191,7 +191,9 @@ def _board(args: argparse.Namespace):
 def cmd_hls(args: argparse.Namespace) -> int:
     from .hls import HlsOptions, write_hls_project
     from .model import load_model
+    from .staging import check_output
 
+    check_output(args.out, args.force)  # before the model and jets are loaded
     model = load_model(args.model)
     board = _board(args)
     options = HlsOptions(

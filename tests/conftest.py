@@ -14,7 +14,7 @@ from trigcomp.config import config_from_dict
 from trigcomp.records import JET10, JetTable
 
 REPO = Path(__file__).parents[1]
-SHARED = REPO.parent / "shared"
+TEST_DATA = REPO / "tests" / "data"
 
 TINY_CONFIG = {
     "name": "tiny",

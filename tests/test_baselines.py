@@ -19,8 +19,7 @@ from trigcomp.baselines import (
 from trigcomp.errors import UserError
 from trigcomp.records import JET10
 
-SHARED = Path(__file__).parents[1].parent / "shared"
-CMS_FILE = SHARED / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+CMS_FILE = Path(__file__).parent / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 CMS_BRANCHES = {
     "pt": "Jet_pt",
     "eta": "Jet_eta",
@@ -244,8 +243,6 @@ def test_rate_distortion_records_on_synthetic_jets():
 
 
 def test_rate_distortion_on_cms_jets():
-    if not CMS_FILE.exists():
-        pytest.skip(f"CMS open-data file not found at {CMS_FILE}")
     uproot = pytest.importorskip("uproot")
     awkward = pytest.importorskip("awkward")
     with uproot.open(CMS_FILE) as file:

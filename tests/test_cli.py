@@ -13,7 +13,7 @@ import uproot
 
 from trigcomp.cli import build_parser, main
 
-from .conftest import SHARED, TINY_CONFIG, synthetic_jets
+from .conftest import TEST_DATA, TINY_CONFIG, synthetic_jets
 from .test_csim import _inject_one_lsb_fault
 
 VERBS = ("generate", "inspect", "train", "evaluate", "hls", "build", "csim", "report", "rtl", "run")
@@ -88,7 +88,7 @@ def test_hls_bad_board_part_and_clock(capsys, tiny_model, tmp_path):
     for extra, message in (
         (["--board", "vu99p"], "unknown board 'vu99p'"),
         (["--part", "vu13p"], "malformed Xilinx part"),
-        (["--board", "vu13p", "--clock-ns", "0"], "clock period must be > 0"),
+        (["--board", "vu13p", "--clock-ns", "0"], "--clock-ns: must be a finite positive number"),
     ):
         code, _, err = run_cli(capsys, "hls", "--model", str(tiny_model.path), "--out", str(tmp_path / "p"), *extra)
         assert code == 2 and message in err and err.count("\n") == 1
@@ -180,9 +180,7 @@ def test_run_end_to_end(tmp_path):
 
 
 def test_csim_refuses_data_without_the_model_variables(capsys, tiny_project):
-    hzz = SHARED / "data" / "uproot-HZZ.root"
-    if not hzz.is_file():
-        pytest.skip(f"shared data file not found: {hzz}")
+    hzz = TEST_DATA / "uproot-HZZ.root"
     code, _, err = run_cli(capsys, "csim", str(tiny_project.path), "--data", str(hzz), "--jets", "1000", "--json")
     assert code == 2 and "not available with preset pxpypze" in err and err.count("\n") == 1
 
@@ -197,9 +195,10 @@ def test_csim_shows_the_first_compiler_error(capsys, tiny_project, tmp_path):
     assert code == 2 and "g++ failed to compile" in err and "error:" in err and err.count("\n") == 1
 
 
-def test_detected_preset_is_reported(tmp_path):
+def test_detected_preset_is_reported_with_verbose_not_to_scripts(tmp_path):
     data = write_nanoaod(tmp_path / "jets.root", n_events=50)
-    completed = subprocess.run(
-        [sys.executable, "-m", "trigcomp.cli", "inspect", str(data)], check=False, capture_output=True, text=True
-    )
-    assert completed.returncode == 0 and "trigcomp: preset detected: nanoaod" in completed.stderr
+    command = [sys.executable, "-m", "trigcomp.cli", "inspect", str(data)]
+    quiet = subprocess.run(command, check=False, capture_output=True, text=True)  # stderr is no terminal here
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    verbose = subprocess.run(command[:3] + ["-v"] + command[3:], check=False, capture_output=True, text=True)
+    assert verbose.returncode == 0 and "trigcomp: preset detected: nanoaod" in verbose.stderr

@@ -13,13 +13,10 @@ from trigcomp.errors import UserError
 from trigcomp.records import JET4, JET10
 
 REPO = Path(__file__).parents[1]
-SHARED = REPO.parent / "shared" / "data"
-NANOAOD = SHARED / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
-HZZ = SHARED / "uproot-HZZ.root"
+TEST_DATA = REPO / "tests" / "data"
+NANOAOD = TEST_DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+HZZ = TEST_DATA / "uproot-HZZ.root"
 
-needs_shared = pytest.mark.skipif(
-    not (NANOAOD.is_file() and HZZ.is_file()), reason=f"shared real data files not found in {SHARED}"
-)
 RNTUPLE_WRITING = hasattr(uproot.writing.writable.WritableDirectory, "mkrntuple")
 needs_rntuple_writing = pytest.mark.skipif(
     not RNTUPLE_WRITING, reason=f"uproot {uproot.__version__} cannot write RNTuple (no mkrntuple)"
@@ -111,7 +108,6 @@ def files(tmp_path_factory):
 # ---- real files -------------------------------------------------------------------------------------------------
 
 
-@needs_shared
 @pytest.mark.parametrize("variable_set", ["jet4", "jet10"])
 def test_nanoaod_values_match_direct_uproot_read(variable_set, caplog):
     with caplog.at_level(logging.INFO, logger="trigcomp"):
@@ -127,7 +123,6 @@ def test_nanoaod_values_match_direct_uproot_read(variable_set, caplog):
     assert table.n_events == len(raw) and table.dropped_nonfinite == 0
 
 
-@needs_shared
 def test_pxpypze_conversion_matches_polar_angle_math():
     table = data.load_jets(HZZ)
     assert table.preset == "pxpypze"
@@ -146,7 +141,6 @@ def test_pxpypze_conversion_matches_polar_angle_math():
     assert table.n_events == len(raw)
 
 
-@needs_shared
 def test_cuts_and_leading_match_awkward_selection():
     table = data.load_jets(NANOAOD, pt_min=20.0, eta_max=2.4, leading=2)
     raw = uproot.open(NANOAOD)["Events"].arrays(["Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass"])
@@ -159,7 +153,6 @@ def test_cuts_and_leading_match_awkward_selection():
     assert 0 < len(table) < 537 and np.bincount(table.event_index).max() == 2
 
 
-@needs_shared
 def test_chunks_cover_the_same_jets_as_one_load():
     whole = data.load_jets(NANOAOD, variables="jet10")
     chunks = list(data.iter_jets(NANOAOD, variables="jet10", step_size=37))
@@ -171,7 +164,6 @@ def test_chunks_cover_the_same_jets_as_one_load():
     assert sum(c.n_events for c in chunks) == whole.n_events
 
 
-@needs_shared
 def test_several_files_and_globs_count_events_across_files(tmp_path, capsys):
     copy = tmp_path / "copy.root"
     copy.write_bytes(NANOAOD.read_bytes())
@@ -183,7 +175,6 @@ def test_several_files_and_globs_count_events_across_files(tmp_path, capsys):
     assert both.sources == (str(NANOAOD), str(copy))
 
 
-@needs_shared
 def test_inspect_nanoaod_reports_ranges_of_all_variables():
     report = data.inspect_file(NANOAOD)
     doc = report.to_json()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -23,6 +24,38 @@ from .junit import check_junit_path, write_junit
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO_ROOT / "data" / "qcd.root"
 DEFAULT_RUN_CONFIG = REPO_ROOT / "configs" / "run.toml"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are a UserError: one line (JSON with --json), exit 2, from one place."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
+def _int_at_least(minimum: int):
+    def integer(text: str) -> int:
+        value = int(text)  # a ValueError becomes argparse's "invalid integer value"
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return integer
+
+
+def _finite(positive: bool = False):
+    def number(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value) or (positive and value <= 0):
+            raise argparse.ArgumentTypeError(f"must be a finite{' positive' if positive else ''} number, got {text}")
+        return value
+
+    return number
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars and notices are for a person at a terminal; a script sees only results and the error line."""
+    return not (args.json or args.quiet) and sys.stderr.isatty()
 
 
 def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
@@ -68,7 +101,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         args.out,
         processes=args.processes,
         force=args.force,
-        progress=not args.json,
+        progress=_progress(args),
         pt_min=args.pt_min,
     )
     payload = result.to_json()
@@ -84,26 +117,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace, paths: list[str], variables) -> Any:
-    from .data import load_jets
+def _selection(args: argparse.Namespace):
+    from .data import JetSelection
 
-    return load_jets(
-        paths,
-        preset=args.preset,
-        variables=variables,
-        mapping=args.mapping,
-        pt_min=args.pt_min,
-        eta_max=args.eta_max,
-        leading=args.leading,
-        strict=args.strict,
-        progress=not args.json,
-    )
+    return JetSelection(args.preset, args.mapping, args.pt_min, args.eta_max, args.leading, args.strict)
+
+
+def _load(args: argparse.Namespace, paths: list[str], variables) -> Any:
+    return _selection(args).load(paths, variables, progress=_progress(args))
 
 
 def _train_and_save(config, jets, out: Path, force: bool, progress: bool):
-    from .model import prepare_output_dir, save_model, train
+    from .model import save_model, train
+    from .staging import check_output
 
-    prepare_output_dir(out, force).rmdir()  # refuse an existing model dir before spending minutes training
+    check_output(out, force)  # refuse an existing model dir before spending minutes training
     start = time.perf_counter()
     model = train(config, jets, progress=progress)
     seconds = time.perf_counter() - start
@@ -116,7 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     jets = _load(args, args.data, resolve_model_variables(config.variables))
-    model, seconds = _train_and_save(config, jets, Path(args.out), args.force, not args.json)
+    model, seconds = _train_and_save(config, jets, Path(args.out), args.force, _progress(args))
     payload = {"model": str(model.path), "hash": model.hash, "seconds": round(seconds, 1)} | model.info
     metrics = model.info["metrics"]
     _emit(
@@ -144,13 +172,17 @@ def _baseline_training_jets(model, args):
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, render_markdown, write_report
     from .model import load_model
+    from .staging import check_output, staged_dir
 
+    if args.out:
+        check_output(args.out, args.force)  # before minutes of evaluation, not after
     model = load_model(args.model)
     jets = _load(args, args.data, model.variables)
     others = tuple(load_model(path) for path in args.compare or ())
     evaluation = evaluate(model, jets, baseline_train=_baseline_training_jets(model, args), others=others)
     if args.out:
-        write_report(evaluation, model, jets, Path(args.out))
+        with staged_dir(args.out, args.force) as tmp:
+            write_report(evaluation, model, jets, tmp)
     _emit(args, evaluation.to_json(), render_markdown(evaluation))
     return 0
 
@@ -166,7 +198,9 @@ def _board(args: argparse.Namespace):
 def cmd_hls(args: argparse.Namespace) -> int:
     from .hls import HlsOptions, write_hls_project
     from .model import load_model
+    from .staging import check_output
 
+    check_output(args.out, args.force)  # before the model and jets are loaded
     model = load_model(args.model)
     board = _board(args)
     options = HlsOptions(
@@ -209,7 +243,7 @@ def _csim(project, model, data_values, args):
         adversarial=args.adversarial if args.adversarial is not None else min(50_000, args.jets // 20),
         processes=args.processes,
         seed=args.seed,
-        progress=not args.json,
+        progress=_progress(args),
     )
 
 
@@ -230,9 +264,19 @@ def _csim_text(result) -> str:
         fm = result.first_mismatch
         lines += [
             f"FIRST MISMATCH at row {fm['row']}: expected {fm['expected_words']}, firmware {fm['firmware_words']}",
-            f"first diverging layer: {fm['first_divergent_layer']}",
+            _divergence_text(fm),
         ]
     return "\n".join(lines)
+
+
+def _divergence_text(mismatch: dict[str, Any]) -> str:
+    first = mismatch.get("first_divergence")
+    if first is None:
+        return f"first diverging layer: none found ({mismatch.get('note', 'every traced layer agrees')})"
+    return (
+        f"first diverging layer: {first['layer']} (output {first['index']}: firmware {first['firmware']:.17g}, "
+        f"QKeras {first['qkeras']:.17g})"
+    )
 
 
 def cmd_csim(args: argparse.Namespace) -> int:
@@ -294,9 +338,22 @@ def cmd_rtl(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .run import run_pipeline
+    from .run import RunOptions, run_pipeline
 
-    summary = run_pipeline(args, _load)
+    options = RunOptions(
+        out=Path(args.out),
+        config=Path(args.config),
+        data=tuple(_default_data(args.data)),
+        board=args.board,
+        force=args.force,
+        jets=args.jets,
+        adversarial=20_000 if args.adversarial is None else args.adversarial,
+        processes=args.processes,
+        seed=args.seed,
+        selection=_selection(args),
+        quiet=not _progress(args),
+    )
+    summary = run_pipeline(options)
     _emit(args, summary, (Path(args.out) / "summary.md").read_text())
     if summary["csim"]["mismatches"]:
         raise CheckFailed(f"csim: {summary['csim']['mismatches']} mismatching jets")
@@ -314,9 +371,9 @@ def _add_data_options(p: argparse.ArgumentParser, data_help: str | None = None, 
     g = p.add_argument_group("jet selection")
     g.add_argument("--preset", help="input format: nanoaod, physlite, delphes, pxpypze (default: detected)")
     g.add_argument("--mapping", help="custom branch mapping TOML (see configs/mapping-example.toml)")
-    g.add_argument("--pt-min", type=float, default=0.0, help="keep jets with pt above this [GeV] (default 0)")
-    g.add_argument("--eta-max", type=float, help="keep jets with |eta| below this")
-    g.add_argument("--leading", type=int, help="keep the N leading jets per event")
+    g.add_argument("--pt-min", type=_finite(), default=0.0, help="keep jets with pt above this [GeV] (default 0)")
+    g.add_argument("--eta-max", type=_finite(positive=True), help="keep jets with |eta| below this")
+    g.add_argument("--leading", type=_int_at_least(1), help="keep the N leading jets per event")
     g.add_argument("--strict", action="store_true", help="NaN/inf values are an error instead of being dropped")
 
 
@@ -327,15 +384,20 @@ def _add_board_options(p: argparse.ArgumentParser, required: bool) -> None:
 
 
 def _add_csim_options(p: argparse.ArgumentParser, jets: int) -> None:
-    p.add_argument("--jets", type=int, default=jets, help=f"jets to simulate in total (default {jets:,})")
+    p.add_argument(
+        "--jets",
+        type=_int_at_least(0 if jets == 0 else 1),
+        default=jets,
+        help=f"jets to simulate in total (default {jets:,})",
+    )
     p.add_argument(
         "--adversarial",
-        type=int,
+        type=_int_at_least(0),
         default=None,
         help="of those, edge-case jets: zeros, extremes, just out of range, rounding ties "
         "(default: 5 %%, at most 50,000; with run: 20,000)",
     )
-    p.add_argument("--processes", type=int, default=2, help="parallel test-bench processes (default 2)")
+    p.add_argument("--processes", type=_int_at_least(1), default=2, help="parallel test-bench processes (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed for resampling and adversarial jets")
 
 
@@ -349,7 +411,7 @@ def _add_junit_option(p: argparse.ArgumentParser, cases: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="trigcomp",
         formatter_class=fmt,
         description="Trigger jets -> quantization-aware autoencoder -> bit-exact FPGA compression firmware.",
@@ -357,11 +419,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Start with `trigcomp run` (the whole chain on the bundled sample), then each verb's --help.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more (to stderr)")
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    # not required=True: argparse would then answer an unknown option with "a verb is required"; main() checks
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
     def verb(name: str, help_: str, description: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=description, formatter_class=fmt)
         p.add_argument("--json", action="store_true", help="print a JSON result on stdout instead of text")
+        p.add_argument(
+            "-q", "--quiet", action="store_true", help="no progress bars or notices (also when stderr is no terminal)"
+        )
         return p
 
     p = verb(
@@ -373,11 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
         "example: trigcomp generate --process qcd --events 2000 --seed 1 --out qcd.root --processes 2",
     )
     p.add_argument("--process", required=True, help="one of: " + _process_help())
-    p.add_argument("--events", type=int, required=True, help="number of events")
+    p.add_argument("--events", type=_int_at_least(1), required=True, help="number of events")
     p.add_argument("--seed", type=int, default=1, help="random seed: same seed, same jets")
     p.add_argument("--out", required=True, help="output ROOT file")
-    p.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--pt-min", type=float, default=20.0, help="jet pt threshold [GeV] (default 20)")
+    p.add_argument("--processes", type=_int_at_least(1), default=1, help="worker processes (default 1)")
+    p.add_argument("--pt-min", type=_finite(positive=True), default=20.0, help="jet pt threshold [GeV] (default 20)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=cmd_generate)
 
@@ -417,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
         "example: trigcomp evaluate --model models/jet10 --data data/ttbar.root --out out/eval-ttbar",
     )
     p.add_argument("--model", required=True, help="model directory")
-    p.add_argument("--out", help="directory for the Markdown report, JSON and plots")
+    p.add_argument("--out", help="directory for the Markdown report, JSON and plots (written atomically)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out directory")
     p.add_argument(
         "--compare", nargs="+", metavar="MODEL", help="more model dirs to place on the rate-distortion curve"
     )
@@ -434,15 +501,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", required=True, help="model directory")
     _add_board_options(p, required=True)
-    p.add_argument("--clock-ns", type=float, help="clock period in ns (default: the board's)")
+    p.add_argument("--clock-ns", type=_finite(positive=True), help="clock period in ns (default: the board's)")
     p.add_argument("--backend", default="vivado", help="vivado or vitis (default vivado)")
     p.add_argument("--strategy", default="latency", help="latency, resource or distributed_arithmetic")
-    p.add_argument("--reuse", type=int, default=1, help="reuse factor (default 1: fully parallel)")
+    p.add_argument("--reuse", type=_int_at_least(1), default=1, help="reuse factor (default 1: fully parallel)")
     p.add_argument("--io", default="parallel", help="io type: parallel or stream (default parallel)")
     p.add_argument("--link-width", type=int, default=64, help="output link word width in bits: 16, 32 or 64")
     p.add_argument("--out", required=True, help="project directory, e.g. hls_projects/NAME")
     p.add_argument("--force", action="store_true", help="overwrite an existing project")
-    p.add_argument("--tb-jets", type=int, default=1000, help="jets written as test-bench data (default 1000)")
+    p.add_argument(
+        "--tb-jets", type=_int_at_least(1), default=1000, help="jets written as test-bench data (default 1000)"
+    )
     _add_data_options(p, "ROOT file with test-bench jets (default: the bundled sample)")
     p.set_defaults(func=cmd_hls)
 
@@ -504,9 +573,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", required=True, help="model directory")
     p.add_argument("--out", required=True, help="output project directory")
-    p.add_argument("--clock-ns", type=float, default=5.0, help="clock period in ns (default 5)")
-    p.add_argument("--pipeline-ns", type=float, help="combinational delay per pipeline stage (default: the clock)")
-    p.add_argument("--jets", type=int, default=100_000, help="jets simulated with Verilator (default 100,000)")
+    p.add_argument("--clock-ns", type=_finite(positive=True), default=5.0, help="clock period in ns (default 5)")
+    p.add_argument(
+        "--pipeline-ns", type=_finite(positive=True), help="combinational delay per pipeline stage (default: the clock)"
+    )
+    p.add_argument(
+        "--jets", type=_int_at_least(1), default=100_000, help="jets simulated with Verilator (default 100,000)"
+    )
     p.add_argument("--no-synth", action="store_true", help="skip Yosys synthesis")
     p.add_argument("--force", action="store_true", help="overwrite an existing project")
     _add_junit_option(p, "per Verilog variant: mismatches and QKeras agreement")
@@ -531,22 +604,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(err: UserError | OSError, as_json: bool) -> int:
+    if isinstance(err, OSError):  # the file system said no (permissions, read-only, full): still one line
+        message = f"{err.strerror or err}" + (f": {err.filename}" if err.filename else "")
+    else:
+        message = str(err)
+    print(f"trigcomp: error: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": message, "exit_code": 2}))
+    return 2
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.WARNING, format="trigcomp: %(message)s")
+    # trigcomp's own notes (e.g. which input preset was detected) are for a person at a terminal, or with -v;
+    # other libraries' only with -v
+    notes = args.verbose or _progress(args)
+    logging.getLogger("trigcomp").setLevel(
+        logging.DEBUG if args.verbose else logging.INFO if notes else logging.WARNING
+    )
+    if args.verbose:
+        logging.getLogger().setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .staging import catch_interrupts, interrupted
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not for users
     # QKeras quantizers trip a Keras serialisation warning on every model build; it is harmless here
     warnings.filterwarnings("ignore", message=".*keras.constraints.serialize.*")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in argv  # known before parsing, so that a usage error is JSON too
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="trigcomp: %(message)s")
-    # trigcomp's own notes (e.g. which input preset was detected) are shown; other libraries' only with -v
-    logging.getLogger("trigcomp").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    if args.verbose:
-        logging.getLogger().setLevel(logging.INFO)
+    catch_interrupts()
     try:
-        return args.func(args)
+        args = parser.parse_args(argv)
+        if args.verb is None:
+            parser.error("a verb is required")
+        _configure_logging(args)
+        code = args.func(args)
+        if interrupted():  # a Ctrl-C swallowed inside a library: the run was not meant to finish
+            raise KeyboardInterrupt
+        return code
     except UserError as err:
-        print(f"trigcomp: error: {err}", file=sys.stderr)
-        return err.exit_code
+        return _fail(err, as_json)
     except CheckFailed as err:
         print(f"trigcomp: check failed: {err}", file=sys.stderr)
         return err.exit_code
@@ -556,6 +657,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, as other command-line tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as err:
+        return _fail(err, as_json)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,16 @@ same file + seed gives the same model. Unknown keys and bad values are refused w
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .records import VARIABLE_SETS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,24 @@ def config_from_dict(raw: dict[str, Any]) -> ModelConfig:
             values[key] = _section(key, cls, raw[key])
     config = ModelConfig(**values)
     _validate(config)
+    _check_bottleneck(config)
     return config
+
+
+def _n_inputs(variables: tuple[str, ...] | str) -> int:
+    if isinstance(variables, str):
+        return len(VARIABLE_SETS.get(variables) or [v for v in variables.split(",") if v.strip()])
+    return len(variables)
+
+
+def _check_bottleneck(config: ModelConfig) -> None:
+    """More latent values than inputs is no compression: the autoencoder could pass every input through."""
+    n_inputs = _n_inputs(config.variables)
+    if config.latent.size > n_inputs:
+        raise UserError(
+            f"bad config: latent.size {config.latent.size} is larger than the {n_inputs} input variables "
+            f"({config.bits_per_jet} bits/jet); an autoencoder needs a bottleneck: use latent.size <= {n_inputs}"
+        )
 
 
 def load_config(path: str | Path) -> ModelConfig:
@@ -195,4 +216,9 @@ def load_config(path: str | Path) -> ModelConfig:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"config {path} is not valid TOML: {err}") from None
+    if not raw:
+        raise UserError(f"config {path} is empty: give at least variables and a [latent] section (see configs/)")
+    defaulted = [name for name in (*_TOP_LEVEL, *_SECTIONS) if name not in raw]
+    if defaulted:
+        log.info("config %s: defaults used for %s", path, ", ".join(defaulted))
     return config_from_dict(raw)

@@ -24,7 +24,7 @@ from .compare import compare_words, lsb_distance
 from .config import FixedPoint
 from .errors import UserError
 from .hls import HlsProject
-from .model import TrainedModel, as_encoder_input, exact_arithmetic
+from .model import TrainedModel, exact_arithmetic
 
 # Weights are read at run time relative to the project dir (the test bench runs there), so one cached binary
 # serves every copy of a project.
@@ -137,6 +137,11 @@ def adversarial_jets(data: np.ndarray, quantizer: FixedPoint, n: int, rng: np.ra
         np.full(n_vars, lo - lsb),
         np.full(n_vars, 1e9),
         np.full(n_vars, -1e9),
+        # beyond float32 (inf after the cast below) and +-inf: saturate like any finite value (README policy)
+        np.full(n_vars, 1e300),
+        np.full(n_vars, -1e300),
+        np.full(n_vars, np.inf),
+        np.full(n_vars, -np.inf),
     ]
     for j in range(n_vars):
         for value in (hi, lo, hi + lsb, lo - lsb, hi + lsb / 2, lo - lsb / 2):
@@ -160,7 +165,8 @@ def make_inputs(data: np.ndarray, quantizer: FixedPoint, jets: int, adversarial:
     n_data = jets - adversarial
     rows = rng.choice(len(data), n_data, replace=n_data > len(data))
     x = np.concatenate([data[rows], adversarial_jets(data, quantizer, adversarial, rng)])
-    return x.astype(np.float32).astype(np.float64)  # QKeras sees float32: both sides get the same values
+    with np.errstate(over="ignore"):  # beyond float32 becomes +-inf, which saturates like any large value
+        return x.astype(np.float32).astype(np.float64)  # QKeras sees float32: both sides get the same values
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -168,38 +174,80 @@ def make_inputs(data: np.ndarray, quantizer: FixedPoint, jets: int, adversarial:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def trace_jet(binary: Path, project: HlsProject, model: TrainedModel, jet: np.ndarray) -> dict[str, Any]:
-    """Trace one jet through the firmware and through QKeras; name the first layer that diverges."""
-    from tensorflow import keras
-
+def _firmware_trace(binary: Path, project: HlsProject, jet: np.ndarray) -> dict[str, np.ndarray]:
+    """Every traced layer's output for one jet, in the order the firmware computes them."""
     with tempfile.TemporaryDirectory(prefix="trigcomp-trace-") as tmp:
         src, dst = Path(tmp) / "jet.f64", Path(tmp) / "trace.txt"
         np.asarray(jet, dtype=np.float64).reshape(1, -1).tofile(src)
-        subprocess.run(
-            [str(binary), "trace", str(src), "0", str(dst)], check=True, capture_output=True, cwd=project.path
+        completed = subprocess.run(
+            [str(binary), "trace", str(src), "0", str(dst)],
+            check=False,
+            capture_output=True,
+            text=True,
+            cwd=project.path,
         )
-        firmware = {}
-        for line in dst.read_text().splitlines():
-            name, *values = line.split()
-            firmware[name] = np.array(values, dtype=np.float64)
+        if completed.returncode != 0:
+            raise UserError(f"the firmware test bench failed to trace a jet: {completed.stderr.strip()[:200]}")
+        rows = [line.split() for line in dst.read_text().splitlines()]
+    return {name: np.array(values, dtype=np.float64) for name, *values in rows}
+
+
+def has_trace_hooks(project: HlsProject) -> bool:
+    """Projects written before the hooks were compiled in trace nothing: every traced value reads 0."""
+    source = project.path / "firmware" / f"{project.manifest['project_name']}.cpp"
+    return "nnet::save_layer_output" in source.read_text()
+
+
+def trace_jet(binary: Path, project: HlsProject, model: TrainedModel, jet: np.ndarray) -> dict[str, Any]:
+    """Trace one jet through the firmware and through QKeras; name the first layer whose output differs.
+
+    The firmware's input (after the board's input conversion) is compared with QKeras' input quantizer, each
+    traced hls4ml layer with the Keras layer of the same name, and the encoder's output with the latent.
+    hls4ml layers without a Keras twin (e.g. the linear activation it inserts) are skipped.
+    """
+    from tensorflow import keras
+
+    firmware = _firmware_trace(binary, project, jet)
     encoder = model.firmware_encoder()
-    # hls4ml merges the latent quantizer into the last dense layer's activation; the test bench's "output" is it
-    firmware["latent"] = firmware.pop("output")
-    known = [name for name in firmware if name in {layer.name for layer in encoder.layers}]
-    probe = keras.Model(encoder.input, [encoder.get_layer(name).output for name in known])
+    keras_names = [layer.name for layer in encoder.layers]
+    hooks = has_trace_hooks(project)
+    # test bench name -> Keras layer name, in firmware order
+    pairs = [("input", keras_names[1])]
+    if hooks:
+        pairs += [(name, name) for name in firmware if name in keras_names]
+    pairs.append(("output", keras_names[-1]))
+    probe = keras.Model(encoder.input, [encoder.get_layer(name).output for _, name in pairs])
     with exact_arithmetic():
-        outputs = probe.predict(as_encoder_input(np.reshape(jet, (1, -1))), verbose=0)
-    outputs = outputs if isinstance(outputs, list) else [outputs]
+        outputs = probe.predict(model.encoder_input(np.reshape(jet, (1, -1))), verbose=0)
     layers, first = [], None
-    for name, reference in zip(known, outputs):
+    for (traced, name), reference in zip(pairs, outputs):
         reference = np.asarray(reference, dtype=np.float64).ravel()
-        equal = bool(np.allclose(firmware[name], reference, rtol=2.0**-20, atol=0.0))
-        if not equal and first is None:
-            first = name
+        differs = np.flatnonzero(firmware[traced] != reference)
+        if len(differs) and first is None:
+            index = int(differs[0])
+            first = {
+                "layer": name,
+                "index": index,
+                "firmware": float(firmware[traced][index]),
+                "qkeras": float(reference[index]),
+            }
         layers.append(
-            {"layer": name, "equal": equal, "firmware": firmware[name].tolist(), "qkeras": reference.tolist()}
+            {
+                "layer": name,
+                "equal": not len(differs),
+                "firmware": firmware[traced].tolist(),
+                "qkeras": reference.tolist(),
+            }
         )
-    return {"first_divergent_layer": first, "layers": layers, "firmware_input": firmware["input"].tolist()}
+    result = {
+        "first_divergent_layer": first["layer"] if first else None,
+        "first_divergence": first,
+        "layers": layers,
+        "firmware_input": firmware["input"].tolist(),
+    }
+    if not hooks:
+        result["note"] = "this project has no per-layer trace hooks: regenerate it with `trigcomp hls` to trace layers"
+    return result
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -104,9 +104,10 @@ class BranchMapping:
 
 _PRESET_MAPPINGS = {
     "nanoaod": BranchMapping("nanoaod", "Events", {v: f"Jet_{v}" for v in JET10}),
+    # any tree: PHYSLITE is CollectionTree as a TTree but EventData as an RNTuple; its branch names are distinctive
     "physlite": BranchMapping(
         "physlite",
-        "CollectionTree",
+        None,
         {v: f"AnalysisJetsAuxDyn.{b}" for v, b in zip(JET4, ("pt", "eta", "phi", "m"))},
         {"pt": 1e-3, "mass": 1e-3},
     ),
@@ -232,6 +233,12 @@ def load_mapping(path: str | Path) -> BranchMapping:
     return BranchMapping(name, tree, dict(branches), {q: float(s) for q, s in scale.items()})
 
 
+def _refuse_not_a_file(path: str) -> None:
+    if Path(path).is_dir():
+        raise UserError(f"{path} is a directory; give a ROOT file (or a glob such as {Path(path) / '*.root'})")
+    raise UserError(f"no such file: {path}")
+
+
 def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[str]:
     """File names and glob patterns -> existing file names, in the given order (each pattern sorted)."""
     items = [paths] if isinstance(paths, str | Path) else list(paths)
@@ -245,7 +252,7 @@ def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[str]:
                 raise UserError(f"no files match {item!r}")
             files += matches
         elif not Path(item).is_file():
-            raise UserError(f"no such file: {item}")
+            _refuse_not_a_file(item)
         else:
             files.append(item)
     return files
@@ -259,7 +266,7 @@ def _damage(path: str, exc: Exception) -> UserError:
 def _open(path: str):
     """The opened ROOT file (a context manager); a missing, non-ROOT or damaged file is a UserError."""
     if not Path(path).is_file():
-        raise UserError(f"no such file: {path}")
+        _refuse_not_a_file(path)
     with open(path, "rb") as f:
         if f.read(4) != b"root":
             raise UserError(f"{path} is not a ROOT file (it does not start with 'root')")
@@ -647,3 +654,28 @@ def inspect_file(
             inf=total["inf"],
         )
     return FileInspection(path, source.format, source.tree, jet_mapping.name, source.n_events, n_jets, stats)
+
+
+@dataclass(frozen=True)
+class JetSelection:
+    """How jets are read and selected (the CLI's `jet selection` options), passed between stages as one record."""
+
+    preset: str | None = None
+    mapping: str | None = None
+    pt_min: float = 0.0
+    eta_max: float | None = None
+    leading: int | None = None
+    strict: bool = False
+
+    def load(self, paths, variables: str | Iterable[str], progress: bool = False) -> JetTable:
+        return load_jets(
+            paths,
+            preset=self.preset,
+            variables=variables,
+            mapping=self.mapping,
+            pt_min=self.pt_min,
+            eta_max=self.eta_max,
+            leading=self.leading,
+            strict=self.strict,
+            progress=progress,
+        )

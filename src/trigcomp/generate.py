@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-import os
 import sys
 import time
 from contextlib import ExitStack
@@ -30,6 +29,7 @@ from tqdm import tqdm
 
 from .errors import UserError
 from .records import JET10
+from .staging import staged_file
 
 SQRT_S_GEV = 13600.0
 JET_R = 0.4
@@ -335,14 +335,9 @@ def _write_atomically(out: Path, counts: np.ndarray, columns: dict[str, np.ndarr
     import awkward as ak
     import uproot
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     jets = ak.zip({name: ak.unflatten(values, counts) for name, values in columns.items()})
-    try:
-        with uproot.recreate(temporary, compression=uproot.LZMA(6)) as file:
-            # mktree, not item assignment: uproot >= 5.7 writes RNTuples by default, NanoAOD is a TTree
-            file.mktree(TREE_NAME, {"Jet": jets}, title=TREE_NAME)
-            file[METADATA_KEY] = json.dumps(provenance, sort_keys=True)
-        os.replace(temporary, out)
-    finally:
-        temporary.unlink(missing_ok=True)
+    # generate() refused an existing out without --force; the ROOT file is closed before it is renamed into place
+    with staged_file(out, force=True) as temporary, uproot.recreate(temporary, compression=uproot.LZMA(6)) as file:
+        # mktree, not item assignment: uproot >= 5.7 writes RNTuples by default, NanoAOD is a TTree
+        file.mktree(TREE_NAME, {"Jet": jets}, title=TREE_NAME)
+        file[METADATA_KEY] = json.dumps(provenance, sort_keys=True)

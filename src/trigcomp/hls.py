@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import shutil
 import string
@@ -21,10 +22,13 @@ import numpy as np
 
 from .boards import Board
 from .errors import UserError
-from .model import MODEL_FILES, TrainedModel, commit_output_dir, prepare_output_dir, stack_versions, write_json
+from .model import MODEL_FILES, TrainedModel, stack_versions
+from .staging import staged_dir, write_json
 
 PROJECT_NAME = "myproject"
 MANIFEST = "trigcomp.json"
+#: What csim, report and build read from a project's manifest.
+MANIFEST_KEYS = ("project_name", "backend", "model", "inputs", "latent", "link")
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
 BACKENDS = {"vivado": "Vivado", "vitis": "Vitis"}
 STRATEGIES = {"latency": "Latency", "resource": "Resource", "distributed_arithmetic": "distributed_arithmetic"}
@@ -45,7 +49,7 @@ class HlsOptions:
     link_width: int = 64
 
     def check(self) -> None:
-        if not self.clock_ns > 0:
+        if not (math.isfinite(self.clock_ns) and self.clock_ns > 0):
             raise UserError(f"clock period must be > 0 ns, got {self.clock_ns}")
         for value, allowed, what in (
             (self.backend, BACKENDS, "backend"),
@@ -101,9 +105,18 @@ def load_project(path: str | Path) -> HlsProject:
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise UserError(f"{path} was not made by trigcomp (no {MANIFEST}); make one with `trigcomp hls`")
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("kind") != "hls":
-        raise UserError(f"{path} is a {manifest.get('kind')!r} project, not an HLS project")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(
+            f"{manifest_path} is not valid JSON ({err}); truncated? regenerate with `trigcomp hls`"
+        ) from None
+    kind = manifest.get("kind") if isinstance(manifest, dict) else type(manifest).__name__
+    if kind != "hls":
+        raise UserError(f"{path} is a {kind!r} project, not an HLS project")
+    missing = [key for key in MANIFEST_KEYS if key not in manifest]
+    if missing:
+        raise UserError(f"{manifest_path} lacks {', '.join(missing)}; regenerate it with `trigcomp hls`")
     return HlsProject(path, manifest)
 
 
@@ -244,9 +257,11 @@ def write_hls_project(
     options.check()
     encoder = model.firmware_encoder()
     check_encoder(encoder)
-    tmp = prepare_output_dir(out, force)
-    try:
+    with staged_dir(out, force) as tmp:
         hls_model = convert_encoder(encoder, options, tmp)
+        # hls4ml writes the per-layer trace hooks (nnet::save_layer_output inside #ifndef __SYNTHESIS__) only when
+        # the model-level switch is on, as its own HLSModel.trace() does; synthesis never sees them
+        hls_model.config.trace_output = True
         hls_model.write()
         input_type, latent_type = _check_no_widening(model, hls_model)
         stamp = model.hash[:8]
@@ -313,10 +328,6 @@ def write_hls_project(
         }
         write_json(tmp / MANIFEST, manifest)
         _write_estimate(tmp, encoder, options)
-        commit_output_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return HlsProject(Path(out), manifest)
 
 

@@ -19,8 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from . import __version__
 from .config import FixedPoint, ModelConfig, config_from_dict
 from .errors import UserError
 from .records import VARIABLE_SETS, JetTable
+from .staging import staged_dir, write_json
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 log = logging.getLogger("trigcomp")
@@ -347,10 +346,25 @@ class TrainedModel:
                     layer.set_weights(self.weights[layer.name])
         return self._decoder
 
+    def encoder_input(self, x: np.ndarray) -> np.ndarray:
+        """Jets as the board's input sees them: float32 values (held in float64), saturated to the input type.
+
+        The firmware converts each value to the input type with saturation, so every value beyond the range,
+        however large, and +-inf become the range's end. Clipping here first gives QKeras the same words and
+        keeps its quantizer away from the values it overflows on (|x| >= ~1e20 turned into wrong words). NaN is
+        no jet value: the readers drop it (or refuse it with --strict), and it is refused here.
+        """
+        with np.errstate(over="ignore"):  # beyond float32 becomes +-inf, which saturates like any large value
+            x = np.asarray(x, dtype=np.float32).astype(np.float64)
+        if np.isnan(x).any():
+            raise UserError(f"{int(np.isnan(x).any(axis=-1).sum())} jet(s) hold NaN: NaN is not a valid jet value")
+        quantizer = self.config.input_quantizer
+        return np.clip(x, quantizer.min, quantizer.max)
+
     def encode(self, x: np.ndarray) -> np.ndarray:
         """The quantized latent, as the QKeras firmware encoder computes it (the bit-exact reference)."""
         with exact_arithmetic():
-            return self.firmware_encoder().predict(as_encoder_input(x), batch_size=65536, verbose=0)
+            return self.firmware_encoder().predict(self.encoder_input(x), batch_size=65536, verbose=0)
 
     def encode_with_accumulator(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The quantized latent and the value before the latent quantizer (to count saturation), in one pass."""
@@ -359,7 +373,7 @@ class TrainedModel:
         encoder = self.firmware_encoder()
         probe = keras.Model(encoder.input, [encoder.output, encoder.get_layer("enc_latent").output])
         with exact_arithmetic():
-            latent, accumulator = probe.predict(as_encoder_input(x), batch_size=65536, verbose=0)
+            latent, accumulator = probe.predict(self.encoder_input(x), batch_size=65536, verbose=0)
         return latent, accumulator
 
     def encode_float(self, x: np.ndarray) -> np.ndarray:
@@ -371,11 +385,6 @@ class TrainedModel:
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
         return self.decode(self.encode(x))
-
-
-def as_encoder_input(x: np.ndarray) -> np.ndarray:
-    """Jets as the firmware encoder takes them: float32 values (what the board's input sees), held in float64."""
-    return np.asarray(x, dtype=np.float32).astype(np.float64)
 
 
 def _canonical_weights(weights: dict[str, list[np.ndarray]]) -> dict[str, list]:
@@ -406,30 +415,8 @@ def stack_versions() -> dict[str, str]:
     }
 
 
-def write_json(path: Path, payload: Any) -> None:
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-
-
-def prepare_output_dir(out: Path, force: bool) -> Path:
-    """A fresh temporary directory beside ``out``; call ``commit_output_dir`` to move it into place atomically."""
-    out = Path(out)
-    if out.exists() and not force:
-        raise UserError(f"{out} already exists; pass --force to overwrite it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-
-
-def commit_output_dir(tmp: Path, out: Path) -> None:
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.chmod(0o755)
-    tmp.rename(out)
-
-
 def save_model(model: TrainedModel, out: Path, force: bool = False) -> TrainedModel:
-    tmp = prepare_output_dir(out, force)
-    try:
+    with staged_dir(out, force) as tmp:
         write_json(tmp / "weights.json", _canonical_weights(model.weights))
         info = dict(model.info) | {"format": MODEL_FORMAT, "hash": model.hash}
         write_json(
@@ -437,12 +424,15 @@ def save_model(model: TrainedModel, out: Path, force: bool = False) -> TrainedMo
             {"config": model.config.to_dict(), "normalization": model.normalization.to_json()} | info,
         )
         write_json(tmp / "metrics.json", info.get("metrics", {}))
-        commit_output_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     model.path = Path(out)
     return model
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: {what} is not valid JSON ({err}); truncated or edited by hand?") from None
 
 
 def load_model(path: str | Path) -> TrainedModel:
@@ -450,26 +440,33 @@ def load_model(path: str | Path) -> TrainedModel:
     model_json, weights_json = path / "model.json", path / "weights.json"
     if not model_json.is_file() or not weights_json.is_file():
         raise UserError(f"{path} is not a trigcomp model directory (needs model.json and weights.json)")
+    raw = _read_json(model_json, "model.json")
+    weights_raw = _read_json(weights_json, "weights.json")
+    if not isinstance(raw, dict) or raw.get("format") != MODEL_FORMAT:
+        found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
+        raise UserError(f"{path}: unknown model format {found!r} (expected {MODEL_FORMAT})")
     try:
-        raw = json.loads(model_json.read_text())
-        weights_raw = json.loads(weights_json.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}: model files are not valid JSON: {err}") from None
-    if raw.get("format") != MODEL_FORMAT:
-        raise UserError(f"{path}: unknown model format {raw.get('format')!r} (expected {MODEL_FORMAT})")
-    config_raw = dict(raw["config"])
-    for section in ("encoder", "decoder"):
-        config_raw[section] = {
-            k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in config_raw[section].items()
-        }
-    if isinstance(config_raw["variables"], (list, tuple)):
-        config_raw["variables"] = list(config_raw["variables"])
-    config = config_from_dict(config_raw)
-    weights = {name: [np.array(w, dtype=np.float32) for w in values] for name, values in weights_raw.items()}
+        config_raw = dict(raw["config"])
+        for section in ("encoder", "decoder"):
+            config_raw[section] = {
+                k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in config_raw[section].items()
+            }
+        if isinstance(config_raw["variables"], (list, tuple)):
+            config_raw["variables"] = list(config_raw["variables"])
+        config = config_from_dict(config_raw)
+        weights = {name: [np.array(w, dtype=np.float32) for w in values] for name, values in weights_raw.items()}
+        normalization = Normalization.from_json(raw["normalization"])
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        # a damaged or hand-edited file: say which file, not where in trigcomp it broke
+        raise UserError(f"{path}: model files are damaged ({type(err).__name__}: {err})") from None
     info = {k: v for k, v in raw.items() if k not in ("config", "normalization")}
-    model = TrainedModel(path, config, Normalization.from_json(raw["normalization"]), weights, info)
-    if info.get("hash") != model.hash:
-        raise UserError(f"{path}: model hash mismatch (files edited by hand?): {info.get('hash')} != {model.hash}")
+    model = TrainedModel(path, config, normalization, weights, info)
+    try:
+        digest = model.hash
+    except (KeyError, TypeError, ValueError) as err:
+        raise UserError(f"{path}: model files are damaged ({type(err).__name__}: {err})") from None
+    if info.get("hash") != digest:
+        raise UserError(f"{path}: model hash mismatch (files edited by hand?): {info.get('hash')} != {digest}")
     return model
 
 

@@ -7,13 +7,13 @@ then summary.md and summary.json. Written in a temporary directory and renamed i
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .data import JetSelection
 from .errors import UserError
 
 STAGES = ("load", "train", "evaluate", "hls", "csim", "report")
@@ -47,28 +47,45 @@ def _resource_summary(project_dir: Path) -> dict[str, Any]:
     }
 
 
-def run_pipeline(args, load: Callable) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything `trigcomp run` needs; ``jets`` = 0 means every held-out jet."""
+
+    out: Path
+    config: Path
+    data: tuple[str, ...]
+    board: str = "vu13p"
+    force: bool = False
+    jets: int = 0
+    adversarial: int = 20_000
+    processes: int = 2
+    seed: int = 0
+    selection: JetSelection = field(default_factory=JetSelection)
+    quiet: bool = False
+
+
+def run_pipeline(options: RunOptions) -> dict[str, Any]:
     from .boards import get_board
-    from .cli import _default_data
     from .config import load_config
     from .csim import run_csim
     from .evaluate import evaluate, write_report
     from .hls import HlsOptions, write_hls_project
-    from .model import commit_output_dir, prepare_output_dir, resolve_model_variables, save_model, split_events, train
+    from .model import resolve_model_variables, save_model, split_events, train
+    from .staging import check_output, staged_dir
 
-    quiet = args.json
-    out = Path(args.out)
-    config = load_config(args.config)
-    board = get_board(args.board)
-    adversarial = 20_000 if args.adversarial is None else args.adversarial
-    if args.jets < 0 or adversarial < 0:
+    quiet, adversarial = options.quiet, options.adversarial
+    check_output(options.out, options.force)
+    config = load_config(options.config)
+    board = get_board(options.board)
+    if options.jets < 0 or adversarial < 0:
         raise UserError("--jets and --adversarial must be >= 0")
-    tmp = prepare_output_dir(out, args.force)
+    if options.processes < 1:
+        raise UserError(f"--processes must be >= 1, got {options.processes}")
     seconds: dict[str, float] = {}
-    try:
+    with staged_dir(options.out, options.force) as tmp:
         clock = time.perf_counter()
         _stage(0, "load jets", quiet)
-        jets = load(args, _default_data(args.data), resolve_model_variables(config.variables))
+        jets = options.selection.load(options.data, resolve_model_variables(config.variables), progress=not quiet)
         seconds["load"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -93,7 +110,7 @@ def run_pipeline(args, load: Callable) -> dict[str, Any]:
         cfg = config.training
         _, _, test = split_events(jets.event_index, config.seed, cfg.validation_fraction, cfg.test_fraction)
         test_jets = jets.values[test]
-        n_data = args.jets or len(test_jets)
+        n_data = options.jets or len(test_jets)
         _stage(4, f"csim: {n_data} held-out jets + {adversarial} adversarial vs QKeras", quiet)
         csim = run_csim(
             project,
@@ -101,8 +118,8 @@ def run_pipeline(args, load: Callable) -> dict[str, Any]:
             test_jets,
             jets=n_data + adversarial,
             adversarial=adversarial,
-            processes=args.processes,
-            seed=args.seed,
+            processes=options.processes,
+            seed=options.seed,
             progress=not quiet,
         )
         seconds["csim"] = time.perf_counter() - clock
@@ -133,10 +150,6 @@ def run_pipeline(args, load: Callable) -> dict[str, Any]:
         }
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
         (tmp / "summary.md").write_text(render_summary(summary))
-        commit_output_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary
 
 

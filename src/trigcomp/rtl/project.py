@@ -15,15 +15,14 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
 from ..boards import get_board
 from ..errors import UserError
-from ..model import commit_output_dir, prepare_output_dir, write_json
 from ..reports.parsers.estimate import Estimate
+from ..staging import check_output, staged_dir, write_json
 from .layers import EncoderSpec, parse_encoder
 from .tracing import ADDER_LEVEL_NS, DA4ML_VERSION, REGISTER_OVERHEAD_NS, Pipelined, Traced, trace
 
@@ -224,9 +223,8 @@ def write_rtl_project(
     pipeline_ns = _check_timing(clock_ns, pipeline_ns)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", project_name):
         raise UserError(f"project name {project_name!r} is not a Verilog identifier")
-    if out.exists() and not force:
-        raise UserError(f"{out} already exists; pass --force to overwrite it")
-    if force and out.exists():
+    check_output(out, force)
+    if out.exists():
         _refuse_replacing_other_dirs(out)
     target = get_board(board)
     spec = parse_encoder(encoder)
@@ -237,16 +235,11 @@ def write_rtl_project(
     if clashes:
         raise ValueError(f"manifest keys {clashes} are written by write_rtl_project itself")
     contents |= manifest or {}
-    tmp = prepare_output_dir(out, force)
-    try:
+    with staged_dir(out, force) as tmp:
         _write_variant(pipelined.pipe, tmp / "pipelined", project_name, clock_ns, target.part)
         _write_variant(traced.comb, tmp / "combinational", project_name, clock_ns, target.part)
         write_json(tmp / MANIFEST, contents)
         da4ml_estimate(traced, pipelined, clock_ns, target.part).write(tmp)
-        commit_output_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return RtlProject(out, contents)
 
 

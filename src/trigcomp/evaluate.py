@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,45 +24,9 @@ from .errors import UserError
 from .junit import JUnitCase
 from .model import TrainedModel, check_variables, data_hash, split_events
 from .records import JetTable
+from .targets import DEFAULT_PT_BINS, MIN_BIN_JETS, check_targets, residual_kind, residuals, resolution
 
-RELATIVE = ("pt", "mass")
-PT_BINS = (20.0, 30.0, 50.0, 100.0, 200.0, 500.0, np.inf)
-MIN_BIN_JETS = 100
 DEFAULT_BUDGETS = (32, 48, 64, 96, 128, 160)
-MIN_MASS_FOR_RELATIVE = 1.0  # GeV: relative mass residuals of near-massless jets say nothing
-
-
-def residual_kind(name: str) -> str:
-    if name in RELATIVE:
-        return "relative"
-    if re.match(r"^n[A-Z]", name):  # counts: nConstituents, nMuons, ...
-        return "integer"
-    return "absolute"
-
-
-def residuals(name: str, truth: np.ndarray, reco: np.ndarray) -> np.ndarray:
-    kind = residual_kind(name)
-    if kind == "relative":
-        keep = truth > (MIN_MASS_FOR_RELATIVE if name == "mass" else 0.0)
-        return (reco[keep] - truth[keep]) / truth[keep]
-    if name == "phi":
-        return np.angle(np.exp(1j * (reco - truth)))
-    if kind == "integer":
-        return np.rint(reco) - np.rint(truth)
-    return reco - truth
-
-
-def resolution(values: np.ndarray) -> dict[str, float]:
-    if values.size == 0:
-        return {"bias": float("nan"), "median": float("nan"), "sigma": float("nan"), "rms": float("nan"), "jets": 0}
-    q16, q84 = np.percentile(values, [16, 84])
-    return {
-        "bias": float(np.mean(values)),
-        "median": float(np.median(values)),
-        "sigma": float((q84 - q16) / 2),
-        "rms": float(np.sqrt(np.mean(values**2))),
-        "jets": int(values.size),
-    }
 
 
 def response(name: str, median_residual: float) -> float:
@@ -88,7 +51,7 @@ class SampleEvaluation:
     reco: np.ndarray
     event: np.ndarray  # event index of each jet in its file
     latent_at_edge_jets: int
-    pt_bins: tuple[float, ...] = PT_BINS
+    pt_bins: tuple[float, ...] = DEFAULT_PT_BINS
     min_bin_jets: int = MIN_BIN_JETS
     targets: Any = None  # a TargetReport when targets were given
 
@@ -292,7 +255,7 @@ def _evaluate_sample(model: TrainedModel, jets: JetTable, name: str, targets) ->
     )
     if targets is not None:
         sample.pt_bins, sample.min_bin_jets = targets.pt_bins, targets.min_bin_jets
-        sample.targets = check_targets(targets.for_variables(model.variables), model.variables, truth, reco, name)
+        sample.targets = check_targets(targets, model.variables, truth, reco, name)
     return sample
 
 
@@ -334,7 +297,7 @@ def evaluate(
     pt_bins = []
     if "pt" in model.variables:
         pt = truth[:, model.variables.index("pt")]
-        for lo, hi in itertools.pairwise(PT_BINS):
+        for lo, hi in itertools.pairwise(DEFAULT_PT_BINS):
             in_bin = (pt >= lo) & (pt < hi)
             if in_bin.sum() < 10:
                 continue

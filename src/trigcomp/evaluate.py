@@ -174,15 +174,17 @@ def _training_path_candidates(model: TrainedModel) -> list[list[Path]]:
 
 
 def _training_load_options(model: TrainedModel, evaluation_options: dict[str, Any]) -> list[dict[str, Any]]:
-    """How to read the training files: as recorded at training (format and cuts), else with the format detected and
-    the evaluation's cuts, else exactly as the evaluation data (its --preset/--mapping may be the training's too)."""
+    """How to read the training files: as recorded at training (format and cuts; no cuts for older models), else with
+    the format detected and the evaluation's cuts, else exactly as the evaluation data (its --preset/--mapping may be
+    the training's too)."""
     training = model.info.get("training", {})
-    cuts = {k: evaluation_options.get(k) for k in ("pt_min", "eta_max", "leading") if k in evaluation_options}
-    recorded_preset = training.get("preset") if training.get("preset") in PRESETS else None
-    options = []
+    detected = evaluation_options | {"preset": None, "mapping": None}
     if "selection" in training:
-        options.append({"preset": recorded_preset} | training["selection"])
-    options += [cuts, evaluation_options]
+        recorded_preset = training.get("preset") if training.get("preset") in PRESETS else None
+        options = [detected | training["selection"] | {"preset": recorded_preset}]
+    else:  # a model from before the selection was recorded: most are trained without cuts
+        options = [detected | {"pt_min": 0.0, "eta_max": None, "leading": None}]
+    options += [detected, evaluation_options]
     unique = []
     for option in options:
         if option not in unique:
@@ -538,6 +540,17 @@ def _bin_points(bins: list[dict[str, Any]], right_edge: float) -> tuple[np.ndarr
     return centres, np.vstack([centres - lows, highs - centres])
 
 
+def _binned_points(sample: SampleEvaluation, name: str, quantity: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per pt bin of ``sample``: the median response or the resolution σ of ``name``, with its statistical error
+    (of a median ~1.25 σ/√N, of a σ ~σ/√(2N))."""
+    stats = [b["variables"][name] for b in sample.binned_stats]
+    jets = np.array([st["jets"] for st in stats], dtype=float)
+    sigma = np.array([st["sigma"] for st in stats])
+    if quantity == "response":
+        return np.array([st["response"] for st in stats]), 1.2533 * sigma / np.sqrt(jets)
+    return sigma, sigma / np.sqrt(2 * jets)
+
+
 def _plot_vs_pt(plt, evaluation: Evaluation, quantity: str, path: Path) -> None:
     """One panel per variable, one line per sample, the target band shaded: median response or resolution σ."""
     variables = evaluation.samples[0].variables
@@ -546,20 +559,14 @@ def _plot_vs_pt(plt, evaluation: Evaluation, quantity: str, path: Path) -> None:
     for ax, name in zip(axes, variables):
         limits = _pt_axis(ax, evaluation.samples[0].pt_bins)
         relative = residual_kind(name) == "relative"
-        for i, s in enumerate(evaluation.samples):
-            bins = s.binned_stats
-            if not bins:
-                continue
-            x, xerr = _bin_points(bins, limits[1] / 1.05)
-            stats = [b["variables"][name] for b in bins]
-            jets = np.array([st["jets"] for st in stats], dtype=float)
-            sigma = np.array([st["sigma"] for st in stats])
-            if quantity == "response":  # statistical errors: of a median ~1.25 σ/√N, of a σ ~σ/√(2N)
-                y, yerr = np.array([st["response"] for st in stats]), 1.2533 * sigma / np.sqrt(jets)
-            else:
-                y, yerr = sigma, sigma / np.sqrt(2 * jets)
-            ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="os^vDP"[i % 6], markersize=6, label=s.name)
         target = targets.get(name)
+        shown = []
+        for i, sample in enumerate(s for s in evaluation.samples if s.binned_stats):
+            x, xerr = _bin_points(sample.binned_stats, limits[1] / 1.05)
+            y, yerr = _binned_points(sample, name, quantity)
+            ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="os^vDP"[i % 6], markersize=6, label=sample.name)
+            shown.append(y)
+        ax.margins(y=0.12)  # markers at the edge of the data range stay inside the frame
         if quantity == "response":
             centre = 1.0 if relative else 0.0
             ax.axhline(centre, color="grey", linestyle=":", linewidth=1)
@@ -568,9 +575,18 @@ def _plot_vs_pt(plt, evaluation: Evaluation, quantity: str, path: Path) -> None:
                            label=f"target |bias| ≤ {target.bias:g}")
             ax.set_ylabel("median reco / true" if relative else "median (reco − true)")
         else:
+            values = np.concatenate(shown + [[target.sigma] if target is not None else []])
+            values = values[values > 0]
+            # σ spanning more than a factor 20 (e.g. far beyond the target): a log axis keeps every sample and the
+            # band readable in one panel
+            logarithmic = values.size > 0 and values.max() / values.min() > 20
+            if logarithmic:
+                ax.set_yscale("log")
+            else:
+                ax.set_ylim(bottom=0)
             if target is not None:
-                ax.axhspan(0, target.sigma, color="tab:green", alpha=0.25, label=f"target σ ≤ {target.sigma:g}")
-            ax.set_ylim(bottom=0)
+                floor = values.min() / 2 if logarithmic else 0.0  # the band starts at the bottom of the frame
+                ax.axhspan(floor, target.sigma, color="tab:green", alpha=0.25, label=f"target σ ≤ {target.sigma:g}")
             ax.set_ylabel("σ (reco / true)" if relative else "σ (reco − true)")
         ax.set_title(name, loc="left")
     axes[0].legend(loc="best")
@@ -659,5 +675,4 @@ def write_report(evaluation: Evaluation, out: Path) -> None:
     evaluation.plots = write_plots(evaluation, out)
     write_reconstructed(evaluation, out / "reconstructed.root")
     (out / "evaluation.md").write_text(render_markdown(evaluation))
-    (out / "evaluation.json").write_text(json.dumps(evaluation.to_json(), indent=2, sort_keys=True) + "
-")
+    (out / "evaluation.json").write_text(json.dumps(evaluation.to_json(), indent=2, sort_keys=True) + "\n")

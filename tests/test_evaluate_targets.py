@@ -165,3 +165,9 @@ def test_refuses_when_the_training_jets_cannot_be_found(capsys, tmp_path, monkey
 def test_junit_needs_targets(capsys, tmp_path):
     code, _, err = run_cli(capsys, "evaluate", "--model", JET4_MODEL, "--data", TTBAR, "--junit", tmp_path / "j.xml")
     assert code == 2 and "--targets" in err and not (tmp_path / "j.xml").exists()
+
+
+def test_targets_for_none_of_the_model_variables_are_refused(capsys, tmp_path):
+    unrelated = write_targets(tmp_path / "fractions.toml", chHEF=0.02)
+    code, _, err = run_cli(capsys, "evaluate", "--model", JET4_MODEL, "--data", TTBAR, "--targets", unrelated)
+    assert code == 2 and "check none of jet4's variables" in err.splitlines()[-1]

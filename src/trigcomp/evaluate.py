@@ -279,6 +279,11 @@ def evaluate(
     rate-distortion curve, evaluated on the same held-out jets.
     """
     tables = [jets] if isinstance(jets, JetTable) else list(jets)
+    if targets is not None and not set(targets.variables) & set(model.variables):
+        raise UserError(
+            f"targets {targets.name} ({', '.join(targets.variables)}) check none of {model.name}'s variables "
+            f"({', '.join(model.variables)})"
+        )
     for table in tables:
         check_variables(model.variables, table)
         for other in others:
@@ -391,7 +396,7 @@ def _targets_markdown(evaluation: Evaluation, shown_failures: int = 8) -> list[s
         lines.append(f"| {s.name} | {len(s.truth)} | {meets} | {s.targets.worst_ratio:.3g} | {bad} |")
     for s in failing:
         failures = sorted(s.targets.failures(), key=lambda c: -c.worst_ratio)
-        listed = "; ".join(_describe_check(c) for c in failures[:shown_failures])
+        listed = "; ".join(f"{_describe_check(c)} → {c.worst_ratio:.3g}×" for c in failures[:shown_failures])
         more = f"; and {len(failures) - shown_failures} more" if len(failures) > shown_failures else ""
         lines += ["", f"**{s.name} fails `{name}`** ({len(failures)} checks, worst first): {listed}{more}."]
     lines += ["", f"Checked overall and per truth-pt bin with ≥ {evaluation.target_set.min_bin_jets} jets."]

@@ -12,6 +12,7 @@ import pytest
 import uproot
 
 from trigcomp.cli import main
+from trigcomp.errors import UserError
 from trigcomp.evaluate import SampleEvaluation
 from trigcomp.targets import check_targets, load_targets, resolution, residuals
 
@@ -171,3 +172,39 @@ def test_targets_for_none_of_the_model_variables_are_refused(capsys, tmp_path):
     unrelated = write_targets(tmp_path / "fractions.toml", chHEF=0.02)
     code, _, err = run_cli(capsys, "evaluate", "--model", JET4_MODEL, "--data", TTBAR, "--targets", unrelated)
     assert code == 2 and "check none of jet4's variables" in err.splitlines()[-1]
+
+
+def test_training_jets_found_at_the_recorded_path_with_the_recorded_cuts(tmp_path, monkeypatch, tiny_config):
+    """A model trained with --pt-min 30 on a file recorded by absolute path: found from any directory and read
+    with the training's cuts (the evaluation's own cuts would give other jets, refused by the hash)."""
+    from trigcomp.data import load_jets
+    from trigcomp.evaluate import locate_training_jets
+    from trigcomp.model import TrainedModel, data_hash, fit_normalization, split_events
+
+    from .test_cli import write_nanoaod
+
+    data = write_nanoaod(tmp_path / "train.root", n_events=300)
+    trained_on = load_jets([str(data)], variables="jet10", pt_min=30.0)
+    info = {
+        "training": {
+            "data_hash": data_hash(trained_on),
+            "sources": ["elsewhere/train.root"],  # relative to a directory we are not in
+            "source_paths": [str(data)],
+            "preset": "nanoaod",
+            "selection": {"pt_min": 30.0, "eta_max": None, "leading": None},
+        }
+    }
+    norm = fit_normalization(trained_on.values.astype(np.float64), trained_on.variables)
+    model = TrainedModel(tmp_path / "model", tiny_config, norm, {}, info)
+    (tmp_path / "model").mkdir()
+    monkeypatch.chdir(tmp_path / "model")
+    evaluation_options = {"preset": None, "mapping": None, "pt_min": 0.0, "eta_max": None, "leading": None}
+    train, source = locate_training_jets(model, evaluation_options)
+    cfg = tiny_config.training
+    expected, _, _ = split_events(trained_on.event_index, tiny_config.seed, cfg.validation_fraction, cfg.test_fraction)
+    assert np.array_equal(train, trained_on.values[expected])
+    assert f"{len(train)} jets, data hash {info['training']['data_hash']} verified" in source
+
+    info["training"]["selection"]["pt_min"] = 40.0  # the recorded cuts no longer reproduce the training jets
+    with pytest.raises(UserError, match="cannot find the jets tiny was trained on"):
+        locate_training_jets(model, evaluation_options)

@@ -14,7 +14,7 @@ import uproot
 from trigcomp.cli import main
 from trigcomp.errors import UserError
 from trigcomp.evaluate import SampleEvaluation
-from trigcomp.targets import check_targets, load_targets, resolution, residuals
+from trigcomp.targets import check_targets, load_targets, residuals, resolution
 
 from .conftest import REPO
 
@@ -44,8 +44,8 @@ def test_binned_stats_skip_bins_with_too_few_jets_and_match_the_target_checks():
     truth = np.column_stack([pt, eta])
     reco = truth * np.column_stack([1 + rng.normal(0, 0.03, pt.size), np.ones(pt.size)])
     reco[:, 1] += rng.normal(0, 0.01, pt.size)
-    sample = SampleEvaluation("s", "", "", ("pt", "eta"), truth, reco, np.arange(pt.size), 0,
-                              pt_bins=(20.0, 30.0, 50.0, 100.0, np.inf), min_bin_jets=100)
+    edges = (20.0, 30.0, 50.0, 100.0, np.inf)
+    sample = SampleEvaluation("s", "", "", ("pt", "eta"), truth, reco, np.arange(pt.size), 0, edges, 100)
     bins = sample.binned_stats
     assert [(b["pt_low"], b["pt_high"], b["jets"]) for b in bins] == [(20.0, 30.0, 150), (50.0, 100.0, 100)]
     targets = replace(load_targets("l1-jets"), pt_bins=sample.pt_bins, min_bin_jets=sample.min_bin_jets)
@@ -92,10 +92,8 @@ def test_targets_met_exit_0_with_junit_plots_and_a_reconstructed_root_file(capsy
     (a, b), mapping = remapped
     loose = write_targets(tmp_path / "loose.toml", pt=0.5, eta=2.0, phi=4.0, mass=1.0)
     out, junit = tmp_path / "eval", tmp_path / "junit.xml"
-    code, stdout, err = run_cli(
-        capsys, "evaluate", "--model", JET4_MODEL, "--data", a, b, "--mapping", mapping, "--targets", loose,
-        "--out", out, "--junit", junit, "--json",
-    )
+    argv = ("evaluate", "--model", JET4_MODEL, "--data", a, b, "--mapping", mapping, "--targets", loose)
+    code, stdout, err = run_cli(capsys, *argv, "--out", out, "--junit", junit, "--json")
     assert code == 0, err
     payload = json.loads(stdout)
     assert payload["meets_targets"] is True and payload["failing_samples"] == []

@@ -125,8 +125,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import expand_paths
-    from .evaluate import evaluate, is_training_data, locate_training_jets, render_markdown, target_junit_cases
-    from .evaluate import write_report
+    from .evaluate import (
+        evaluate,
+        is_training_data,
+        locate_training_jets,
+        render_markdown,
+        target_junit_cases,
+        write_report,
+    )
     from .junit import write_junit
     from .model import load_model
     from .targets import load_targets

@@ -1,9 +1,12 @@
-"""How good is the compression, honestly: per-variable resolution on held-out jets, against equal-bit baselines.
+"""How good is the compression, honestly: per-variable resolution on held-out jets of every sample, against
+physics targets and equal-bit baselines.
 
-Residuals: relative for pt and mass, absolute for eta, phi (wrapped) and energy fractions, integer differences for
-counts. sigma is the 68 % half-width ((q84 - q16) / 2), robust to tails; rms and bias are plain. The comparison
-metric is the total normalised MSE (sum over variables of MSE / test variance), the same for the autoencoder and
-the baselines (per-variable fixed point with the best bit allocation; float with a cut mantissa).
+Each data file is a sample (a process), evaluated on its own held-out jets: the test split of the model's training
+file, every jet of any other file. Residuals and σ (the 68 % half-width) are defined in :mod:`trigcomp.targets`;
+with targets, every variable is checked on every sample, overall and per truth-pt bin. The comparison metric is
+the total normalised MSE (sum over variables of MSE / test variance), the same for the autoencoder and the
+baselines (per-variable fixed point with the best bit allocation; float with a cut mantissa), which are fitted on
+the model's own training split and never on evaluation jets.
 """
 
 from __future__ import annotations
@@ -24,7 +27,17 @@ from .errors import UserError
 from .junit import JUnitCase
 from .model import TrainedModel, check_variables, data_hash, split_events
 from .records import JetTable
-from .targets import DEFAULT_PT_BINS, MIN_BIN_JETS, check_targets, residual_kind, residuals, resolution
+from .targets import (
+    DEFAULT_PT_BINS,
+    MIN_BIN_JETS,
+    TargetCheck,
+    TargetReport,
+    Targets,
+    check_targets,
+    residual_kind,
+    residuals,
+    resolution,
+)
 
 DEFAULT_BUDGETS = (32, 48, 64, 96, 128, 160)
 
@@ -53,7 +66,7 @@ class SampleEvaluation:
     latent_at_edge_jets: int
     pt_bins: tuple[float, ...] = DEFAULT_PT_BINS
     min_bin_jets: int = MIN_BIN_JETS
-    targets: Any = None  # a TargetReport when targets were given
+    targets: TargetReport | None = None  # when targets were given
 
     @cached_property
     def variable_stats(self) -> dict[str, dict[str, Any]]:
@@ -77,9 +90,8 @@ class SampleEvaluation:
                 name: _response_and_resolution(name, self.truth[in_bin, j], self.reco[in_bin, j])
                 for j, name in enumerate(self.variables)
             }
-            bins.append({"pt_low": lo, "pt_high": None if np.isinf(hi) else hi, "jets": int(in_bin.sum())} | {
-                "variables": stats
-            })
+            high = None if np.isinf(hi) else hi
+            bins.append({"pt_low": lo, "pt_high": high, "jets": int(in_bin.sum()), "variables": stats})
         return bins
 
     def to_json(self) -> dict[str, Any]:
@@ -114,7 +126,7 @@ class Evaluation:
     autoencoders: list[dict[str, Any]] = field(default_factory=list)  # every autoencoder on the curve
     plots: list[str] = field(default_factory=list)
     samples: list[SampleEvaluation] = field(default_factory=list)  # one per data file, evaluated separately
-    target_set: Any = None  # the Targets checked, or None
+    target_set: Targets | None = None  # the targets checked, if any
 
     @property
     def meets_targets(self) -> bool | None:
@@ -239,7 +251,7 @@ def sample_names(tables: Sequence[JetTable]) -> list[str]:
     return stems if len(set(stems)) == len(stems) else paths
 
 
-def _evaluate_sample(model: TrainedModel, jets: JetTable, name: str, targets) -> SampleEvaluation:
+def _evaluate_sample(model: TrainedModel, jets: JetTable, name: str, targets: Targets | None) -> SampleEvaluation:
     rows, held_out = _evaluation_rows(model, jets)
     truth = jets.values[rows].astype(np.float64)
     latent = model.encode(truth)
@@ -267,7 +279,7 @@ def evaluate(
     baseline_train: np.ndarray | None = None,
     budgets: tuple[int, ...] = DEFAULT_BUDGETS,
     others: tuple[TrainedModel, ...] = (),
-    targets=None,
+    targets: Targets | None = None,
     baseline_source: str = "the model's training jets",
 ) -> Evaluation:
     """Evaluate ``model`` on each sample in ``jets`` separately (one table per data file) and on all together.
@@ -371,7 +383,7 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.4g}"
 
 
-def _describe_check(check) -> str:
+def _describe_check(check: TargetCheck) -> str:
     bias = "" if check.target_bias is None else f", median {check.bias:+.3g} (|·| ≤ {check.target_bias:g})"
     return f"{check.variable} [{check.scope}]: σ {check.sigma:.3g} (≤ {check.target_sigma:g}){bias}"
 
@@ -576,8 +588,13 @@ def _plot_vs_pt(plt, evaluation: Evaluation, quantity: str, path: Path) -> None:
             centre = 1.0 if relative else 0.0
             ax.axhline(centre, color="grey", linestyle=":", linewidth=1)
             if target is not None and target.bias is not None:
-                ax.axhspan(centre - target.bias, centre + target.bias, color="tab:green", alpha=0.25,
-                           label=f"target |bias| ≤ {target.bias:g}")
+                ax.axhspan(
+                    centre - target.bias,
+                    centre + target.bias,
+                    color="tab:green",
+                    alpha=0.25,
+                    label=f"target |bias| ≤ {target.bias:g}",
+                )
             ax.set_ylabel("median reco / true" if relative else "median (reco − true)")
         else:
             values = np.concatenate(shown + [[target.sigma] if target is not None else []])

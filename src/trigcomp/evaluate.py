@@ -572,6 +572,7 @@ def _plot_vs_pt(plt, evaluation: Evaluation, quantity: str, path: Path) -> None:
     """One panel per variable, one line per sample, the target band shaded: median response or resolution σ."""
     variables = evaluation.samples[0].variables
     targets = evaluation.target_set.variables if evaluation.target_set is not None else {}
+    band_style = {"color": "tab:green", "alpha": 0.25, "linewidth": 0}
     fig, axes = _panel_grid(plt, len(variables))
     for ax, name in zip(axes, variables):
         limits = _pt_axis(ax, evaluation.samples[0].pt_bins)
@@ -581,20 +582,16 @@ def _plot_vs_pt(plt, evaluation: Evaluation, quantity: str, path: Path) -> None:
         for i, sample in enumerate(s for s in evaluation.samples if s.binned_stats):
             x, xerr = _bin_points(sample.binned_stats, limits[1] / 1.05)
             y, yerr = _binned_points(sample, name, quantity)
-            ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="os^vDP"[i % 6], markersize=6, label=sample.name)
+            ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="os^vDP"[i % 6] + "-", lw=1, ms=6, label=sample.name)
             shown.append(y)
         ax.margins(y=0.12)  # markers at the edge of the data range stay inside the frame
+        title = name
         if quantity == "response":
             centre = 1.0 if relative else 0.0
             ax.axhline(centre, color="grey", linestyle=":", linewidth=1)
             if target is not None and target.bias is not None:
-                ax.axhspan(
-                    centre - target.bias,
-                    centre + target.bias,
-                    color="tab:green",
-                    alpha=0.25,
-                    label=f"target |bias| ≤ {target.bias:g}",
-                )
+                ax.axhspan(centre - target.bias, centre + target.bias, label="target", **band_style)
+                title += f"   (target |bias| ≤ {target.bias:g})"
             ax.set_ylabel("median reco / true" if relative else "median (reco − true)")
         else:
             values = np.concatenate(shown + [[target.sigma] if target is not None else []])
@@ -602,19 +599,24 @@ def _plot_vs_pt(plt, evaluation: Evaluation, quantity: str, path: Path) -> None:
             # σ spanning more than a factor 20 (e.g. far beyond the target): a log axis keeps every sample and the
             # band readable in one panel
             logarithmic = values.size > 0 and values.max() / values.min() > 20
+            floor = values.min() / 2 if logarithmic else 0.0  # the band starts at the bottom of the frame
             if logarithmic:
                 ax.set_yscale("log")
+                ax.set_ylim(floor, values.max() * 2)
             else:
                 ax.set_ylim(bottom=0)
             if target is not None:
-                floor = values.min() / 2 if logarithmic else 0.0  # the band starts at the bottom of the frame
-                ax.axhspan(floor, target.sigma, color="tab:green", alpha=0.25, label=f"target σ ≤ {target.sigma:g}")
+                ax.axhspan(floor, target.sigma, label="target", **band_style)
+                title += f"   (target σ ≤ {target.sigma:g})"
             ax.set_ylabel("σ (reco / true)" if relative else "σ (reco − true)")
-        ax.set_title(name, loc="left")
-    axes[0].legend(loc="best")
-    title = "response (median)" if quantity == "response" else "resolution (σ, 68 % half-width)"
-    band = f"; band: targets {evaluation.target_set.name}" if evaluation.target_set is not None else ""
-    fig.suptitle(f"{evaluation.model} ({evaluation.bits_per_jet} bits/jet): {title} vs true jet $p_T${band}")
+        ax.set_title(title, loc="left")
+    handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(handles.values(), handles.keys(), loc="outside upper right", ncols=len(handles), frameon=False)
+    what = "response (median)" if quantity == "response" else "resolution (σ, 68 % half-width)"
+    band = f"; shaded: targets {evaluation.target_set.name}" if evaluation.target_set is not None else ""
+    fig.suptitle(
+        f"{evaluation.model} ({evaluation.bits_per_jet} bits/jet): {what} vs true jet $p_T${band}", x=0.01, ha="left"
+    )
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

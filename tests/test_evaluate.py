@@ -44,7 +44,7 @@ def test_evaluation_report(tiny_model, jets, tmp_path):
     assert codecs == {(c, b) for c in ("fixed_point", "float_mantissa") for b in (24, 48)}
     best = payload["best_baseline_at_budget"]
     assert best["budget"] == 24 and payload["autoencoder_wins"] == (payload["total_nmse"] < best["total_nmse"])
-    write_report(evaluation, tiny_model, jets, tmp_path)
+    write_report(evaluation, tmp_path)
     for name in ("evaluation.md", "evaluation.json", "residuals.png", "rate_distortion.png", "response_vs_pt.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert json.loads((tmp_path / "evaluation.json").read_text())["total_nmse"] == payload["total_nmse"]

@@ -7,6 +7,7 @@ Exit codes (a contract for CI scripts): 0 ok; 1 a check failed (csim mismatch, b
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -156,34 +157,47 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _baseline_training_jets(model, args):
-    """The model's own training jets (for fitting baselines), when its training files are still there."""
-    from .model import split_events
-
-    sources = [s for s in model.info.get("training", {}).get("sources", []) if Path(s).is_file()]
-    if not sources:
-        return None
-    jets = _load(args, sources, model.variables)
-    cfg = model.config.training
-    train_mask, _, _ = split_events(jets.event_index, model.config.seed, cfg.validation_fraction, cfg.test_fraction)
-    return jets.values[train_mask]
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate, render_markdown, write_report
+    from .data import expand_paths
+    from .evaluate import (
+        evaluate,
+        is_training_data,
+        locate_training_jets,
+        render_markdown,
+        target_junit_cases,
+        write_report,
+    )
+    from .junit import write_junit
     from .model import load_model
     from .staging import check_output, staged_dir
+    from .targets import load_targets
 
     if args.out:
         check_output(args.out, args.force)  # before minutes of evaluation, not after
     model = load_model(args.model)
-    jets = _load(args, args.data, model.variables)
+    targets = load_targets(args.targets) if args.targets else None
+    if args.junit and targets is None:
+        raise UserError("--junit writes one test case per target check: give --targets too")
+    samples = [_load(args, [path], model.variables) for path in expand_paths(args.data)]
     others = tuple(load_model(path) for path in args.compare or ())
-    evaluation = evaluate(model, jets, baseline_train=_baseline_training_jets(model, args), others=others)
+    baselines = {}
+    if args.training_data or not any(is_training_data(model, sample) for sample in samples):
+        train, source = locate_training_jets(model, dataclasses.asdict(_selection(args)), args.training_data or ())
+        baselines = {"baseline_train": train, "baseline_source": source}
+    evaluation = evaluate(model, samples, others=others, targets=targets, **baselines)
+    logging.getLogger("trigcomp").info("baselines fitted on %s", evaluation.baseline_training)
     if args.out:
         with staged_dir(args.out, args.force) as tmp:
-            write_report(evaluation, model, jets, tmp)
+            write_report(evaluation, tmp)
+    if args.junit:
+        write_junit(args.junit, f"trigcomp evaluate {model.name}", target_junit_cases(evaluation))
     _emit(args, evaluation.to_json(), render_markdown(evaluation))
+    failing = evaluation.failing_samples()
+    if failing:
+        where = "; ".join(
+            f"{s.name} ({', '.join(dict.fromkeys(c.variable for c in s.targets.failures()))})" for s in failing
+        )
+        raise CheckFailed(f"targets {targets.name} not met on {where}")
     return 0
 
 
@@ -475,20 +489,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb(
         "evaluate",
-        "resolution and equal-bit baselines",
-        "In: a model dir and jets. Out: per-variable bias, "
-        "sigma (68 % half-width) and RMS on held-out jets, also in pt bins; the same at equal bits per jet for "
-        "per-variable fixed point and float with a cut mantissa; a rate-distortion table.\nWith --out: "
-        "evaluation.md, evaluation.json and plots.\n\n"
-        "example: trigcomp evaluate --model models/jet10 --data data/ttbar.root --out out/eval-ttbar",
+        "resolution against physics targets and equal-bit baselines",
+        "In: a model dir and jets, each file a separate sample (process). Out: per sample and variable the bias, "
+        "sigma (68 % half-width) and RMS on held-out jets (the test split of the model's training file, every jet "
+        "of other files), also in pt bins; with --targets, a pass/fail check per variable, overall and per pt bin, "
+        "on every sample (exit 1 when any fails); the same at equal bits per jet for per-variable fixed point and "
+        "float with a cut mantissa, fitted on the model's training split (found from model.json, checked by hash; "
+        "exit 2 when it cannot be found).\nWith --out: evaluation.md, evaluation.json, plots (response and "
+        "resolution vs pt per sample, target band shaded) and reconstructed.root (TTree Jets: <v>, <v>_reco, "
+        "event, sample = index into the TObjString sample_names).\n\n"
+        "example: trigcomp evaluate --model models/jet10 --data data/qcd.root data/ttbar.root --targets l1-jets "
+        "--out out/eval",
     )
     p.add_argument("--model", required=True, help="model directory")
-    p.add_argument("--out", help="directory for the Markdown report, JSON and plots (written atomically)")
+    p.add_argument("--out", help="directory for the Markdown report, JSON, plots and reconstructed.root (atomic)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out directory")
+    p.add_argument(
+        "--targets",
+        help="physics targets: a preset (l1-jets) or a TOML file; checked on every sample, overall and per pt bin "
+        "(exit 1 when not met)",
+    )
+    p.add_argument("--junit", metavar="FILE", help="with --targets: JUnit XML, one test case per target check")
+    p.add_argument(
+        "--training-data",
+        nargs="+",
+        metavar="FILE",
+        help="the model's training file(s), when moved (default: found from model.json; checked by data hash)",
+    )
     p.add_argument(
         "--compare", nargs="+", metavar="MODEL", help="more model dirs to place on the rate-distortion curve"
     )
-    _add_data_options(p, "ROOT file(s) to evaluate on", required=True)
+    _add_data_options(p, "ROOT file(s) to evaluate on; each file is a separate sample (process)", required=True)
     p.set_defaults(func=cmd_evaluate)
 
     p = verb(

@@ -1,27 +1,110 @@
-"""How good is the compression, honestly: per-variable resolution on held-out jets, against equal-bit baselines.
+"""How good is the compression, honestly: per-variable resolution on held-out jets of every sample, against
+physics targets and equal-bit baselines.
 
-Residuals: relative for pt and mass, absolute for eta, phi (wrapped) and energy fractions, integer differences for
-counts. sigma is the 68 % half-width ((q84 - q16) / 2), robust to tails; rms and bias are plain. The comparison
-metric is the total normalised MSE (sum over variables of MSE / test variance), the same for the autoencoder and
-the baselines (per-variable fixed point with the best bit allocation; float with a cut mantissa).
+Each data file is a sample (a process), evaluated on its own held-out jets: the test split of the model's training
+file, every jet of any other file. Residuals and σ (the 68 % half-width) are defined in :mod:`trigcomp.targets`;
+with targets, every variable is checked on every sample, overall and per truth-pt bin. The comparison metric is
+the total normalised MSE (sum over variables of MSE / test variance), the same for the autoencoder and the
+baselines (per-variable fixed point with the best bit allocation; float with a cut mantissa), which are fitted on
+the model's own training split and never on evaluation jets.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .baselines import nmse_per_variable, rate_distortion
+from .data import PRESETS, load_jets
+from .errors import UserError
+from .junit import JUnitCase
 from .model import TrainedModel, check_variables, data_hash, split_events
 from .records import JetTable
-from .targets import DEFAULT_PT_BINS, residual_kind, residuals, resolution
+from .targets import (
+    DEFAULT_PT_BINS,
+    MIN_BIN_JETS,
+    TargetCheck,
+    TargetReport,
+    Targets,
+    check_targets,
+    residual_kind,
+    residuals,
+    resolution,
+)
 
 DEFAULT_BUDGETS = (32, 48, 64, 96, 128, 160)
+
+
+def response(name: str, median_residual: float) -> float:
+    """Median reco / truth for relative residuals, the median residual itself otherwise."""
+    return 1.0 + median_residual if residual_kind(name) == "relative" else median_residual
+
+
+def _response_and_resolution(name: str, truth: np.ndarray, reco: np.ndarray) -> dict[str, Any]:
+    stats = resolution(residuals(name, truth, reco))
+    return stats | {"response": response(name, stats["median"])}
+
+
+@dataclass
+class SampleEvaluation:
+    """One data file (one process) evaluated on its own held-out jets; the arrays are what every number comes from."""
+
+    name: str
+    data: str
+    held_out: str
+    variables: tuple[str, ...]
+    truth: np.ndarray  # (jets, variables), physical units
+    reco: np.ndarray
+    event: np.ndarray  # event index of each jet in its file
+    latent_at_edge_jets: int
+    pt_bins: tuple[float, ...] = DEFAULT_PT_BINS
+    min_bin_jets: int = MIN_BIN_JETS
+    targets: TargetReport | None = None  # when targets were given
+
+    @cached_property
+    def variable_stats(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: _response_and_resolution(name, self.truth[:, j], self.reco[:, j]) | {"kind": residual_kind(name)}
+            for j, name in enumerate(self.variables)
+        }
+
+    @cached_property
+    def binned_stats(self) -> list[dict[str, Any]]:
+        """Per truth-pt bin with at least ``min_bin_jets`` jets: response and resolution of every variable."""
+        if "pt" not in self.variables:
+            return []
+        pt = self.truth[:, self.variables.index("pt")]
+        bins = []
+        for lo, hi in itertools.pairwise(self.pt_bins):
+            in_bin = (pt >= lo) & (pt < hi)
+            if in_bin.sum() < self.min_bin_jets:
+                continue
+            stats = {
+                name: _response_and_resolution(name, self.truth[in_bin, j], self.reco[in_bin, j])
+                for j, name in enumerate(self.variables)
+            }
+            high = None if np.isinf(hi) else hi
+            bins.append({"pt_low": lo, "pt_high": high, "jets": int(in_bin.sum()), "variables": stats})
+        return bins
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sample": self.name,
+            "data": self.data,
+            "held_out": self.held_out,
+            "jets": len(self.truth),
+            "latent_at_edge_jets": self.latent_at_edge_jets,
+            "variables": self.variable_stats,
+            "pt_bins": self.binned_stats,
+            "meets_targets": None if self.targets is None else self.targets.meets_targets,
+        }
 
 
 @dataclass
@@ -42,45 +125,185 @@ class Evaluation:
     best_baseline_at_budget: dict[str, Any] | None = None
     autoencoders: list[dict[str, Any]] = field(default_factory=list)  # every autoencoder on the curve
     plots: list[str] = field(default_factory=list)
+    samples: list[SampleEvaluation] = field(default_factory=list)  # one per data file, evaluated separately
+    target_set: Targets | None = None  # the targets checked, if any
+
+    @property
+    def meets_targets(self) -> bool | None:
+        if self.target_set is None:
+            return None
+        return all(s.targets.meets_targets for s in self.samples)
+
+    def failing_samples(self) -> list[SampleEvaluation]:
+        return [s for s in self.samples if s.targets is not None and not s.targets.meets_targets]
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        payload = {k: v for k, v in self.__dict__.items() if k not in ("samples", "target_set")}
+        payload["samples"] = [s.to_json() for s in self.samples]
+        payload["meets_targets"] = self.meets_targets
+        if self.target_set is None:
+            payload["targets"] = None
+        else:
+            payload["targets"] = {s.name: s.targets.to_json() for s in self.samples}
+            payload["target_definition"] = self.target_set.to_json()
+            payload["failing_samples"] = [s.name for s in self.failing_samples()]
+        return payload
 
 
 def _evaluation_rows(model: TrainedModel, jets: JetTable) -> tuple[np.ndarray, str]:
     """Held-out jets: the model's test split when this is its training data, otherwise every jet."""
-    if data_hash(jets) == model.info.get("training", {}).get("data_hash"):
+    if is_training_data(model, jets):
         cfg = model.config.training
         _, _, test = split_events(jets.event_index, model.config.seed, cfg.validation_fraction, cfg.test_fraction)
         return np.flatnonzero(test), "test split of the training data (event-wise, never seen in training)"
     return np.arange(len(jets)), "all jets (a file the model was not trained on)"
 
 
-def _baseline_training_rows(model: TrainedModel, jets: JetTable) -> np.ndarray:
+def is_training_data(model: TrainedModel, jets: JetTable) -> bool:
+    return data_hash(jets) == model.info.get("training", {}).get("data_hash")
+
+
+def _training_split(model: TrainedModel, jets: JetTable) -> np.ndarray:
     cfg = model.config.training
     train, _, _ = split_events(jets.event_index, model.config.seed, cfg.validation_fraction, cfg.test_fraction)
-    return np.flatnonzero(train)
+    return jets.values[train]
 
 
-def evaluate(
-    model: TrainedModel,
-    jets: JetTable,
-    baseline_train: np.ndarray | None = None,
-    budgets: tuple[int, ...] = DEFAULT_BUDGETS,
-    others: tuple[TrainedModel, ...] = (),
-) -> Evaluation:
-    """Evaluate ``model`` on ``jets``; baselines are fitted on ``baseline_train`` (the model's training jets).
+def _training_path_candidates(model: TrainedModel) -> list[list[Path]]:
+    """Where the training files may be now, most trusted first: the absolute paths recorded at training, then the
+    recorded (often relative) paths taken relative to the working directory, the model directory and its parents."""
+    training = model.info.get("training", {})
+    recorded = [Path(s) for s in training.get("sources", [])]
+    candidates = [[Path(s) for s in training.get("source_paths", [])]]
+    model_dir = Path(model.path).resolve() if model.path else None
+    bases = [Path.cwd()] + ([model_dir, *model_dir.parents] if model_dir else [])
+    candidates += [[p if p.is_absolute() else base / p for p in recorded] for base in bases]
+    unique = {}
+    for paths in candidates:
+        if paths and all(p.is_file() for p in paths):
+            unique.setdefault(tuple(p.resolve() for p in paths), list(paths))
+    return list(unique.values())
 
-    ``others``: more autoencoders (e.g. the same architecture at other latent bits) to place on the
-    rate-distortion curve, evaluated on the same held-out jets.
+
+def _training_load_options(model: TrainedModel, evaluation_options: dict[str, Any]) -> list[dict[str, Any]]:
+    """How to read the training files: as recorded at training (format and cuts; no cuts for older models), else with
+    the format detected and the evaluation's cuts, else exactly as the evaluation data (its --preset/--mapping may be
+    the training's too)."""
+    training = model.info.get("training", {})
+    detected = evaluation_options | {"preset": None, "mapping": None}
+    if "selection" in training:
+        recorded_preset = training.get("preset") if training.get("preset") in PRESETS else None
+        options = [detected | training["selection"] | {"preset": recorded_preset}]
+    else:  # a model from before the selection was recorded: most are trained without cuts
+        options = [detected | {"pt_min": 0.0, "eta_max": None, "leading": None}]
+    options += [detected, evaluation_options]
+    unique = []
+    for option in options:
+        if option not in unique:
+            unique.append(option)
+    return unique
+
+
+def locate_training_jets(
+    model: TrainedModel, evaluation_options: dict[str, Any], explicit: Sequence[str] = ()
+) -> tuple[np.ndarray, str]:
+    """The model's training split (what the baselines are fitted on) and a sentence saying where it came from.
+
+    The files are found where training recorded them (``explicit`` instead, when given) and accepted only when the
+    jets read hash to the recorded ``data_hash``: anything else would fit the baselines on different jets.
+    ``evaluation_options``: the keyword arguments the evaluation data were read with (preset, mapping, cuts).
+    Raises UserError (one line) when no candidate matches.
     """
-    check_variables(model.variables, jets)
-    for other in others:
-        check_variables(other.variables, jets)
+    expected = model.info.get("training", {}).get("data_hash")
+    recorded = ", ".join(model.info.get("training", {}).get("sources", [])) or "(none recorded)"
+    if explicit:
+        missing = [p for p in explicit if not Path(p).is_file()]
+        if missing:
+            raise UserError(f"--training-data: no such file: {missing[0]}")
+        candidates = [[Path(p) for p in explicit]]
+    else:
+        candidates = _training_path_candidates(model)
+    tried = []
+    for paths in candidates:
+        for options in _training_load_options(model, evaluation_options):
+            try:
+                jets = load_jets([str(p) for p in paths], variables=model.variables, **options)
+            except UserError as err:
+                tried.append(f"{', '.join(map(str, paths))}: {err}")
+                continue
+            found = data_hash(jets)
+            if found == expected:
+                train = _training_split(model, jets)
+                where = ", ".join(str(p.resolve()) for p in paths)
+                return train, f"the model's training split of {where} ({len(train)} jets, data hash {found} verified)"
+            tried.append(f"{', '.join(map(str, paths))}: data hash {found}")
+    why = "; ".join(tried) if tried else "no such file(s)"
+    raise UserError(
+        f"cannot find the jets {model.name} was trained on (recorded: {recorded}, data hash {expected}) to fit the "
+        f"baselines on [{why}]; give them with --training-data FILE (refusing to fit the baselines on test data)"
+    )
+
+
+def sample_names(tables: Sequence[JetTable]) -> list[str]:
+    """A short name per sample: the file stem, or the whole path when two files share a stem."""
+    paths = [", ".join(t.sources) or t.preset for t in tables]
+    stems = [Path(p).stem if len(t.sources) == 1 else p for p, t in zip(paths, tables)]
+    return stems if len(set(stems)) == len(stems) else paths
+
+
+def _evaluate_sample(model: TrainedModel, jets: JetTable, name: str, targets: Targets | None) -> SampleEvaluation:
     rows, held_out = _evaluation_rows(model, jets)
     truth = jets.values[rows].astype(np.float64)
     latent = model.encode(truth)
     reco = model.decode(latent)
+    q = model.config.latent_quantizer
+    sample = SampleEvaluation(
+        name=name,
+        data=", ".join(jets.sources),
+        held_out=held_out,
+        variables=model.variables,
+        truth=truth,
+        reco=reco,
+        event=jets.event_index[rows],
+        latent_at_edge_jets=int(((latent >= q.max) | (latent <= q.min)).any(axis=1).sum()),
+    )
+    if targets is not None:
+        sample.pt_bins, sample.min_bin_jets = targets.pt_bins, targets.min_bin_jets
+        sample.targets = check_targets(targets, model.variables, truth, reco, name)
+    return sample
+
+
+def evaluate(
+    model: TrainedModel,
+    jets: JetTable | Sequence[JetTable],
+    baseline_train: np.ndarray | None = None,
+    budgets: tuple[int, ...] = DEFAULT_BUDGETS,
+    others: tuple[TrainedModel, ...] = (),
+    targets: Targets | None = None,
+    baseline_source: str = "the model's training jets",
+) -> Evaluation:
+    """Evaluate ``model`` on each sample in ``jets`` separately (one table per data file) and on all together.
+
+    Baselines are fitted on ``baseline_train`` (the model's training jets, described by ``baseline_source``);
+    without it, on the training split of whichever sample is the model's training data, and without such a sample
+    the baselines are refused rather than fitted on evaluation jets. ``targets``: a ``Targets`` to check on every
+    sample. ``others``: more autoencoders (e.g. the same architecture at other latent bits) to place on the
+    rate-distortion curve, evaluated on the same held-out jets.
+    """
+    tables = [jets] if isinstance(jets, JetTable) else list(jets)
+    if targets is not None and not set(targets.variables) & set(model.variables):
+        raise UserError(
+            f"targets {targets.name} ({', '.join(targets.variables)}) check none of {model.name}'s variables "
+            f"({', '.join(model.variables)})"
+        )
+    for table in tables:
+        check_variables(model.variables, table)
+        for other in others:
+            check_variables(other.variables, table)
+    samples = [_evaluate_sample(model, t, name, targets) for t, name in zip(tables, sample_names(tables))]
+    truth = np.concatenate([s.truth for s in samples])
+    reco = np.concatenate([s.reco for s in samples])
+    held_out = samples[0].held_out if len(samples) == 1 else "; ".join(f"{s.name}: {s.held_out}" for s in samples)
     variance = truth.var(axis=0)
     nmse = nmse_per_variable(truth, reco, variance)
 
@@ -110,10 +333,14 @@ def evaluate(
             )
 
     if baseline_train is None:
-        baseline_train = jets.values[_baseline_training_rows(model, jets)]
-        baseline_source = "training split of the evaluation data"
-    else:
-        baseline_source = "the model's training jets"
+        training = [t for t in tables if is_training_data(model, t)]
+        if not training:
+            raise UserError(
+                f"the baselines are fitted on {model.name}'s training jets and none of the evaluation data is its "
+                "training file; give them (evaluate's --training-data) rather than fitting on the test data"
+            )
+        baseline_train = _training_split(model, training[0])
+        baseline_source = f"training split of {samples[tables.index(training[0])].name} (the model's training data)"
     autoencoders = [{"model": model.name, "bits_per_jet": model.bits_per_jet, "total_nmse": float(nmse.sum())}]
     for other in others:
         other_nmse = nmse_per_variable(truth, other.reconstruct(truth), variance).sum()
@@ -125,24 +352,25 @@ def evaluate(
     ]
     at_budget = [p for p in points if p["budget"] == model.bits_per_jet and p["possible"]]
     best = min(at_budget, key=lambda p: p["total_nmse"]) if at_budget else None
-    q = model.config.latent_quantizer
     total = float(nmse.sum())
     return Evaluation(
         model=model.name,
         model_hash=model.hash,
-        data=list(jets.sources),
+        data=[source for t in tables for source in t.sources],
         held_out=held_out,
-        jets=len(rows),
+        jets=len(truth),
         bits_per_jet=model.bits_per_jet,
         variables=per_variable,
         total_nmse=total,
         pt_bins=pt_bins,
         baselines=points,
         baseline_training=baseline_source,
-        latent_at_edge_jets=int(((latent >= q.max) | (latent <= q.min)).any(axis=1).sum()),
+        latent_at_edge_jets=sum(s.latent_at_edge_jets for s in samples),
         autoencoder_wins=None if best is None else bool(total < best["total_nmse"]),
         best_baseline_at_budget=best,
         autoencoders=sorted(autoencoders, key=lambda ae: ae["bits_per_jet"]),
+        samples=samples,
+        target_set=targets,
     )
 
 
@@ -153,6 +381,72 @@ def evaluate(
 
 def _fmt(value: float | None) -> str:
     return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.4g}"
+
+
+def _describe_check(check: TargetCheck) -> str:
+    bias = "" if check.target_bias is None else f", median {check.bias:+.3g} (|·| ≤ {check.target_bias:g})"
+    return f"{check.variable} [{check.scope}]: σ {check.sigma:.3g} (≤ {check.target_sigma:g}){bias}"
+
+
+def _targets_markdown(evaluation: Evaluation, shown_failures: int = 8) -> list[str]:
+    """Per sample: does it meet the targets, and every sample that does not, flagged with its failing checks."""
+    if evaluation.target_set is None:
+        return []
+    name = evaluation.target_set.name
+    failing = evaluation.failing_samples()
+    verdict = "met on every sample" if not failing else "NOT MET on " + ", ".join(s.name for s in failing)
+    lines = [
+        "",
+        f"## Physics targets `{name}`: {verdict}",
+        "",
+        "| sample | held-out jets | meets targets | worst ratio | failing variables |",
+        "|---|---|---|---|---|",
+    ]
+    for s in evaluation.samples:
+        bad = ", ".join(dict.fromkeys(c.variable for c in s.targets.failures()))
+        meets = "yes" if s.targets.meets_targets else "**NO**"
+        lines.append(f"| {s.name} | {len(s.truth)} | {meets} | {s.targets.worst_ratio:.3g} | {bad} |")
+    for s in failing:
+        failures = sorted(s.targets.failures(), key=lambda c: -c.worst_ratio)
+        listed = "; ".join(f"{_describe_check(c)} → {c.worst_ratio:.3g}×" for c in failures[:shown_failures])
+        more = f"; and {len(failures) - shown_failures} more" if len(failures) > shown_failures else ""
+        lines += ["", f"**{s.name} fails `{name}`** ({len(failures)} checks, worst first): {listed}{more}."]
+    lines += ["", f"Checked overall and per truth-pt bin with ≥ {evaluation.target_set.min_bin_jets} jets."]
+    return lines
+
+
+def _samples_markdown(evaluation: Evaluation) -> list[str]:
+    """One row per sample (σ per variable), when there is more than one."""
+    if len(evaluation.samples) < 2:
+        return []
+    names = evaluation.samples[0].variables
+    lines = [
+        "",
+        "## Per sample (σ, 68 % half-width)",
+        "",
+        "| sample | jets | held out | " + " | ".join(names) + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
+    for s in evaluation.samples:
+        stats = s.variable_stats
+        sigmas = " | ".join(_fmt(stats[n]["sigma"]) for n in names)
+        lines.append(f"| {s.name} | {len(s.truth)} | {s.held_out} | {sigmas} |")
+    return lines
+
+
+def target_junit_cases(evaluation: Evaluation) -> list[JUnitCase]:
+    """One JUnit test case per target check: variable × scope (overall, pt bin) × sample."""
+    suite = evaluation.target_set.name
+    return [
+        JUnitCase(
+            name=f"{check.variable} [{check.scope}]",
+            classname=f"{suite}.{sample.name}",
+            failure=None if check.passed else f"{_describe_check(check)}: worst ratio {check.worst_ratio:.3g} > 1",
+            details=json.dumps(check.to_json(), sort_keys=True),
+        )
+        for sample in evaluation.samples
+        for check in sample.targets.checks
+    ]
 
 
 def render_markdown(evaluation: Evaluation) -> str:
@@ -171,6 +465,7 @@ def render_markdown(evaluation: Evaluation) -> str:
         lines.append(
             f"| {name} | {v['kind']} | {_fmt(v['bias'])} | {_fmt(v['sigma'])} | {_fmt(v['rms'])} | {_fmt(v['nmse'])} |"
         )
+    lines += _targets_markdown(evaluation) + _samples_markdown(evaluation)
     best = evaluation.best_baseline_at_budget
     lines += ["", f"## At {evaluation.bits_per_jet} bits per jet", ""]
     if best is None:
@@ -212,10 +507,121 @@ def render_markdown(evaluation: Evaluation) -> str:
             lines.append(f"| {b['pt_min']:g}–{hi} | {b['jets']} | {sigmas} |")
     if evaluation.plots:
         lines += ["", "## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in evaluation.plots]
+        lines += ["", "Every evaluated jet, true and reconstructed: `reconstructed.root` (TTree `Jets`)."]
     return "\n".join(lines) + "\n"
 
 
-def write_plots(evaluation: Evaluation, model: TrainedModel, jets: JetTable, out: Path) -> list[str]:
+# Panel sizes and fonts for grids of plots that stay readable when the image is scaled into a report.
+_PANEL_INCHES = (5.2, 4.3)
+_GRID_STYLE = {
+    "font.size": 14,
+    "axes.titlesize": 15,
+    "axes.labelsize": 14,
+    "xtick.labelsize": 12,
+    "ytick.labelsize": 12,
+    "legend.fontsize": 11,
+}
+
+
+def _panel_grid(plt, n: int, max_cols: int = 5):
+    cols = min(n, max_cols)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(_PANEL_INCHES[0] * cols, _PANEL_INCHES[1] * rows), squeeze=False, layout="constrained"
+    )
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def _pt_axis(ax, edges: tuple[float, ...]) -> tuple[float, float]:
+    """Log pt axis with labels only at the bin edges (no crowded minor labels); returns its limits."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    finite = [e for e in edges if np.isfinite(e)]
+    limits = (finite[0] * 0.85, finite[-1] * 2.4)  # room on the right for the open last bin
+    ax.set_xscale("log")
+    ax.set_xlim(*limits)
+    ax.xaxis.set_major_locator(FixedLocator(finite))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("true jet $p_T$ [GeV]")
+    return limits
+
+
+def _bin_points(bins: list[dict[str, Any]], right_edge: float) -> tuple[np.ndarray, np.ndarray]:
+    """Marker positions (geometric bin centres) and their x error bars (the bin edges; the open bin to the axis)."""
+    lows = np.array([b["pt_low"] for b in bins])
+    highs = np.array([right_edge if b["pt_high"] is None else b["pt_high"] for b in bins])
+    centres = np.sqrt(lows * highs)
+    return centres, np.vstack([centres - lows, highs - centres])
+
+
+def _binned_points(sample: SampleEvaluation, name: str, quantity: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per pt bin of ``sample``: the median response or the resolution σ of ``name``, with its statistical error
+    (of a median ~1.25 σ/√N, of a σ ~σ/√(2N))."""
+    stats = [b["variables"][name] for b in sample.binned_stats]
+    jets = np.array([st["jets"] for st in stats], dtype=float)
+    sigma = np.array([st["sigma"] for st in stats])
+    if quantity == "response":
+        return np.array([st["response"] for st in stats]), 1.2533 * sigma / np.sqrt(jets)
+    return sigma, sigma / np.sqrt(2 * jets)
+
+
+def _plot_vs_pt(plt, evaluation: Evaluation, quantity: str, path: Path) -> None:
+    """One panel per variable, one line per sample, the target band shaded: median response or resolution σ."""
+    variables = evaluation.samples[0].variables
+    targets = evaluation.target_set.variables if evaluation.target_set is not None else {}
+    band_style = {"color": "tab:green", "alpha": 0.25, "linewidth": 0}
+    fig, axes = _panel_grid(plt, len(variables))
+    for ax, name in zip(axes, variables):
+        limits = _pt_axis(ax, evaluation.samples[0].pt_bins)
+        relative = residual_kind(name) == "relative"
+        target = targets.get(name)
+        shown = []
+        for i, sample in enumerate(s for s in evaluation.samples if s.binned_stats):
+            x, xerr = _bin_points(sample.binned_stats, limits[1] / 1.05)
+            y, yerr = _binned_points(sample, name, quantity)
+            ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="os^vDP"[i % 6] + "-", lw=1, ms=6, label=sample.name)
+            shown.append(y)
+        ax.margins(y=0.12)  # markers at the edge of the data range stay inside the frame
+        title = name
+        if quantity == "response":
+            centre = 1.0 if relative else 0.0
+            ax.axhline(centre, color="grey", linestyle=":", linewidth=1)
+            if target is not None and target.bias is not None:
+                ax.axhspan(centre - target.bias, centre + target.bias, label="target", **band_style)
+                title += f"   (target |bias| ≤ {target.bias:g})"
+            ax.set_ylabel("median reco / true" if relative else "median (reco − true)")
+        else:
+            values = np.concatenate(shown + [[target.sigma] if target is not None else []])
+            values = values[values > 0]
+            # σ spanning more than a factor 20 (e.g. far beyond the target): a log axis keeps every sample and the
+            # band readable in one panel
+            logarithmic = values.size > 0 and values.max() / values.min() > 20
+            floor = values.min() / 2 if logarithmic else 0.0  # the band starts at the bottom of the frame
+            if logarithmic:
+                ax.set_yscale("log")
+                ax.set_ylim(floor, values.max() * 2)
+            else:
+                ax.set_ylim(bottom=0)
+            if target is not None:
+                ax.axhspan(floor, target.sigma, label="target", **band_style)
+                title += f"   (target σ ≤ {target.sigma:g})"
+            ax.set_ylabel("σ (reco / true)" if relative else "σ (reco − true)")
+        ax.set_title(title, loc="left")
+    handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(handles.values(), handles.keys(), loc="outside upper right", ncols=len(handles), frameon=False)
+    what = "response (median)" if quantity == "response" else "resolution (σ, 68 % half-width)"
+    band = f"; shaded: targets {evaluation.target_set.name}" if evaluation.target_set is not None else ""
+    fig.suptitle(
+        f"{evaluation.model} ({evaluation.bits_per_jet} bits/jet): {what} vs true jet $p_T${band}", x=0.01, ha="left"
+    )
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_plots(evaluation: Evaluation, out: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -223,43 +629,26 @@ def write_plots(evaluation: Evaluation, model: TrainedModel, jets: JetTable, out
     import mplhep
 
     plt.style.use(mplhep.style.CMS)
-    rows, _ = _evaluation_rows(model, jets)
-    truth = jets.values[rows].astype(np.float64)
-    reco = model.reconstruct(truth)
-    n = len(model.variables)
-    cols = min(n, 5)
-    fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(4 * cols, 3.6 * ((n + cols - 1) // cols)))
-    for ax, (j, name) in zip(np.ravel(axes), enumerate(model.variables)):
-        r = residuals(name, truth[:, j], reco[:, j])
-        lo, hi = np.percentile(r, [1, 99]) if r.size else (-1, 1)
-        ax.hist(r, bins=60, range=(lo, hi) if hi > lo else None, histtype="step")
-        ax.set_xlabel(f"{name} ({residual_kind(name)} residual)", fontsize=11)
-        ax.tick_params(labelsize=9)
-    for ax in np.ravel(axes)[n:]:
-        ax.set_visible(False)
-    fig.tight_layout()
+    plt.rcParams.update(_GRID_STYLE)
+    variables = evaluation.samples[0].variables
+    fig, axes = _panel_grid(plt, len(variables))
+    for ax, (j, name) in zip(axes, enumerate(variables)):
+        per_sample = [residuals(name, s.truth[:, j], s.reco[:, j]) for s in evaluation.samples]
+        pooled = np.concatenate(per_sample)
+        lo, hi = np.percentile(pooled, [1, 99]) if pooled.size else (-1, 1)
+        for s, r in zip(evaluation.samples, per_sample):
+            ax.hist(r, bins=60, range=(lo, hi) if hi > lo else None, histtype="step", density=True, label=s.name)
+        ax.set_xlabel(f"{name} ({residual_kind(name)} residual)")
+        ax.set_ylabel("jets (normalised)")
+    axes[0].legend(loc="best")
     paths = [out / "residuals.png"]
-    fig.savefig(paths[-1], dpi=80, bbox_inches="tight")
+    fig.savefig(paths[-1], dpi=100)
     plt.close(fig)
 
-    if evaluation.pt_bins:
-        fig, ax = plt.subplots(figsize=(7, 5))
-        centers = [(b["pt_min"] + (b["pt_max"] or 2 * b["pt_min"])) / 2 for b in evaluation.pt_bins]
-        for name in [v for v in ("pt", "mass") if v in model.variables]:
-            ax.errorbar(
-                centers,
-                [1 + b["variables"][name]["bias"] for b in evaluation.pt_bins],
-                yerr=[b["variables"][name]["sigma"] for b in evaluation.pt_bins],
-                marker="o",
-                label=name,
-            )
-        ax.set_xscale("log")
-        ax.set_xlabel("jet pt [GeV]")
-        ax.set_ylabel("response (reco / true) ± σ")
-        ax.legend()
-        paths.append(out / "response_vs_pt.png")
-        fig.savefig(paths[-1], dpi=80, bbox_inches="tight")
-        plt.close(fig)
+    if any(s.binned_stats for s in evaluation.samples):
+        for quantity in ("response", "resolution"):
+            paths.append(out / f"{quantity}_vs_pt.png")
+            _plot_vs_pt(plt, evaluation, quantity, paths[-1])
 
     fig, ax = plt.subplots(figsize=(7, 5))
     for codec, label in (("fixed_point", "per-variable fixed point"), ("float_mantissa", "float, cut mantissa")):
@@ -282,8 +671,32 @@ def write_plots(evaluation: Evaluation, model: TrainedModel, jets: JetTable, out
     return [p.name for p in paths]
 
 
-def write_report(evaluation: Evaluation, model: TrainedModel, jets: JetTable, out: Path) -> None:
+def write_reconstructed(evaluation: Evaluation, path: Path) -> None:
+    """Every evaluated jet, true and reconstructed, so anyone can recompute every number with uproot.
+
+    TTree ``Jets``: ``<v>`` (true, as read) and ``<v>_reco`` for each variable, ``event`` (the event's entry in its
+    file) and ``sample`` (index into ``sample_names``, a TObjString holding the JSON list of sample names in the
+    order of the evaluation's ``samples``).
+    """
+    import uproot
+
+    variables = evaluation.samples[0].variables
+    branches = {
+        "event": np.concatenate([s.event for s in evaluation.samples]).astype(np.int64),
+        "sample": np.concatenate([np.full(len(s.truth), i, np.int32) for i, s in enumerate(evaluation.samples)]),
+    }
+    for j, name in enumerate(variables):
+        # the truth was read as float32 (widening it added nothing); the reconstruction is kept at full precision
+        branches[name] = np.concatenate([s.truth[:, j] for s in evaluation.samples]).astype(np.float32)
+        branches[f"{name}_reco"] = np.concatenate([s.reco[:, j] for s in evaluation.samples])
+    with uproot.recreate(path) as root_file:
+        root_file["Jets"] = branches
+        root_file["sample_names"] = json.dumps([s.name for s in evaluation.samples])
+
+
+def write_report(evaluation: Evaluation, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    evaluation.plots = write_plots(evaluation, model, jets, out)
+    evaluation.plots = write_plots(evaluation, out)
+    write_reconstructed(evaluation, out / "reconstructed.root")
     (out / "evaluation.md").write_text(render_markdown(evaluation))
     (out / "evaluation.json").write_text(json.dumps(evaluation.to_json(), indent=2, sort_keys=True) + "\n")

@@ -569,6 +569,10 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
         "training": {
             "data_hash": data_hash(jets),
             "sources": list(jets.sources),
+            # how to find and re-read them later (evaluate fits its baselines on the same training split)
+            "source_paths": [str(Path(s).resolve()) for s in jets.sources],
+            "preset": jets.preset,
+            "selection": {k: jets.extra[k] for k in ("pt_min", "eta_max", "leading") if k in jets.extra},
             "jets": {"train": len(train_rows), "validation": int(val_mask.sum()), "test": int(test_mask.sum())},
             "epochs_run": len(history.history["loss"]),
             "split": "event-wise, splitmix64(event_index, seed)",

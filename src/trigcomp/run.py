@@ -96,7 +96,7 @@ def run_pipeline(options: RunOptions) -> dict[str, Any]:
         clock = time.perf_counter()
         _stage(2, "evaluate on held-out jets against equal-bit baselines", quiet)
         evaluation = evaluate(model, jets)
-        write_report(evaluation, model, jets, tmp / "evaluation")
+        write_report(evaluation, tmp / "evaluation")
         seconds["evaluate"] = time.perf_counter() - clock
 
         clock = time.perf_counter()

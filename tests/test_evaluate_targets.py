@@ -1,0 +1,208 @@
+"""evaluate against physics targets: per-sample checks, the CI exit code, JUnit, reconstructed.root, and baselines
+that are fitted on the model's training jets or not at all."""
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from trigcomp.cli import main
+from trigcomp.errors import UserError
+from trigcomp.evaluate import SampleEvaluation
+from trigcomp.targets import check_targets, load_targets, residuals, resolution
+
+from .conftest import REPO
+
+JET4_MODEL = REPO / "models" / "jet4"
+QCD, TTBAR = REPO / "data" / "qcd.root", REPO / "data" / "ttbar.root"
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_targets(path, **sigmas):
+    lines = ['name = "test"', "pt_bins = [20, 30, 50, 100]", "min_bin_jets = 100"]
+    for variable, sigma in sigmas.items():
+        lines += [f"[variables.{variable}]", f"sigma = {sigma}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_binned_stats_skip_bins_with_too_few_jets_and_match_the_target_checks():
+    rng = np.random.default_rng(1)
+    # 150 jets in 20-30, 99 in 30-50 (too few), 100 in 50-100 (just enough)
+    pt = np.concatenate([rng.uniform(20, 30, 150), rng.uniform(30, 50, 99), rng.uniform(50, 100, 100)])
+    eta = rng.uniform(-2, 2, pt.size)
+    truth = np.column_stack([pt, eta])
+    reco = truth * np.column_stack([1 + rng.normal(0, 0.03, pt.size), np.ones(pt.size)])
+    reco[:, 1] += rng.normal(0, 0.01, pt.size)
+    edges = (20.0, 30.0, 50.0, 100.0, np.inf)
+    sample = SampleEvaluation("s", "", "", ("pt", "eta"), truth, reco, np.arange(pt.size), 0, edges, 100)
+    bins = sample.binned_stats
+    assert [(b["pt_low"], b["pt_high"], b["jets"]) for b in bins] == [(20.0, 30.0, 150), (50.0, 100.0, 100)]
+    targets = replace(load_targets("l1-jets"), pt_bins=sample.pt_bins, min_bin_jets=sample.min_bin_jets)
+    report = check_targets(targets, ("pt", "eta"), truth, reco, "s")
+    scopes = {(c.variable, c.scope): c for c in report.checks}
+    assert set(scopes) == {(v, s) for v in ("pt", "eta") for s in ("all", "pt 20-30", "pt 50-100")}
+    # the plotted numbers are the checked numbers
+    assert scopes[("pt", "pt 50-100")].sigma == bins[1]["variables"]["pt"]["sigma"]
+    assert bins[1]["variables"]["pt"]["response"] == pytest.approx(1 + scopes[("pt", "pt 50-100")].bias)
+
+
+@pytest.fixture(scope="module")
+def remapped(tmp_path_factory):
+    """Two small samples of ttbar jets in another format (tree `jets`, one jet per entry, MeV), read with
+    --mapping: the model's training file (NanoAOD) must still be read in its own format."""
+    out = tmp_path_factory.mktemp("remapped")
+    with uproot.open(TTBAR) as f:
+        events = f["Events"].arrays(["Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass"], entry_stop=2000)
+    flat = {name: ak.to_numpy(ak.flatten(events[f"Jet_{name}"])) for name in ("pt", "eta", "phi", "mass")}
+    half = len(flat["pt"]) // 2
+    paths = []
+    for name, rows in (("ttbar-a", slice(0, half)), ("ttbar-b", slice(half, None))):
+        paths.append(out / f"{name}.root")
+        with uproot.recreate(paths[-1]) as f:
+            f["jets"] = {
+                "j_pt": flat["pt"][rows] * 1000,
+                "j_eta": flat["eta"][rows],
+                "j_phi": flat["phi"][rows],
+                "j_m": flat["mass"][rows] * 1000,
+            }
+    mapping = out / "mapping.toml"
+    mapping.write_text(
+        'name = "flat-mev"\ntree = "jets"\n[branches]\npt = "j_pt"\neta = "j_eta"\nphi = "j_phi"\nmass = "j_m"\n'
+        "[scale]\npt = 0.001\nmass = 0.001\n"
+    )
+    return paths, mapping
+
+
+def test_targets_met_exit_0_with_junit_plots_and_a_reconstructed_root_file(capsys, tmp_path, monkeypatch, remapped):
+    """Two samples, evaluated separately; loose targets pass on both. Run from another directory with --mapping for
+    the evaluation files, the baselines are still fitted on the model's training split (found relative to the model,
+    read in its own format, checked by hash). Every number can be recomputed from reconstructed.root."""
+    monkeypatch.chdir(tmp_path)
+    (a, b), mapping = remapped
+    loose = write_targets(tmp_path / "loose.toml", pt=0.5, eta=2.0, phi=4.0, mass=1.0)
+    out, junit = tmp_path / "eval", tmp_path / "junit.xml"
+    argv = ("evaluate", "--model", JET4_MODEL, "--data", a, b, "--mapping", mapping, "--targets", loose)
+    code, stdout, err = run_cli(capsys, *argv, "--out", out, "--junit", junit, "--json")
+    assert code == 0, err
+    payload = json.loads(stdout)
+    assert payload["meets_targets"] is True and payload["failing_samples"] == []
+    assert [s["sample"] for s in payload["samples"]] == ["ttbar-a", "ttbar-b"]
+    assert all(s["held_out"].startswith("all jets") for s in payload["samples"])
+    source = payload["baseline_training"]
+    assert str(QCD) in source and "data hash 39c5bccb89cf4169 verified" in source
+    pt = payload["targets"]["ttbar-b"]["variables"]["pt"]
+    assert pt["pass"] is True and pt["target"]["sigma"] == 0.5 and pt["pt_bins"]
+    assert set(payload) >= {"variables", "total_nmse", "pt_bins", "baselines", "held_out"}  # the keys users had
+    assert payload["jets"] == sum(s["jets"] for s in payload["samples"])
+
+    # JUnit: one case per check (variable x scope x sample), none failing
+    suite = ET.parse(junit).getroot()
+    n_checks = sum(1 + len(v["pt_bins"]) for s in payload["targets"].values() for v in s["variables"].values())
+    assert suite.get("tests") == str(n_checks) and suite.get("failures") == "0"
+
+    for name in ("response_vs_pt.png", "resolution_vs_pt.png", "residuals.png", "evaluation.md"):
+        assert (out / name).stat().st_size > 0
+
+    # reconstructed.root: recomputing sigma and the median from the file gives the JSON numbers
+    with uproot.open(out / "reconstructed.root") as root_file:
+        names = json.loads(str(root_file["sample_names"]))
+        jets = root_file["Jets"].arrays(library="np")
+    assert names == ["ttbar-a", "ttbar-b"]
+    for index, sample in enumerate(payload["samples"]):
+        rows = jets["sample"] == index
+        assert rows.sum() == sample["jets"]
+        assert np.array_equal(jets["event"][rows], np.arange(sample["jets"]))  # one jet per entry in these files
+        for variable in ("pt", "phi"):
+            recomputed = resolution(
+                residuals(variable, jets[variable][rows].astype(np.float64), jets[f"{variable}_reco"][rows])
+            )
+            checked = payload["targets"][sample["sample"]]["variables"][variable]
+            assert recomputed["sigma"] == checked["sigma"] and recomputed["median"] == checked["bias"]
+
+
+def test_targets_not_met_exit_1_naming_the_variable(capsys, tmp_path, remapped):
+    (a, _), mapping = remapped
+    tight = write_targets(tmp_path / "tight.toml", pt=0.5, eta=0.001)
+    argv = ("evaluate", "--model", JET4_MODEL, "--data", a, "--mapping", mapping, "--targets", tight)
+    code, stdout, err = run_cli(capsys, *argv, "--json")
+    assert code == 1
+    assert err.strip().splitlines()[-1] == "trigcomp: check failed: targets test not met on ttbar-a (eta)"
+    payload = json.loads(stdout)
+    assert payload["meets_targets"] is False and payload["failing_samples"] == ["ttbar-a"]
+    variables = payload["targets"]["ttbar-a"]["variables"]
+    assert variables["eta"]["pass"] is False and variables["pt"]["pass"] is True
+
+    code, text, _ = run_cli(capsys, *argv)
+    assert code == 1 and "**ttbar-a fails `test`**" in text and "eta [all]: σ" in text
+
+
+def test_refuses_when_the_training_jets_cannot_be_found(capsys, tmp_path, monkeypatch):
+    """A copied model whose relative training path leads nowhere: exit 2, one line, nothing fitted on test data;
+    a wrong --training-data is refused by its hash."""
+    monkeypatch.chdir(tmp_path)
+    model = tmp_path / "jet4"
+    shutil.copytree(JET4_MODEL, model, ignore=shutil.ignore_patterns("evaluation-*"))
+    code, out, err = run_cli(capsys, "evaluate", "--model", model, "--data", TTBAR)
+    assert code == 2 and out == "" and "Traceback" not in err
+    err = err.splitlines()[-1]
+    assert "cannot find the jets jet4 was trained on (recorded: data/qcd.root" in err and "--training-data" in err
+    code, out, err = run_cli(capsys, "evaluate", "--model", model, "--data", TTBAR, "--training-data", TTBAR)
+    assert code == 2 and "data hash" in err.splitlines()[-1] and "Traceback" not in err
+
+
+def test_junit_needs_targets(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "evaluate", "--model", JET4_MODEL, "--data", TTBAR, "--junit", tmp_path / "j.xml")
+    assert code == 2 and "--targets" in err and not (tmp_path / "j.xml").exists()
+
+
+def test_targets_for_none_of_the_model_variables_are_refused(capsys, tmp_path):
+    unrelated = write_targets(tmp_path / "fractions.toml", chHEF=0.02)
+    code, _, err = run_cli(capsys, "evaluate", "--model", JET4_MODEL, "--data", TTBAR, "--targets", unrelated)
+    assert code == 2 and "check none of jet4's variables" in err.splitlines()[-1]
+
+
+def test_training_jets_found_at_the_recorded_path_with_the_recorded_cuts(tmp_path, monkeypatch, tiny_config):
+    """A model trained with --pt-min 30 on a file recorded by absolute path: found from any directory and read
+    with the training's cuts (the evaluation's own cuts would give other jets, refused by the hash)."""
+    from trigcomp.data import load_jets
+    from trigcomp.evaluate import locate_training_jets
+    from trigcomp.model import TrainedModel, data_hash, fit_normalization, split_events
+
+    from .test_cli import write_nanoaod
+
+    data = write_nanoaod(tmp_path / "train.root", n_events=300)
+    trained_on = load_jets([str(data)], variables="jet10", pt_min=30.0)
+    info = {
+        "training": {
+            "data_hash": data_hash(trained_on),
+            "sources": ["elsewhere/train.root"],  # relative to a directory we are not in
+            "source_paths": [str(data)],
+            "preset": "nanoaod",
+            "selection": {"pt_min": 30.0, "eta_max": None, "leading": None},
+        }
+    }
+    norm = fit_normalization(trained_on.values.astype(np.float64), trained_on.variables)
+    model = TrainedModel(tmp_path / "model", tiny_config, norm, {}, info)
+    (tmp_path / "model").mkdir()
+    monkeypatch.chdir(tmp_path / "model")
+    evaluation_options = {"preset": None, "mapping": None, "pt_min": 0.0, "eta_max": None, "leading": None}
+    train, source = locate_training_jets(model, evaluation_options)
+    cfg = tiny_config.training
+    expected, _, _ = split_events(trained_on.event_index, tiny_config.seed, cfg.validation_fraction, cfg.test_fraction)
+    assert np.array_equal(train, trained_on.values[expected])
+    assert f"{len(train)} jets, data hash {info['training']['data_hash']} verified" in source
+
+    info["training"]["selection"]["pt_min"] = 40.0  # the recorded cuts no longer reproduce the training jets
+    with pytest.raises(UserError, match="cannot find the jets tiny was trained on"):
+        locate_training_jets(model, evaluation_options)

@@ -172,37 +172,36 @@ def test_targets_for_none_of_the_model_variables_are_refused(capsys, tmp_path):
     assert code == 2 and "check none of jet4's variables" in err.splitlines()[-1]
 
 
-def test_training_jets_found_at_the_recorded_path_with_the_recorded_cuts(tmp_path, monkeypatch, tiny_config):
-    """A model trained with --pt-min 30 on a file recorded by absolute path: found from any directory and read
-    with the training's cuts (the evaluation's own cuts would give other jets, refused by the hash)."""
+def test_training_jets_found_at_the_recorded_path_with_the_recorded_cuts(tmp_path, monkeypatch):
+    """Training records where its jets came from (absolute path, format, cuts): a model trained with pt_min 30 finds
+    them from any directory and reads them with its own cuts (the evaluation's would give other jets, which the
+    hash refuses)."""
+    from trigcomp.config import config_from_dict
     from trigcomp.data import load_jets
     from trigcomp.evaluate import locate_training_jets
-    from trigcomp.model import TrainedModel, data_hash, fit_normalization, split_events
+    from trigcomp.model import split_events, train
 
+    from .conftest import TINY_CONFIG
     from .test_cli import write_nanoaod
 
-    data = write_nanoaod(tmp_path / "train.root", n_events=300)
-    trained_on = load_jets([str(data)], variables="jet10", pt_min=30.0)
-    info = {
-        "training": {
-            "data_hash": data_hash(trained_on),
-            "sources": ["elsewhere/train.root"],  # relative to a directory we are not in
-            "source_paths": [str(data)],
-            "preset": "nanoaod",
-            "selection": {"pt_min": 30.0, "eta_max": None, "leading": None},
-        }
-    }
-    norm = fit_normalization(trained_on.values.astype(np.float64), trained_on.variables)
-    model = TrainedModel(tmp_path / "model", tiny_config, norm, {}, info)
-    (tmp_path / "model").mkdir()
-    monkeypatch.chdir(tmp_path / "model")
-    evaluation_options = {"preset": None, "mapping": None, "pt_min": 0.0, "eta_max": None, "leading": None}
-    train, source = locate_training_jets(model, evaluation_options)
-    cfg = tiny_config.training
-    expected, _, _ = split_events(trained_on.event_index, tiny_config.seed, cfg.validation_fraction, cfg.test_fraction)
-    assert np.array_equal(train, trained_on.values[expected])
-    assert f"{len(train)} jets, data hash {info['training']['data_hash']} verified" in source
+    data = write_nanoaod(tmp_path / "train.root")
+    config = config_from_dict(TINY_CONFIG | {"training": TINY_CONFIG["training"] | {"epochs": 1}})
+    monkeypatch.chdir(tmp_path)
+    trained_on = load_jets(["train.root"], variables="jet10", pt_min=30.0)
+    model = train(config, trained_on)
+    training = model.info["training"]
+    assert training["sources"] == ["train.root"] and training["source_paths"] == [str(data.resolve())]
+    assert training["preset"] == "nanoaod" and training["selection"]["pt_min"] == 30.0
 
-    info["training"]["selection"]["pt_min"] = 40.0  # the recorded cuts no longer reproduce the training jets
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the relative "train.root" now leads nowhere
+    evaluation_options = {"preset": None, "mapping": None, "pt_min": 0.0, "eta_max": None, "leading": None}
+    found, source = locate_training_jets(model, evaluation_options)
+    cfg = config.training
+    expected, _, _ = split_events(trained_on.event_index, config.seed, cfg.validation_fraction, cfg.test_fraction)
+    assert np.array_equal(found, trained_on.values[expected])
+    assert f"{len(found)} jets, data hash {training['data_hash']} verified" in source
+
+    training["selection"]["pt_min"] = 40.0  # the recorded cuts no longer reproduce the training jets
     with pytest.raises(UserError, match="cannot find the jets tiny was trained on"):
         locate_training_jets(model, evaluation_options)

@@ -194,9 +194,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _emit(args, evaluation.to_json(), render_markdown(evaluation))
     failing = evaluation.failing_samples()
     if failing:
-        where = "; ".join(
-            f"{s.name} ({', '.join(dict.fromkeys(c.variable for c in s.targets.failures()))})" for s in failing
-        )
+        where = "; ".join(f"{s.name} ({', '.join(s.failing_variables())})" for s in failing)
         raise CheckFailed(f"targets {targets.name} not met on {where}")
     return 0
 

@@ -94,6 +94,10 @@ class SampleEvaluation:
             bins.append({"pt_low": lo, "pt_high": high, "jets": int(in_bin.sum()), "variables": stats})
         return bins
 
+    def failing_variables(self) -> list[str]:
+        """Variables with at least one failed target check, in the targets' order."""
+        return list(dict.fromkeys(c.variable for c in self.targets.failures())) if self.targets else []
+
     def to_json(self) -> dict[str, Any]:
         return {
             "sample": self.name,
@@ -403,7 +407,7 @@ def _targets_markdown(evaluation: Evaluation, shown_failures: int = 8) -> list[s
         "|---|---|---|---|---|",
     ]
     for s in evaluation.samples:
-        bad = ", ".join(dict.fromkeys(c.variable for c in s.targets.failures()))
+        bad = ", ".join(s.failing_variables())
         meets = "yes" if s.targets.meets_targets else "**NO**"
         lines.append(f"| {s.name} | {len(s.truth)} | {meets} | {s.targets.worst_ratio:.3g} | {bad} |")
     for s in failing:

@@ -89,9 +89,10 @@ def test_different_seed_different_jets(qcd, tmp_path):
 
 
 @needs_generators
-def test_output_does_not_depend_on_the_number_of_processes(tmp_path):
-    serial = generate("qcd", 10, seed=5, out=tmp_path / "one.root", block_events=5, progress=False)
-    parallel = generate("qcd", 10, seed=5, out=tmp_path / "two.root", processes=2, block_events=5, progress=False)
+@pytest.mark.parametrize("process", ["qcd", "qcd-highpt"])
+def test_output_does_not_depend_on_the_number_of_processes(process, tmp_path):
+    serial = generate(process, 10, seed=5, out=tmp_path / "one.root", block_events=5, progress=False)
+    parallel = generate(process, 10, seed=5, out=tmp_path / "two.root", processes=2, block_events=5, progress=False)
     assert (serial.processes, parallel.processes) == (1, 2)
     one, two = read_jets(tmp_path / "one.root"), read_jets(tmp_path / "two.root")
     for name in one:
@@ -109,6 +110,22 @@ def test_other_processes_generate_jets(process, tmp_path):
 
 
 @needs_generators
+def test_highpt_qcd_is_hard_and_reproducible(tmp_path):
+    """pThat > 200 GeV with a (pThat/200)^6 bias: every event has a hard leading jet, and the same seed gives the
+    same jets while another seed does not."""
+    result = generate("qcd-highpt", 12, seed=7, out=tmp_path / "a.root", progress=False)
+    generate("qcd-highpt", 12, seed=7, out=tmp_path / "b.root", progress=False)
+    generate("qcd-highpt", 12, seed=8, out=tmp_path / "c.root", progress=False)
+    first, again, other = (read_jets(tmp_path / f"{name}.root") for name in "abc")
+    for name in first:
+        np.testing.assert_array_equal(again[name], first[name], err_msg=name)
+    assert not np.array_equal(other["Jet_pt"][:5], first["Jet_pt"][:5])
+    leading = first["Jet_pt"][np.concatenate([[0], np.cumsum(first["nJet"])[:-1]])[first["nJet"] > 0]]
+    assert result.events == 12 and (first["nJet"] > 0).mean() >= 0.75
+    assert np.median(leading) > 200.0 and (leading > 100.0).all()
+
+
+@needs_generators
 def test_existing_output_needs_force(qcd, tmp_path):
     out = tmp_path / "kept.root"
     out.write_bytes(b"precious")
@@ -122,7 +139,7 @@ def test_existing_output_needs_force(qcd, tmp_path):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        ({"process": "higgs"}, "unknown process 'higgs'; known processes: qcd, ttbar"),
+        ({"process": "higgs"}, "unknown process 'higgs'; known processes: qcd, qcd-highpt, ttbar"),
         ({"events": 0}, "number of events must be positive"),
         ({"processes": 0}, "number of processes must be at least 1"),
         ({"seed": -1}, "seed must be a non-negative"),
@@ -148,11 +165,17 @@ def test_missing_generators_are_a_user_error(tmp_path, monkeypatch):
         generate("qcd", 5, seed=1, out=tmp_path / "x.root", progress=False)
 
 
-@pytest.mark.parametrize("sample, minimum_jets", [("qcd", 100_000), ("ttbar", 20_000)])
-def test_bundled_samples(sample, minimum_jets):
+@pytest.mark.parametrize(
+    "sample, minimum_jets, highest_pt",
+    [("qcd", 100_000, 200.0), ("ttbar", 20_000, 500.0), ("qcd-highpt", 20_000, 2500.0), ("zprime", 20_000, 1000.0),
+     ("wjets", 20_000, 200.0)],
+)
+def test_bundled_samples(sample, minimum_jets, highest_pt):
     path = REPO / "data" / f"{sample}.root"
     jets = read_jets(path)
     assert len(jets["Jet_pt"]) >= minimum_jets
-    assert (jets["Jet_pt"] > 20.0).all()
+    assert (jets["Jet_pt"] > 20.0).all() and jets["Jet_pt"].max() > highest_pt
     with uproot.open(path) as file:
         assert json.loads(file[METADATA_KEY])["process"] == sample
+    if sample not in ("qcd", "ttbar"):  # the samples added for mixed-process training stay small
+        assert path.stat().st_size <= 1_500_000

@@ -76,6 +76,18 @@ class TrainingConfig:
     validation_fraction: float = 0.2
     test_fraction: float = 0.2
     max_jets: int = 0  # 0 = use every jet
+    # "mse": mean squared error of the standardised transformed variables. "targets": mean of r^2 and
+    # "targets-log": mean of log(1 + r^2), with r each variable's residual in units of its physics target
+    # (``targets``: a preset such as "l1-jets" or a TOML file), so capacity goes where the targets need it.
+    loss: str = "mse"
+    targets: str = "l1-jets"
+
+
+#: Training losses (see TrainingConfig.loss); the ones other than "mse" weight the residuals by physics targets.
+LOSSES = ("mse", "targets", "targets-log")
+#: Keys written into a model's config only when they differ from these values, so that models trained before
+#: the keys existed keep their hash (the hash covers the config as written).
+_OMITTED_WHEN_DEFAULT = {"training": {"loss": "mse", "targets": "l1-jets"}}
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,12 @@ class ModelConfig:
         return self.latent.size * self.latent.bits
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        raw = asdict(self)
+        for section, defaults in _OMITTED_WHEN_DEFAULT.items():
+            if all(raw[section][key] == value for key, value in defaults.items()):
+                for key in defaults:
+                    del raw[section][key]
+        return raw
 
 
 _SECTIONS = {
@@ -160,6 +177,8 @@ def _validate(config: ModelConfig) -> None:
         (0 < config.training.validation_fraction < 0.5, "training.validation_fraction must be in (0, 0.5)"),
         (0 < config.training.test_fraction < 0.5, "training.test_fraction must be in (0, 0.5)"),
         (config.training.max_jets >= 0, "training.max_jets must be >= 0 (0 = all jets)"),
+        (config.training.loss in LOSSES, f"training.loss must be one of {', '.join(LOSSES)}"),
+        (config.training.targets != "", "training.targets must name a targets preset or TOML file"),
     ]
     for ok, message in checks:
         if not ok:

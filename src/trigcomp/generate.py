@@ -56,6 +56,17 @@ PROCESSES: dict[str, Process] = {
         "QCD multijet: all 2->2 hard QCD processes with pThat > pt_min",
         ("HardQCD:all = on", "PhaseSpace:pTHatMin = {pt_min}"),
     ),
+    "qcd-highpt": Process(
+        "high-pt QCD multijet: hard QCD with pThat > 200 GeV, pThat spectrum flattened by a (pThat/200)^6 "
+        "selection bias (events unweighted): leading jets from ~250 GeV to beyond 2 TeV",
+        (
+            "HardQCD:all = on",
+            "PhaseSpace:pTHatMin = 200.",
+            "PhaseSpace:bias2Selection = on",
+            "PhaseSpace:bias2SelectionPow = 6.",
+            "PhaseSpace:bias2SelectionRef = 200.",
+        ),
+    ),
     "ttbar": Process(
         "top-pair production (gg, qqbar -> ttbar), all top and W decays",
         ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on"),

@@ -31,6 +31,7 @@ from .config import FixedPoint, ModelConfig, config_from_dict
 from .errors import UserError
 from .records import VARIABLE_SETS, JetTable
 from .staging import staged_dir, write_json
+from .targets import MIN_MASS_FOR_RELATIVE, Targets, load_targets, residual_kind
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 log = logging.getLogger("trigcomp")
@@ -514,6 +515,48 @@ def _epoch_progress(total: int, enabled: bool):
     return EpochBar()
 
 
+def target_loss_weights(norm: Normalization, targets: Targets, values: np.ndarray) -> np.ndarray:
+    """Per jet and variable, w such that (decoder output - standardised target) * target_std * w is the residual
+    in units of the variable's physics target, to first order (so a residual equal to the target costs 1).
+
+    The decoder works on transformed variables f(x) (log pt, log(1 + mass), ...): a change df is dx = f'^-1 df in
+    physical units, so w = (dx/df) / sigma for absolute, wrapped and integer targets and (dx/df) / |x| / sigma for
+    relative ones (|x| floored at 1, as the targets check relative mass residuals only above 1 GeV). In log pt
+    this gives w = 1 / sigma: a relative sigma of 5 % is 0.05 in log pt. Variables without a target keep the plain
+    standardised residual (w = 1 / target_std).
+    """
+    x = np.asarray(values, dtype=np.float64)
+    weights = np.empty_like(x)
+    for j, (name, transform) in enumerate(zip(norm.variables, norm.transforms)):
+        target = targets.variables.get(name)
+        if target is None:
+            weights[:, j] = 1.0 / norm.target_std[j]
+            continue
+        dx_df = {"log": np.maximum(x[:, j], 1e-3), "log1p": 1.0 + np.maximum(x[:, j], 0.0)}.get(transform, 1.0)
+        if target.kind == "relative":
+            dx_df = dx_df / np.maximum(np.abs(x[:, j]), MIN_MASS_FOR_RELATIVE)
+        weights[:, j] = dx_df / target.sigma
+    return weights.astype(np.float32)
+
+
+def target_loss(norm: Normalization, robust: bool):
+    """A Keras loss on y_true = [standardised targets | target_loss_weights]: mean of r^2, or of log(1 + r^2)
+    when ``robust`` (outliers cost less), with r the residual in target units; phi residuals wrapped to (-pi, pi]."""
+    import tensorflow as tf
+
+    n = len(norm.variables)
+    target_std = tf.constant(norm.target_std, dtype=tf.float32)
+    wrapped = tf.constant([residual_kind(name) == "wrapped" for name in norm.variables])
+
+    def loss(y_true, y_pred):
+        difference = (y_pred - y_true[:, :n]) * target_std  # in transformed units (radians for phi)
+        difference = tf.where(wrapped, difference - 2 * np.pi * tf.round(difference / (2 * np.pi)), difference)
+        r_squared = tf.square(difference * y_true[:, n:])
+        return tf.reduce_mean(tf.math.log1p(r_squared) if robust else r_squared, axis=-1)
+
+    return loss
+
+
 def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> TrainedModel:
     """Train the autoencoder on the training part of ``jets`` (event-wise split); returns the model (not saved)."""
     import tensorflow as tf
@@ -535,13 +578,21 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
     if not val_mask.any():
         raise UserError("no validation jets after the event-wise split; give more events")
     norm = fit_normalization(values[train_rows], variables)
+    loss_info: dict[str, Any] = {}  # recorded only for target losses: mse models stay byte-identical
+    x_train, x_val = values[train_rows].astype(np.float32), values[val_mask].astype(np.float32)
+    t_train, t_val = norm.to_targets(values[train_rows]), norm.to_targets(values[val_mask])
+    y_train, y_val, loss = t_train, t_val, "mse"
+    if config.training.loss != "mse":
+        targets = load_targets(config.training.targets)
+        loss_info = {"loss": config.training.loss, "targets": targets.to_json()}
+        loss = target_loss(norm, robust=config.training.loss == "targets-log")
+        y_train = np.hstack([t_train, target_loss_weights(norm, targets, values[train_rows])])
+        y_val = np.hstack([t_val, target_loss_weights(norm, targets, values[val_mask])])
 
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     autoencoder, _ = build_training_models(config, norm)
-    autoencoder.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate), loss="mse")
-    x_train, x_val = values[train_rows].astype(np.float32), values[val_mask].astype(np.float32)
-    t_train, t_val = norm.to_targets(values[train_rows]), norm.to_targets(values[val_mask])
+    autoencoder.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate), loss=loss)
     callbacks = [
         keras.callbacks.EarlyStopping(patience=config.training.patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, config.training.patience // 3)),
@@ -549,8 +600,8 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
     ]
     history = autoencoder.fit(
         x_train,
-        t_train,
-        validation_data=(x_val, t_val),
+        y_train,
+        validation_data=(x_val, y_val),
         epochs=config.training.epochs,
         batch_size=config.training.batch_size,
         shuffle=True,
@@ -576,7 +627,8 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
             "jets": {"train": len(train_rows), "validation": int(val_mask.sum()), "test": int(test_mask.sum())},
             "epochs_run": len(history.history["loss"]),
             "split": "event-wise, splitmix64(event_index, seed)",
-        },
+        }
+        | loss_info,
         "versions": stack_versions(),
         "metrics": {
             "bits_per_jet": config.bits_per_jet,

@@ -12,11 +12,11 @@ rate-distortion table of ``evaluate``; ``fit_targets(train, variables, targets)`
 from __future__ import annotations
 
 import json
-import math
 import tomllib
 from pathlib import Path
 from typing import Any
 
+from .. import tomlfile
 from ..errors import UserError
 from .autoencoder import AutoencoderCodec
 from .base import Codec, Encoding
@@ -74,25 +74,6 @@ def load_codec(path: str | Path) -> Codec:
     return codec_from_json(raw)
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"TOML has no finite form of {value}")
-        return repr(value)
-    if isinstance(value, (int, str)):
-        return json.dumps(value)  # TOML basic strings share JSON's escapes
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"no TOML form for {type(value).__name__}")
-
-
 def codec_to_toml(codec: Codec, comment: str = "") -> str:
-    """The codec's ``to_json`` as TOML: top-level keys, then one ``[[fields]]`` table per field (None keys left out)."""
-    raw = codec.to_json()
-    lines = [f"# {line}" for line in comment.splitlines()]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in raw.items() if k != "fields" and v is not None]
-    for field in raw.get("fields", []):
-        lines += ["", "[[fields]]"] + [f"{k} = {_toml_value(v)}" for k, v in field.items() if v is not None]
-    return "\n".join(lines) + "\n"
+    """The codec's ``to_json`` as TOML (``load_codec`` reads it back)."""
+    return tomlfile.dumps(codec.to_json(), comment)

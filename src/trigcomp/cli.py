@@ -154,14 +154,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from .targets import load_targets
 
     targets = load_targets(args.targets)
+    if args.train and Path(args.train).resolve() in {Path(path).resolve() for path in args.data}:
+        raise UserError("the --train file is also a --data file: codecs would be judged on the jets they were fitted on")
     models = [load_model(path) for path in args.models or ()]
     variables = models[0].variables if models else resolve_model_variables(args.variables)
     if any(m.variables != variables for m in models):
         raise UserError("the --models must all take the same variables")
     samples = [_load(args, [path], variables) for path in args.data]
     train = _load(args, [args.train], variables) if args.train else None
-    if train is not None and set(train.sources) & {s for jets in samples for s in jets.sources}:
-        raise UserError("the --train file is also a --data file: codecs would be judged on the jets they were fitted on")
     result = recommend(targets, samples, models, train=train)
     if args.write_config and result.recommended is not None:
         write_config(result, Path(args.write_config), force=args.force)

@@ -40,12 +40,10 @@ from .base import (
     check_variables,
     comparator_luts,
 )
-from .physics import ENERGY_FRACTIONS, cheapest_passing, physics_ranges
+from .physics import ENERGY_FRACTIONS, MAX_TARGET_BITS, cheapest_passing, physics_ranges
 
 #: Most bits one variable may get in fixed point.
 MAX_FIXED_POINT_BITS = 24
-#: Most bits the target-driven search tries per variable.
-MAX_TARGET_BITS = 16
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ Two ways to choose the fields:
   maximum better). e and m are split between variables by the same exact dynamic programming as fixed point; every
   variable needs at least sign + 2 bits, so smaller budgets are impossible (``fit`` returns None).
 * **At physics targets** (``fit_targets``): the top binade is that of the physics range's maximum (``physics``), a
-  sign bit when the range has negative values, and per variable the fewest sign + e + m bits (e = 1..8) whose worst
-  target ratio on the training jets is <= 1.
+  sign bit when the range has negative values, and per variable the fewest sign + e + m bits (e = 1..8, at most 16
+  in all) whose worst target ratio on the training jets is <= 1.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from .base import (
     check_budget,
     check_variables,
 )
-from .physics import cheapest_passing, physics_ranges
+from .physics import MAX_TARGET_BITS, cheapest_passing, physics_ranges
 
 #: Exponent widths tried for the float baseline (8 is float32's, which wastes bits on jet variables).
 FLOAT_EXPONENT_BITS = range(2, 9)
@@ -220,9 +220,16 @@ class FloatMantissaCodec(Codec):
 
     @classmethod
     def fit_targets(
-        cls, train: np.ndarray, variables: Sequence[str], targets: Targets, *, margin: float = 1.0
+        cls,
+        train: np.ndarray,
+        variables: Sequence[str],
+        targets: Targets,
+        *,
+        max_bits: int = MAX_TARGET_BITS,
+        margin: float = 1.0,
     ) -> FloatMantissaCodec | None:
-        """The fewest sign + exponent + mantissa bits per variable meeting ``targets`` on ``train``, or None.
+        """The fewest sign + exponent + mantissa bits (at most ``max_bits``) per variable meeting ``targets`` on
+        ``train``, or None.
 
         Variables without a target are not sent (a 0-bit field is not a float): such codecs are refused.
         """
@@ -245,6 +252,7 @@ class FloatMantissaCodec(Codec):
                 for e in TARGET_EXPONENT_BITS
                 for m in range(MAX_MANTISSA_BITS + 1)
                 for field in [FloatField(name, low < 0, e, m, top)]
+                if field.bits <= max_bits
             ]
             target = targets.variables[name]
 

@@ -17,6 +17,8 @@ import numpy as np
 log = logging.getLogger("trigcomp")
 
 ENERGY_FRACTIONS = ("chHEF", "neHEF", "chEmEF", "neEmEF", "muEF")
+#: Most bits the target-driven search spends on one variable (more is hardly compression).
+MAX_TARGET_BITS = 16
 
 
 @dataclass(frozen=True)

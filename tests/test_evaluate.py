@@ -14,7 +14,7 @@ def test_residual_kinds():
         "pt": "relative",
         "mass": "relative",
         "eta": "absolute",
-        "phi": "absolute",
+        "phi": "wrapped",
         "neHEF": "absolute",
         "nConstituents": "integer",
     }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,42 +20,8 @@ from .baselines import DEFAULT_BUDGETS, nmse_per_variable, rate_distortion
 from .codecs import budget_codecs
 from .model import TrainedModel, check_variables, data_hash, split_events
 from .records import JetTable
+from .targets import DEFAULT_PT_BINS, residual_kind, residuals, resolution
 
-RELATIVE = ("pt", "mass")
-PT_BINS = (20.0, 30.0, 50.0, 100.0, 200.0, 500.0, np.inf)
-MIN_MASS_FOR_RELATIVE = 1.0  # GeV: relative mass residuals of near-massless jets say nothing
-
-
-def residual_kind(name: str) -> str:
-    if name in RELATIVE:
-        return "relative"
-    if re.match(r"^n[A-Z]", name):  # counts: nConstituents, nMuons, ...
-        return "integer"
-    return "absolute"
-
-
-def residuals(name: str, truth: np.ndarray, reco: np.ndarray) -> np.ndarray:
-    kind = residual_kind(name)
-    if kind == "relative":
-        keep = truth > (MIN_MASS_FOR_RELATIVE if name == "mass" else 0.0)
-        return (reco[keep] - truth[keep]) / truth[keep]
-    if name == "phi":
-        return np.angle(np.exp(1j * (reco - truth)))
-    if kind == "integer":
-        return np.rint(reco) - np.rint(truth)
-    return reco - truth
-
-
-def resolution(values: np.ndarray) -> dict[str, float]:
-    if values.size == 0:
-        return {"bias": float("nan"), "sigma": float("nan"), "rms": float("nan"), "jets": 0}
-    q16, q84 = np.percentile(values, [16, 84])
-    return {
-        "bias": float(np.mean(values)),
-        "sigma": float((q84 - q16) / 2),
-        "rms": float(np.sqrt(np.mean(values**2))),
-        "jets": int(values.size),
-    }
 
 
 @dataclass
@@ -128,7 +93,7 @@ def evaluate(
     pt_bins = []
     if "pt" in model.variables:
         pt = truth[:, model.variables.index("pt")]
-        for lo, hi in itertools.pairwise(PT_BINS):
+        for lo, hi in itertools.pairwise(DEFAULT_PT_BINS):
             in_bin = (pt >= lo) & (pt < hi)
             if in_bin.sum() < 10:
                 continue

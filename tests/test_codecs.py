@@ -114,8 +114,11 @@ def test_codec_configs_are_checked():
         codec_from_json({"codec": "zip"})
     with pytest.raises(UserError, match="missing or bad key"):
         codec_from_json({"codec": "fixed_point", "variables": ["pt"], "fields": [{"variable": "pt"}]})
-    raw = {"codec": "fixed_point", "variables": ["pt"], "fields": [{"variable": "pt", "bits": 4, "companding": "log",
-                                                                    "low": 0.0, "high": 10.0, "integer": False}]}
+    raw = {
+        "codec": "fixed_point",
+        "variables": ["pt"],
+        "fields": [{"variable": "pt", "bits": 4, "companding": "log", "low": 0.0, "high": 10.0, "integer": False}],
+    }
     with pytest.raises(UserError, match="log companding needs low > 0"):
         codec_from_json(raw)
 
@@ -133,8 +136,16 @@ def _one_bit_fewer(codec: FixedPointCodec, v: int, column: np.ndarray) -> list[F
     return [
         replace(codec, fields=codec.fields[:v] + (fewer,) + codec.fields[v + 1 :])
         for coding in physics_ranges(field.variable, column)
-        for fewer in [replace(field, bits=field.bits - 1, companding=coding.companding, low=coding.low,
-                              high=coding.high, integer=coding.integer)]
+        for fewer in [
+            replace(
+                field,
+                bits=field.bits - 1,
+                companding=coding.companding,
+                low=coding.low,
+                high=coding.high,
+                integer=coding.integer,
+            )
+        ]
     ]
 
 
@@ -193,8 +204,12 @@ def test_target_driven_float_meets_targets_with_small_exponents(qcd, l1_jets):
         if field.mantissa_bits:
             fewer = replace(field, mantissa_bits=field.mantissa_bits - 1)
             x = train[:, v]
-            ratio = check_targets(kinematics, JET10[:4], train[:, :4], np.column_stack(
-                [fewer.roundtrip(x)[0] if j == v else train[:, j] for j in range(4)])).worst_ratio
+            ratio = check_targets(
+                kinematics,
+                JET10[:4],
+                train[:, :4],
+                np.column_stack([fewer.roundtrip(x)[0] if j == v else train[:, j] for j in range(4)]),
+            ).worst_ratio
             assert ratio > 1, field.variable
     with pytest.raises(UserError, match="no target for chHEF"):
         FloatMantissaCodec.fit_targets(train, JET10, kinematics)

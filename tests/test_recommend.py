@@ -48,8 +48,9 @@ def test_recommends_a_codec_meeting_the_targets_and_writes_its_config(capsys, tm
         x = jets.values.astype(np.float64)
         assert check_targets(targets, codec.variables, x, codec.roundtrip(x)[0]).worst_ratio <= 1.05
 
-    code, _, err = run_cli(capsys, "recommend", "--targets", "l1-jets", "--data", *SAMPLES, "--write-config",
-                           str(config))
+    code, _, err = run_cli(
+        capsys, "recommend", "--targets", "l1-jets", "--data", *SAMPLES, "--write-config", str(config)
+    )
     assert code == 2 and "--force" in err  # never overwritten silently
 
 
@@ -89,7 +90,14 @@ def test_bad_input_exits_2(capsys, argv, message):
 @pytest.mark.slow
 def test_autoencoder_loses_to_fixed_point_and_is_told_plainly(capsys):
     code, out, _ = run_cli(
-        capsys, "recommend", "--targets", "l1-kinematics", "--data", SAMPLES[1], "--models", str(REPO / "models" / "jet4")
+        capsys,
+        "recommend",
+        "--targets",
+        "l1-kinematics",
+        "--data",
+        SAMPLES[1],
+        "--models",
+        str(REPO / "models" / "jet4"),
     )
     assert code == 0
     assert "The autoencoder jet4" in out and "per-variable fixed point does" in out

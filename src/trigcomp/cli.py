@@ -155,7 +155,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
     targets = load_targets(args.targets)
     if args.train and Path(args.train).resolve() in {Path(path).resolve() for path in args.data}:
-        raise UserError("the --train file is also a --data file: codecs would be judged on the jets they were fitted on")
+        raise UserError(
+            "the --train file is also a --data file: codecs would be judged on the jets they were fitted on"
+        )
     models = [load_model(path) for path in args.models or ()]
     variables = models[0].variables if models else resolve_model_variables(args.variables)
     if any(m.variables != variables for m in models):

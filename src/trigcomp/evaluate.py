@@ -23,7 +23,6 @@ from .records import JetTable
 from .targets import DEFAULT_PT_BINS, residual_kind, residuals, resolution
 
 
-
 @dataclass
 class Evaluation:
     model: str

@@ -33,7 +33,8 @@ class AutoencoderCodec(Codec):
     @classmethod
     def fit(cls, train: np.ndarray, variables: Sequence[str], config, out: Path | str, *, force: bool = False):
         """Train a model of ``config`` on ``train`` (rows are taken as one jet per event) and save it to ``out``."""
-        from ..model import resolve_model_variables, save_model, train as train_model
+        from ..model import resolve_model_variables, save_model
+        from ..model import train as train_model
         from ..records import JetTable
 
         variables = tuple(variables)

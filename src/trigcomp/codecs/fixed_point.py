@@ -284,9 +284,7 @@ class FixedPointCodec(Codec):
         fields = search.fields_per_variable()
         if fields is None:
             return None
-        codec = cls(
-            variables=variables, fields=tuple(fields), budget=sum(f.bits for f in fields), targets=targets.name
-        )
+        codec = cls(variables=variables, fields=tuple(fields), budget=sum(f.bits for f in fields), targets=targets.name)
         return search.with_remainder(codec) if fraction_remainder else codec
 
     # ------------------------------------------------------------------------------------------ the interface
@@ -404,7 +402,9 @@ class _TargetSearch:
     def with_remainder(self, codec: FixedPointCodec) -> FixedPointCodec:
         """The cheapest codec with one energy fraction sent as the remainder of the others (or ``codec``)."""
         fractions = [v for v in self.variables if v in ENERGY_FRACTIONS]
-        if len(fractions) < 2 or np.any(self.train[:, [self.variables.index(f) for f in fractions]].sum(axis=1) > 1.001):
+        if len(fractions) < 2 or np.any(
+            self.train[:, [self.variables.index(f) for f in fractions]].sum(axis=1) > 1.001
+        ):
             return codec
         best = codec
         for remainder in fractions:

@@ -117,7 +117,9 @@ def test_codec_configs_are_checked():
     raw = {
         "codec": "fixed_point",
         "variables": ["pt"],
-        "fields": [{"variable": "pt", "bits": 4, "companding": "log", "low": 0.0, "high": 10.0, "integer": False}],
+        "fields": [
+            {"variable": "pt", "bits": 4, "companding": "log", "low": 0.0, "high": 10.0, "mean": 1.0, "integer": False}
+        ],
     }
     with pytest.raises(UserError, match="log companding needs low > 0"):
         codec_from_json(raw)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +49,7 @@ class SampleResult:
     failures: list[str]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "sample": self.sample,
-            "jets": self.jets,
-            "held_out": self.held_out,
-            "meets_targets": self.meets_targets,
-            "worst_ratio": _finite(self.worst_ratio),
-            "saturated": self.saturated,
-            "failures": self.failures,
-        }
+        return asdict(self) | {"worst_ratio": _finite(self.worst_ratio)}
 
 
 @dataclass

@@ -9,6 +9,7 @@ codec completely; ``from_json`` rebuilds it so that it gives identical codes.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -91,7 +92,90 @@ class Codec(ABC):
         return codes.astype(np.int64)
 
 
+@dataclasses.dataclass(frozen=True)
+class PerVariableCodec(Codec):
+    """A codec with one field per variable (``fields[i]`` sends ``variables[i]``): fixed point, float truncation.
+
+    A field has ``bits``, ``encode(column) -> (codes, clamped mask)``, ``decode(codes)``, ``area_luts()``, ``to_json()``
+    and ``from_json(raw)``.
+    """
+
+    field_type: ClassVar[type]
+    area_note: ClassVar[str]
+
+    variables: tuple[str, ...]
+    fields: tuple
+    budget: int  # the budget it was fitted at (bits_per_jet <= budget), or its bits when fitted at targets
+    train_nmse: float | None = None  # total NMSE on the training jets, when fitted at a budget (what the DP minimised)
+    targets: str | None = None  # the targets the bits were chosen for
+
+    @property
+    def allocation(self) -> tuple:
+        return self.fields
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return self.variables
+
+    @property
+    def field_bits(self) -> tuple[int, ...]:
+        return tuple(f.bits for f in self.fields)
+
+    def encode(self, x: np.ndarray) -> Encoding:
+        """Integer codes (jets, variables) and the number of clamped values per variable."""
+        x = as_table(x, self.variables, "input", min_jets=0)
+        pairs = [field.encode(x[:, v]) for v, field in enumerate(self.fields)]
+        return Encoding(np.stack([p[0] for p in pairs], axis=1), np.array([int(p[1].sum()) for p in pairs]))
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        codes = self._check_codes(codes)
+        return np.stack([field.decode(codes[:, v]) for v, field in enumerate(self.fields)], axis=1)
+
+    def area_estimate(self) -> dict[str, Any]:
+        return {"luts": sum(f.area_luts() for f in self.fields), "source": AREA_MODEL, "note": self.area_note}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "codec": self.kind,
+            "variables": list(self.variables),
+            "bits_per_jet": self.bits_per_jet,
+            "budget": self.budget,
+            "train_nmse": self.train_nmse,
+            "targets": self.targets,
+            "fields": [f.to_json() for f in self.fields],
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any], **extra: Any) -> PerVariableCodec:
+        try:
+            variables = check_variables(raw["variables"])
+            fields = tuple(cls.field_type.from_json(f) for f in raw["fields"])
+        except (KeyError, TypeError) as err:
+            raise UserError(f"{cls.kind} codec: missing or bad key {err}") from None
+        if tuple(f.variable for f in fields) != variables:
+            raise UserError(f"{cls.kind} codec: fields {[f.variable for f in fields]} do not match {variables}")
+        return cls(
+            variables=variables,
+            fields=fields,
+            budget=int(raw.get("budget", sum(f.bits for f in fields))),
+            train_nmse=raw.get("train_nmse"),
+            targets=raw.get("targets"),
+            **extra,
+        )
+
+
 # ---------------------------------------------------------------------------------------------- input checks
+
+_SCALARS = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def record_from_json(cls, raw: dict[str, Any], what: str):
+    """A frozen dataclass of scalars from its ``asdict`` form (extra keys ignored), each value converted to the
+    declared type; a missing or bad key is a UserError naming it."""
+    try:
+        return cls(**{f.name: _SCALARS[f.type](raw[f.name]) for f in dataclasses.fields(cls)})
+    except (KeyError, TypeError, ValueError) as err:
+        raise UserError(f"{what} {raw!r}: missing or bad key {err}") from None
 
 
 def as_table(values: np.ndarray, variables: Sequence[str], what: str, min_jets: int = 2) -> np.ndarray:

@@ -22,7 +22,7 @@ to the middle integer of the bin, exactly once 2^b covers the range.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,15 +30,14 @@ import numpy as np
 from ..errors import UserError
 from ..targets import Targets, variable_worst_ratio
 from .base import (
-    AREA_MODEL,
     INPUT_WORD_BITS,
-    Codec,
-    Encoding,
+    PerVariableCodec,
     allocate_bits,
     as_table,
     check_budget,
     check_variables,
     comparator_luts,
+    record_from_json,
 )
 from .physics import ENERGY_FRACTIONS, MAX_TARGET_BITS, cheapest_passing, physics_ranges
 
@@ -117,30 +116,11 @@ class FixedPointField:
         return 2 * word_bits + self.bits
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "variable": self.variable,
-            "bits": self.bits,
-            "companding": self.companding,
-            "low": self.low,
-            "high": self.high,
-            "mean": self.mean,
-            "integer": self.integer,
-        }
+        return asdict(self)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> FixedPointField:
-        try:
-            field = cls(
-                variable=str(raw["variable"]),
-                bits=int(raw["bits"]),
-                companding=str(raw["companding"]),
-                low=float(raw["low"]),
-                high=float(raw["high"]),
-                mean=float(raw.get("mean", 0.0)),
-                integer=bool(raw["integer"]),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise UserError(f"fixed-point field {raw!r}: missing or bad key {err}") from None
+        field = record_from_json(cls, raw, "fixed-point field")
         if field.companding not in ("linear", "log") or not 0 <= field.bits <= 32 or not field.low <= field.high:
             raise UserError(f"fixed-point field {field.variable}: bad bits, companding or range: {raw!r}")
         if field.companding == "log" and field.low <= 0:
@@ -195,19 +175,16 @@ class _FixedPointDesign:
 
 
 @dataclass(frozen=True)
-class FixedPointCodec(Codec):
+class FixedPointCodec(PerVariableCodec):
     """Per-variable uniform fixed point (one field per variable; a remainder fraction is a 0-bit field)."""
 
     kind: ClassVar[str] = "fixed_point"
     label: ClassVar[str] = "per-variable fixed point"
+    field_type: ClassVar[type] = FixedPointField
+    area_note: ClassVar[str] = "per field: log bins = a comparator per bin edge, linear = offset, constant scale"
 
-    variables: tuple[str, ...]
-    fields: tuple[FixedPointField, ...]
-    budget: int
-    train_nmse: float | None = None  # total NMSE on the training jets, when fitted at a budget (what the DP minimised)
     remainder: str | None = None  # an energy fraction decoded as 1 - sum(remainder_of)
     remainder_of: tuple[str, ...] = ()
-    targets: str | None = None  # the targets the bits were chosen for
 
     # ------------------------------------------------------------------------------------------ fitting
 
@@ -289,74 +266,23 @@ class FixedPointCodec(Codec):
 
     # ------------------------------------------------------------------------------------------ the interface
 
-    @property
-    def allocation(self) -> tuple[FixedPointField, ...]:
-        return self.fields
-
-    @property
-    def field_names(self) -> tuple[str, ...]:
-        return self.variables
-
-    @property
-    def field_bits(self) -> tuple[int, ...]:
-        return tuple(f.bits for f in self.fields)
-
-    def encode(self, x: np.ndarray) -> Encoding:
-        """Integer codes (jets, variables) and the number of saturated values per variable."""
-        x = as_table(x, self.variables, "input", min_jets=0)
-        pairs = [field.encode(x[:, v]) for v, field in enumerate(self.fields)]
-        codes = np.stack([p[0] for p in pairs], axis=1) if pairs else np.zeros((len(x), 0), dtype=np.int64)
-        return Encoding(codes, np.array([int(p[1].sum()) for p in pairs]))
-
     def decode(self, codes: np.ndarray) -> np.ndarray:
-        codes = self._check_codes(codes)
-        x_hat = np.stack([field.decode(codes[:, v]) for v, field in enumerate(self.fields)], axis=1)
+        x_hat = super().decode(codes)
         if self.remainder is not None:
             parts = [self.variables.index(p) for p in self.remainder_of]
             x_hat[:, self.variables.index(self.remainder)] = np.clip(1.0 - x_hat[:, parts].sum(axis=1), 0.0, 1.0)
         return x_hat
 
-    def area_estimate(self) -> dict[str, Any]:
-        return {
-            "luts": sum(f.area_luts() for f in self.fields),
-            "source": AREA_MODEL,
-            "note": "per field: log bins = a comparator per bin edge, linear = offset, constant scale, saturation",
-        }
-
     def to_json(self) -> dict[str, Any]:
-        return {
-            "codec": self.kind,
-            "variables": list(self.variables),
-            "bits_per_jet": self.bits_per_jet,
-            "budget": self.budget,
-            "train_nmse": self.train_nmse,
-            "targets": self.targets,
-            "remainder": self.remainder,
-            "remainder_of": list(self.remainder_of),
-            "fields": [f.to_json() for f in self.fields],
-        }
+        return super().to_json() | {"remainder": self.remainder, "remainder_of": list(self.remainder_of)}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> FixedPointCodec:
-        try:
-            variables = check_variables(raw["variables"])
-            fields = tuple(FixedPointField.from_json(f) for f in raw["fields"])
-        except (KeyError, TypeError) as err:
-            raise UserError(f"fixed-point codec: missing or bad key {err}") from None
-        if tuple(f.variable for f in fields) != variables:
-            raise UserError(f"fixed-point codec: fields {[f.variable for f in fields]} do not match {variables}")
         remainder, remainder_of = raw.get("remainder"), tuple(raw.get("remainder_of", ()))
+        variables = raw.get("variables") or ()
         if remainder is not None and (remainder not in variables or not set(remainder_of) <= set(variables)):
             raise UserError(f"fixed-point codec: remainder {remainder} of {remainder_of} is not among the variables")
-        return cls(
-            variables=variables,
-            fields=fields,
-            budget=int(raw.get("budget", sum(f.bits for f in fields))),
-            train_nmse=raw.get("train_nmse"),
-            remainder=remainder,
-            remainder_of=remainder_of,
-            targets=raw.get("targets"),
-        )
+        return super().from_json(raw, remainder=remainder, remainder_of=remainder_of)
 
 
 class _TargetSearch:

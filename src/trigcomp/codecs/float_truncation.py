@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,14 +28,13 @@ import numpy as np
 from ..errors import UserError
 from ..targets import Targets, variable_worst_ratio
 from .base import (
-    AREA_MODEL,
     INPUT_WORD_BITS,
-    Codec,
-    Encoding,
+    PerVariableCodec,
     allocate_bits,
     as_table,
     check_budget,
     check_variables,
+    record_from_json,
 )
 from .physics import MAX_TARGET_BITS, cheapest_passing, physics_ranges
 
@@ -122,28 +121,11 @@ class FloatField:
         return word_bits + math.ceil(word_bits * math.log2(word_bits) / 2) + self.mantissa_bits + self.exponent_bits
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "variable": self.variable,
-            "bits": self.bits,
-            "sign": self.sign,
-            "exponent_bits": self.exponent_bits,
-            "mantissa_bits": self.mantissa_bits,
-            "bias": self.bias,
-            "top_exponent": self.top_exponent,
-        }
+        return asdict(self) | {"bits": self.bits, "bias": self.bias}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> FloatField:
-        try:
-            field = cls(
-                variable=str(raw["variable"]),
-                sign=bool(raw["sign"]),
-                exponent_bits=int(raw["exponent_bits"]),
-                mantissa_bits=int(raw["mantissa_bits"]),
-                top_exponent=int(raw["top_exponent"]),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise UserError(f"float field {raw!r}: missing or bad key {err}") from None
+        field = record_from_json(cls, raw, "float field")
         if not 1 <= field.exponent_bits <= 11 or not 0 <= field.mantissa_bits <= 52:
             raise UserError(f"float field {field.variable}: exponent bits 1..11, mantissa bits 0..52: {raw!r}")
         return field
@@ -192,17 +174,13 @@ class _FloatDesign:
 
 
 @dataclass(frozen=True)
-class FloatMantissaCodec(Codec):
+class FloatMantissaCodec(PerVariableCodec):
     """Per-variable small floats (sign?, e exponent bits, m mantissa bits)."""
 
     kind: ClassVar[str] = "float_mantissa"
     label: ClassVar[str] = "float, cut mantissa"
-
-    variables: tuple[str, ...]
-    fields: tuple[FloatField, ...]
-    budget: int
-    train_nmse: float | None = None
-    targets: str | None = None
+    field_type: ClassVar[type] = FloatField
+    area_note: ClassVar[str] = "per field: leading-one detector, barrel shifter, rounding adder"
 
     @classmethod
     def fit(cls, train: np.ndarray, variables: Sequence[str], bits_per_jet: int) -> FloatMantissaCodec | None:
@@ -265,60 +243,3 @@ class FloatMantissaCodec(Codec):
                 return None
             fields.append(found[0])
         return cls(variables, tuple(fields), sum(f.bits for f in fields), targets=targets.name)
-
-    @property
-    def allocation(self) -> tuple[FloatField, ...]:
-        return self.fields
-
-    @property
-    def field_names(self) -> tuple[str, ...]:
-        return self.variables
-
-    @property
-    def field_bits(self) -> tuple[int, ...]:
-        return tuple(f.bits for f in self.fields)
-
-    def encode(self, x: np.ndarray) -> Encoding:
-        """Integer codes (jets, variables) and the number of clamped values per variable."""
-        x = as_table(x, self.variables, "input", min_jets=0)
-        pairs = [field.encode(x[:, v]) for v, field in enumerate(self.fields)]
-        return Encoding(np.stack([p[0] for p in pairs], axis=1), np.array([int(p[1].sum()) for p in pairs]))
-
-    def decode(self, codes: np.ndarray) -> np.ndarray:
-        codes = self._check_codes(codes)
-        return np.stack([field.decode(codes[:, v]) for v, field in enumerate(self.fields)], axis=1)
-
-    def area_estimate(self) -> dict[str, Any]:
-        return {
-            "luts": sum(f.area_luts() for f in self.fields),
-            "source": AREA_MODEL,
-            "note": "per field: leading-one detector, barrel shifter, rounding adder",
-        }
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "codec": self.kind,
-            "variables": list(self.variables),
-            "bits_per_jet": self.bits_per_jet,
-            "budget": self.budget,
-            "train_nmse": self.train_nmse,
-            "targets": self.targets,
-            "fields": [f.to_json() for f in self.fields],
-        }
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> FloatMantissaCodec:
-        try:
-            variables = check_variables(raw["variables"])
-            fields = tuple(FloatField.from_json(f) for f in raw["fields"])
-        except (KeyError, TypeError) as err:
-            raise UserError(f"float codec: missing or bad key {err}") from None
-        if tuple(f.variable for f in fields) != variables:
-            raise UserError(f"float codec: fields {[f.variable for f in fields]} do not match {variables}")
-        return cls(
-            variables=variables,
-            fields=fields,
-            budget=int(raw.get("budget", sum(f.bits for f in fields))),
-            train_nmse=raw.get("train_nmse"),
-            targets=raw.get("targets"),
-        )

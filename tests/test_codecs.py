@@ -229,3 +229,15 @@ def test_physics_range_not_training_range(qcd, l1_jets):
     assert saturated[0] == 1
     relative = np.abs(codec.decode(codes)[1:, 0] / boosted[1:, 0] - 1)
     assert relative.max() < math.log(2048 / 20) / 2**pt.bits  # half a log bin: no jet is clipped
+
+
+def test_each_training_group_must_meet_the_targets_not_just_their_mixture(qcd, l1_jets):
+    train, _ = qcd
+    leptonic = train[:2_000].copy()  # a small second process with muons in every jet
+    leptonic[:, JET10.index("muEF")] = np.random.default_rng(1).uniform(0, 0.5, len(leptonic))
+    pooled = FixedPointCodec.fit_targets(np.concatenate([train, leptonic]), JET10, l1_jets, fraction_remainder=False)
+    grouped = FixedPointCodec.fit_targets([train, leptonic], JET10, l1_jets, fraction_remainder=False)
+    muon = JET10.index("muEF")
+    assert pooled.fields[muon].bits == 0  # outvoted: 3 % of the mixture
+    assert grouped.fields[muon].bits >= 4
+    assert _meets(grouped, l1_jets, leptonic) and not _meets(pooled, l1_jets, leptonic)

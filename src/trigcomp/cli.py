@@ -164,7 +164,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise UserError("the --models must all take the same variables")
     samples = [_load(args, [path], variables) for path in args.data]
     train = _load(args, [args.train], variables) if args.train else None
-    result = recommend(targets, samples, models, train=train)
+    result = recommend(targets, samples, models, train=train, margin=args.margin)
     if args.write_config and result.recommended is not None:
         write_config(result, Path(args.write_config), force=args.force)
     _emit(args, result.to_json(), result.format_text())
@@ -443,6 +443,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--variables", default="jet10", help="jet4, jet10 or a comma list (default jet10; with --models: theirs)"
     )
     p.add_argument("--train", help="ROOT file to fit the classical codecs on (default: training split of --data)")
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.95,
+        help="worst target ratio the classical codecs must reach on their training jets, so that they hold on "
+        "held-out jets (default 0.95)",
+    )
     p.add_argument("--write-config", metavar="FILE", help="write the recommended codec's config here")
     p.add_argument("--force", action="store_true", help="overwrite an existing --write-config file")
     _add_data_options(p, "ROOT files to meet the targets on, one sample each", required=True)

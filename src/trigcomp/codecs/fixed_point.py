@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import UserError
-from ..targets import Targets, variable_worst_ratio
+from ..targets import Targets
 from .base import (
     INPUT_WORD_BITS,
     PerVariableCodec,
@@ -39,7 +39,7 @@ from .base import (
     comparator_luts,
     record_from_json,
 )
-from .physics import ENERGY_FRACTIONS, MAX_TARGET_BITS, cheapest_passing, physics_ranges
+from .physics import ENERGY_FRACTIONS, MAX_TARGET_BITS, TargetScorer, cheapest_passing, physics_ranges
 
 #: Most bits one variable may get in fixed point.
 MAX_FIXED_POINT_BITS = 24
@@ -242,7 +242,7 @@ class FixedPointCodec(PerVariableCodec):
     @classmethod
     def fit_targets(
         cls,
-        train: np.ndarray,
+        train: np.ndarray | Sequence[np.ndarray],
         variables: Sequence[str],
         targets: Targets,
         *,
@@ -252,16 +252,17 @@ class FixedPointCodec(PerVariableCodec):
     ) -> FixedPointCodec | None:
         """The fewest bits per variable meeting ``targets`` on ``train`` (worst ratio <= ``margin``), or None.
 
+        ``train``: one array of jets, or several (e.g. one per process), each of which must meet the targets.
         Variables without a target get 0 bits (decoded as their training mean). With ``fraction_remainder`` one
         energy fraction may be decoded as 1 - (sum of the others) when that saves bits in total.
         """
-        variables = check_variables(variables)
-        train = as_table(train, variables, "training")
-        search = _TargetSearch(train, variables, targets, max_bits, margin)
+        search = _TargetSearch(TargetScorer(train, variables, targets), max_bits, margin)
         fields = search.fields_per_variable()
         if fields is None:
             return None
-        codec = cls(variables=variables, fields=tuple(fields), budget=sum(f.bits for f in fields), targets=targets.name)
+        codec = cls(
+            variables=search.variables, fields=tuple(fields), budget=sum(f.bits for f in fields), targets=targets.name
+        )
         return search.with_remainder(codec) if fraction_remainder else codec
 
     # ------------------------------------------------------------------------------------------ the interface
@@ -288,20 +289,13 @@ class FixedPointCodec(PerVariableCodec):
 class _TargetSearch:
     """The target-driven choice of fields: per variable alone, then the energy-fraction remainder."""
 
-    def __init__(self, train: np.ndarray, variables: tuple[str, ...], targets: Targets, max_bits: int, margin: float):
-        self.train, self.variables, self.max_bits, self.margin = train, variables, max_bits, margin
-        self.targets = targets.for_variables(variables)
-        self.pt = train[:, variables.index("pt")] if "pt" in variables else None
-
-    def ratio(self, variable: str, decoded: np.ndarray) -> float:
-        v = self.variables.index(variable)
-        target = self.targets.variables[variable]
-        return variable_worst_ratio(
-            target, self.train[:, v], decoded, self.pt, self.targets.pt_bins, self.targets.min_bin_jets
-        )
+    def __init__(self, scorer: TargetScorer, max_bits: int, margin: float):
+        self.scorer, self.max_bits, self.margin = scorer, max_bits, margin
+        self.variables, self.targets, self.train = scorer.variables, scorer.targets, scorer.train
+        self.ratio = scorer.ratio
 
     def _decoded(self, field: FixedPointField) -> np.ndarray:
-        return field.roundtrip(self.train[:, self.variables.index(field.variable)])[0]
+        return field.roundtrip(self.scorer.column(field.variable))[0]
 
     def fields_per_variable(self) -> list[FixedPointField] | None:
         fields = []

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import UserError
-from ..targets import Targets, variable_worst_ratio
+from ..targets import Targets
 from .base import (
     INPUT_WORD_BITS,
     PerVariableCodec,
@@ -36,7 +36,7 @@ from .base import (
     check_variables,
     record_from_json,
 )
-from .physics import MAX_TARGET_BITS, cheapest_passing, physics_ranges
+from .physics import MAX_TARGET_BITS, TargetScorer, cheapest_passing, physics_ranges
 
 #: Exponent widths tried for the float baseline (8 is float32's, which wastes bits on jet variables).
 FLOAT_EXPONENT_BITS = range(2, 9)
@@ -199,7 +199,7 @@ class FloatMantissaCodec(PerVariableCodec):
     @classmethod
     def fit_targets(
         cls,
-        train: np.ndarray,
+        train: np.ndarray | Sequence[np.ndarray],
         variables: Sequence[str],
         targets: Targets,
         *,
@@ -207,20 +207,17 @@ class FloatMantissaCodec(PerVariableCodec):
         margin: float = 1.0,
     ) -> FloatMantissaCodec | None:
         """The fewest sign + exponent + mantissa bits (at most ``max_bits``) per variable meeting ``targets`` on
-        ``train``, or None.
+        ``train`` (one array of jets, or several that must each meet them), or None.
 
         Variables without a target are not sent (a 0-bit field is not a float): such codecs are refused.
         """
-        variables = check_variables(variables)
-        train = as_table(train, variables, "training")
-        targets = targets.for_variables(variables)
-        missing = [v for v in variables if v not in targets.variables]
+        scorer = TargetScorer(train, variables, targets)
+        missing = [v for v in scorer.variables if v not in scorer.targets.variables]
         if missing:
             raise UserError(f"float codec at targets: no target for {', '.join(missing)}")
-        pt = train[:, variables.index("pt")] if "pt" in variables else None
         fields = []
-        for v, name in enumerate(variables):
-            column = train[:, v]
+        for name in scorer.variables:
+            column = scorer.column(name)
             codings = physics_ranges(name, column)
             low = min(c.low for c in codings)
             high = max(max(c.high, -c.low) for c in codings)
@@ -232,14 +229,9 @@ class FloatMantissaCodec(PerVariableCodec):
                 for field in [FloatField(name, low < 0, e, m, top)]
                 if field.bits <= max_bits
             ]
-            target = targets.variables[name]
-
-            def ratio(field: FloatField, column=column, target=target) -> float:
-                decoded = field.roundtrip(column)[0]
-                return variable_worst_ratio(target, column, decoded, pt, targets.pt_bins, targets.min_bin_jets)
-
-            found = cheapest_passing(options, ratio, margin)
+            found = cheapest_passing(options, lambda f, c=column: scorer.ratio(f.variable, f.roundtrip(c)[0]), margin)
             if found is None:
                 return None
             fields.append(found[0])
+        variables = scorer.variables
         return cls(variables, tuple(fields), sum(f.bits for f in fields), targets=targets.name)

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..errors import UserError
+from ..targets import Targets, variable_worst_ratio
+from .base import as_table, check_variables
 
 log = logging.getLogger("trigcomp")
 
@@ -70,3 +74,40 @@ def cheapest_passing(
         if ratio <= margin:
             return by_bits[bits][best], ratio
     return None
+
+
+class TargetScorer:
+    """Training jets in groups (e.g. one per process) and the targets they must meet, each group on its own.
+
+    ``ratio(variable, decoded)`` is the worst target ratio of a decoded column (all groups, concatenated) over every
+    group, overall and in every full pt bin: a code chosen with it meets the targets on each process, not just on
+    their mixture (where a rare process's tails would be outvoted).
+    """
+
+    def __init__(self, train: np.ndarray | Sequence[np.ndarray], variables: Sequence[str], targets: Targets) -> None:
+        self.variables = check_variables(variables)
+        groups = [train] if isinstance(train, np.ndarray) else list(train)
+        if not groups:
+            raise UserError("no training jets given")
+        groups = [as_table(g, self.variables, "training") for g in groups]
+        self.train = np.concatenate(groups)
+        self.slices = [slice(end - len(g), end) for g, end in zip(groups, np.cumsum([len(g) for g in groups]))]
+        self.targets = targets.for_variables(self.variables)
+        self.pt = self.train[:, self.variables.index("pt")] if "pt" in self.variables else None
+
+    def column(self, variable: str) -> np.ndarray:
+        return self.train[:, self.variables.index(variable)]
+
+    def ratio(self, variable: str, decoded: np.ndarray) -> float:
+        truth, target = self.column(variable), self.targets.variables[variable]
+        return max(
+            variable_worst_ratio(
+                target,
+                truth[group],
+                decoded[group],
+                None if self.pt is None else self.pt[group],
+                self.targets.pt_bins,
+                self.targets.min_bin_jets,
+            )
+            for group in self.slices
+        )

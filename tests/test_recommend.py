@@ -112,3 +112,17 @@ def test_train_file_fits_and_every_data_file_is_judged_on_all_its_jets(capsys):
     assert code == 0 and "qcd.root" in payload["fitted_on"]
     ttbar_jets = len(load_jets([SAMPLES[1]], variables="jet4"))
     assert all(c["samples"][0]["jets"] == ttbar_jets for c in payload["codecs"])
+
+
+def test_config_of_a_recommended_autoencoder_is_its_model_config(tiny_model, tmp_path):
+    from trigcomp.codecs import AutoencoderCodec
+    from trigcomp.config import load_config
+    from trigcomp.recommend import CodecResult, Recommendation, write_config
+
+    codec = AutoencoderCodec(tiny_model)
+    result = CodecResult(codec.name, codec.kind, codec.bits_per_jet, None)
+    chosen = Recommendation(
+        load_targets("l1-jets"), codec.variables, "test", 1.0, [result], result, {codec.name: codec}
+    )
+    write_config(chosen, tmp_path / "model.toml")
+    assert load_config(tmp_path / "model.toml") == tiny_model.config

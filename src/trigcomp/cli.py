@@ -165,9 +165,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     samples = [_load(args, [path], variables) for path in args.data]
     train = _load(args, [args.train], variables) if args.train else None
     result = recommend(targets, samples, models, train=train, margin=args.margin)
+    payload, text = result.to_json(), result.format_text()
     if args.write_config and result.recommended is not None:
         write_config(result, Path(args.write_config), force=args.force)
-    _emit(args, result.to_json(), result.format_text())
+        payload["config_file"] = args.write_config
+        text += f"\nwrote the config of {result.recommended.name} to {args.write_config}"
+    _emit(args, payload, text)
     if result.recommended is None:
         raise CheckFailed(f"no codec meets {targets.name} on every sample")
     return 0
@@ -432,8 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
         "trained models. Fits per-variable fixed point and float truncation with the fewest bits meeting the "
         "targets (on the training split of every --data file, or on --train), evaluates them and the models on "
         "the held-out jets of every file, and lists bits per jet, meets_targets, worst ratio and a labelled area "
-        "estimate. The cheapest codec meeting the targets on every file is recommended; --write-config writes "
-        "what builds it (a codec TOML, or the model config). Exit 1 when no codec meets the targets (a CI gate)."
+        "estimate (for an autoencoder da4ml's, whose first use on a fresh machine compiles da4ml: minutes). The "
+        "cheapest codec meeting the targets on every file is recommended; --write-config writes what builds it (a "
+        "codec TOML, or the model config). Exit 1 when no codec meets the targets (a CI gate)."
         "\n\nexample: trigcomp recommend --targets l1-jets --data data/qcd.root data/ttbar.root "
         "--models models/jet10 --write-config out/codec.toml",
     )

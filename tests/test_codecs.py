@@ -241,3 +241,14 @@ def test_each_training_group_must_meet_the_targets_not_just_their_mixture(qcd, l
     assert pooled.fields[muon].bits == 0  # outvoted: 3 % of the mixture
     assert grouped.fields[muon].bits >= 4
     assert _meets(grouped, l1_jets, leptonic) and not _meets(pooled, l1_jets, leptonic)
+
+
+def test_autoencoder_codec_fit_trains_and_saves_a_model(jets, tiny_config, tmp_path):
+    codec = AutoencoderCodec.fit(jets.values, JET10, tiny_config, tmp_path / "fitted")
+    assert (tmp_path / "fitted" / "model.json").is_file()
+    assert codec.bits_per_jet == tiny_config.latent.size * tiny_config.latent.bits
+    rebuilt = codec_from_json(codec.to_json())
+    x = jets.values[:200].astype(np.float64)
+    assert np.array_equal(rebuilt.encode(x).codes, codec.encode(x).codes)
+    with pytest.raises(UserError, match="not pt, eta"):
+        AutoencoderCodec.fit(jets.values[:, :4], JET10[:4], tiny_config, tmp_path / "other")

@@ -100,7 +100,7 @@ def test_autoencoder_loses_to_fixed_point_and_is_told_plainly(capsys):
         str(REPO / "models" / "jet4"),
     )
     assert code == 0
-    assert "The autoencoder jet4" in out and "per-variable fixed point does" in out
+    assert "The autoencoder jet4" in out and "per-variable fixed point (fixed_point) does" in out
     assert "estimate:da4ml" in out
 
 
@@ -122,7 +122,7 @@ def test_config_of_a_recommended_autoencoder_is_its_model_config(tiny_model, tmp
     codec = AutoencoderCodec(tiny_model)
     result = CodecResult(codec.name, codec.kind, codec.bits_per_jet, None)
     chosen = Recommendation(
-        load_targets("l1-jets"), codec.variables, "test", 1.0, [result], result, {codec.name: codec}
+        load_targets("l1-jets"), codec.variables, ["test"], "test", 1.0, [result], result, {codec.name: codec}
     )
     write_config(chosen, tmp_path / "model.toml")
     assert load_config(tmp_path / "model.toml") == tiny_model.config

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import tomlfile
-from .codecs import AutoencoderCodec, Codec, codec_to_toml, target_codecs
+from .codecs import CODECS, AutoencoderCodec, Codec, codec_to_toml, target_codecs
 from .errors import UserError
 from .evaluate import _evaluation_rows
 from .model import check_variables, split_events
@@ -93,6 +93,7 @@ class CodecResult:
 class Recommendation:
     targets: Targets
     variables: tuple[str, ...]
+    samples: list[str]
     fitted_on: str
     margin: float
     codecs: list[CodecResult]
@@ -103,6 +104,7 @@ class Recommendation:
         return {
             "targets": self.targets.name,
             "variables": list(self.variables),
+            "samples": self.samples,
             "fitted_on": self.fitted_on,
             "margin": self.margin,
             "codecs": [c.to_json() for c in self.codecs],
@@ -113,7 +115,7 @@ class Recommendation:
     def verdict(self) -> str:
         """One sentence on what to deploy, and plainly where an autoencoder loses to fixed point."""
         best = self.recommended
-        samples = ", ".join(s.sample for s in self.codecs[0].samples) if self.codecs else ""
+        samples = ", ".join(self.samples)
         if best is None:
             closest = min(self.codecs, key=lambda c: c.worst_ratio, default=None)
             hint = f" (closest: {closest.name}, worst ratio {closest.worst_ratio:.3g})" if closest else ""
@@ -123,28 +125,28 @@ class Recommendation:
                 f"Deploy {best.name}: {best.bits_per_jet} bits per jet, the cheapest codec that meets "
                 f"{self.targets.name} on {samples} (worst ratio {best.worst_ratio:.3g})."
             )
-        fixed = next((c for c in self.codecs if c.kind == "fixed_point" and c.meets_targets), None)
-        for ae in (c for c in self.codecs if c.kind == AutoencoderCodec.kind):
-            if fixed is None or ae is best:
-                continue
-            if not ae.meets_targets:
-                sentence += (
-                    f" The autoencoder {ae.name} ({ae.bits_per_jet} bits) does not meet the targets (worst ratio "
-                    f"{ae.worst_ratio:.3g}); per-variable fixed point does, with {fixed.bits_per_jet} bits."
-                )
-            else:
-                sentence += (
-                    f" The autoencoder {ae.name} meets them but needs {ae.bits_per_jet} bits, per-variable fixed point "
-                    f"{fixed.bits_per_jet}."
-                )
+        if best is not None:
+            deployed = f"{CODECS[best.kind].label} ({best.name})" if best.kind != AutoencoderCodec.kind else best.name
+            for ae in (c for c in self.codecs if c.kind == AutoencoderCodec.kind and c is not best):
+                if not ae.meets_targets:
+                    sentence += (
+                        f" The autoencoder {ae.name} ({ae.bits_per_jet} bits) does not meet the targets (worst ratio "
+                        f"{ae.worst_ratio:.3g}); {deployed} does, with {best.bits_per_jet} bits."
+                    )
+                else:
+                    sentence += (
+                        f" The autoencoder {ae.name} meets them too but needs {ae.bits_per_jet} bits, "
+                        f"{deployed} {best.bits_per_jet}."
+                    )
         return sentence
 
     def format_text(self) -> str:
-        samples = [s.sample for s in self.codecs[0].samples] if self.codecs else []
+        samples = self.samples
         header = ["codec", "bits/jet", "meets targets", "worst ratio"] + [f"ratio {s}" for s in samples]
         header += ["area (LUT, estimate)"]
         rows = []
         for c in self.codecs:
+            ratios = {s.sample: s.worst_ratio for s in c.samples}
             area = "n/a" if not c.area or c.area.get("luts") is None else f"{c.area['luts']:,} ({c.area['source']})"
             rows.append(
                 [
@@ -153,7 +155,7 @@ class Recommendation:
                     "yes" if c.meets_targets else "no",
                     _ratio(c.worst_ratio),
                 ]
-                + [_ratio(s.worst_ratio) for s in c.samples]
+                + [_ratio(ratios.get(name, math.inf)) for name in samples]
                 + [area]
             )
         widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
@@ -282,7 +284,7 @@ def recommend(
 
     passing = [r for r in results if r.meets_targets]
     best = min(passing, key=lambda r: (r.bits_per_jet, (r.area or {}).get("luts") or math.inf), default=None)
-    return Recommendation(checked, coded, fitted_on, margin, results, best, objects)
+    return Recommendation(checked, coded, names, fitted_on, margin, results, best, objects)
 
 
 def config_text(recommendation: Recommendation) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from trigcomp.codecs import (
     load_codec,
 )
 from trigcomp.codecs.physics import physics_ranges
+from trigcomp.codecs.simplex import SimplexField
 from trigcomp.errors import UserError
 from trigcomp.model import split_events
 from trigcomp.records import JET10
@@ -49,7 +51,8 @@ def _codecs(kind: str, jets, tiny_model, l1_jets, qcd) -> list:
     builders = {
         "fixed_point": lambda: [
             FixedPointCodec.fit(train, JET10, 48),
-            FixedPointCodec.fit_targets(qcd[0], JET10, l1_jets),  # with the fraction remainder
+            FixedPointCodec.fit_targets(qcd[0], JET10, l1_jets, fraction_relations=("remainder",)),
+            FixedPointCodec.fit_targets(qcd[0], JET10, l1_jets, fraction_relations=("simplex",)),
         ],
         "float_mantissa": lambda: [
             FloatMantissaCodec.fit(train, JET10, 64),
@@ -151,24 +154,29 @@ def _one_bit_fewer(codec: FixedPointCodec, v: int, column: np.ndarray) -> list[F
     ]
 
 
-@pytest.mark.parametrize("remainder", [False, True])
-def test_target_driven_fixed_point_is_minimal_and_holds_on_held_out_jets(qcd, l1_jets, remainder):
+@pytest.mark.parametrize("relations", [(), ("remainder",), ("simplex",)])
+def test_target_driven_fixed_point_is_minimal_and_holds_on_held_out_jets(qcd, l1_jets, relations):
     train, test = qcd
-    codec = FixedPointCodec.fit_targets(train, JET10, l1_jets, fraction_remainder=remainder)
+    codec = FixedPointCodec.fit_targets(train, JET10, l1_jets, fraction_relations=relations)
     assert _meets(codec, l1_jets, train)
     assert _meets(codec, l1_jets, test)  # held-out jets of the same process
     for v, field in enumerate(codec.fields):
         if field.bits and field.variable != codec.remainder:
             for fewer in _one_bit_fewer(codec, v, train[:, v]):
                 assert not _meets(fewer, l1_jets, train), f"{field.variable} with {field.bits - 1} bits"
+    if codec.simplex is not None:  # the fewest lattice levels
+        assert not _meets(
+            replace(codec, simplex=replace(codec.simplex, levels=codec.simplex.levels - 1)), l1_jets, train
+        )
+    assert bool(relations) == (codec.remainder is not None or codec.simplex is not None)
     kinematics = {f.variable: (f.bits, f.companding) for f in codec.fields[:4]}
     assert kinematics["pt"][1] == kinematics["mass"][1] == "log"  # relative targets: log bins are cheaper
 
 
 def test_fraction_remainder_saves_bits_and_decodes_as_one_minus_the_rest(qcd, l1_jets):
     train, _ = qcd
-    plain = FixedPointCodec.fit_targets(train, JET10, l1_jets, fraction_remainder=False)
-    with_remainder = FixedPointCodec.fit_targets(train, JET10, l1_jets)
+    plain = FixedPointCodec.fit_targets(train, JET10, l1_jets, fraction_relations=())
+    with_remainder = FixedPointCodec.fit_targets(train, JET10, l1_jets, fraction_relations=("remainder",))
     assert plain.remainder is None
     assert with_remainder.remainder is not None and with_remainder.bits_per_jet < plain.bits_per_jet
     decoded, _ = with_remainder.roundtrip(train[:1000])
@@ -235,8 +243,8 @@ def test_each_training_group_must_meet_the_targets_not_just_their_mixture(qcd, l
     train, _ = qcd
     leptonic = train[:2_000].copy()  # a small second process with muons in every jet
     leptonic[:, JET10.index("muEF")] = np.random.default_rng(1).uniform(0, 0.5, len(leptonic))
-    pooled = FixedPointCodec.fit_targets(np.concatenate([train, leptonic]), JET10, l1_jets, fraction_remainder=False)
-    grouped = FixedPointCodec.fit_targets([train, leptonic], JET10, l1_jets, fraction_remainder=False)
+    pooled = FixedPointCodec.fit_targets(np.concatenate([train, leptonic]), JET10, l1_jets, fraction_relations=())
+    grouped = FixedPointCodec.fit_targets([train, leptonic], JET10, l1_jets, fraction_relations=())
     muon = JET10.index("muEF")
     assert pooled.fields[muon].bits == 0  # outvoted: 3 % of the mixture
     assert grouped.fields[muon].bits >= 4
@@ -252,3 +260,38 @@ def test_autoencoder_codec_fit_trains_and_saves_a_model(jets, tiny_config, tmp_p
     assert np.array_equal(rebuilt.encode(x).codes, codec.encode(x).codes)
     with pytest.raises(UserError, match="not pt, eta"):
         AutoencoderCodec.fit(jets.values[:, :4], JET10[:4], tiny_config, tmp_path / "other")
+
+
+@pytest.mark.parametrize("parts, levels, slack", [(3, 4, False), (5, 7, False), (2, 9, True), (4, 3, True)])
+def test_simplex_lattice_ranks_every_point_once(parts, levels, slack):
+    field = SimplexField(tuple(f"f{i}" for i in range(parts)), levels, slack)
+    hidden = parts + slack
+    points = np.array([q for q in itertools.product(range(levels + 1), repeat=hidden) if sum(q) == levels]) / levels
+    ranks, saturated = field.encode(points[:, :parts])
+    assert len(points) == field.count and not saturated.any()
+    assert sorted(ranks) == list(range(field.count)) and field.count <= 2**field.bits
+    assert np.allclose(field.decode(ranks), points[:, :parts])
+
+
+def test_simplex_rounding_stays_within_one_level_and_counts_bad_sums():
+    rng = np.random.default_rng(4)
+    fractions = rng.dirichlet([3, 1, 0.3, 1.5, 0.05], 5_000)
+    field = SimplexField(("a", "b", "c", "d", "e"), 19, slack=False)
+    ranks, saturated = field.encode(fractions)
+    decoded = field.decode(ranks)
+    assert np.allclose(decoded.sum(axis=1), 1) and np.abs(decoded - fractions).max() < 1 / 19
+    assert not saturated.any() and field.bits == 14  # C(23, 4) = 8855 points
+    bad = fractions[:3].copy()
+    bad[0, 0] = -0.1
+    bad[1] *= 0.5  # sums to 0.5: these fractions need the slack part
+    assert list(field.encode(bad)[1]) == [True, True, False]
+
+
+def test_simplex_saves_bits_over_per_variable_fractions(qcd, l1_jets):
+    train, test = qcd
+    plain = FixedPointCodec.fit_targets(train, JET10, l1_jets, fraction_relations=())
+    joint = FixedPointCodec.fit_targets(train, JET10, l1_jets, fraction_relations=("simplex",))
+    fractions = [JET10.index(f) for f in joint.simplex.variables]
+    assert joint.simplex.bits < sum(plain.fields[v].bits for v in fractions)
+    assert joint.bits_per_jet == plain.bits_per_jet - sum(plain.fields[v].bits for v in fractions) + joint.simplex.bits
+    assert _meets(joint, l1_jets, test)

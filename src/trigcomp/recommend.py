@@ -268,6 +268,12 @@ def recommend(
             result.samples.append(_score(codec, checked, coded, truth, name, held_out_label))
         if getattr(codec, "remainder", None):
             result.note = f"{codec.remainder} is sent as 1 - the sum of the other energy fractions (0 bits)"
+        if getattr(codec, "simplex", None):
+            simplex = codec.simplex
+            result.note = (
+                f"{', '.join(simplex.variables)} are sent jointly as one of the {simplex.count} points of the simplex "
+                f"lattice with steps of 1/{simplex.levels} ({simplex.bits} bits)"
+            )
         results.append(result)
         objects[result.name] = codec
 

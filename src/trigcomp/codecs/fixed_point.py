@@ -10,8 +10,9 @@ Two ways to choose the fields:
   companded (uniform in log x); the better of linear/log is kept for each bit count.
 * **At physics targets** (``fit_targets``): the range is set by physics (``physics.PHYSICS_RANGES``: what the board
   can see), and each variable gets the fewest bits, over its log and linear codings, whose worst target ratio on the
-  training jets (overall and in every full pt bin) is <= 1. The energy fractions sum to 1, so one of them can be sent
-  with no bits at all and decoded as the remainder 1 - (sum of the others), when that costs fewer bits overall.
+  training jets (overall and in every full pt bin) is <= 1. The energy fractions sum to 1, which two options exploit
+  when they cost fewer bits in total: one fraction sent with no bits at all and decoded as the remainder
+  1 - (sum of the others), or all of them coded jointly as a point of the simplex lattice (``simplex``).
 
 Values outside the range saturate to its edge and are counted. Decoding is the mid-point of the bin in the companded
 domain (the geometric mid-point of a log bin, which keeps relative residuals unbiased), so a board or an offline
@@ -31,6 +32,7 @@ from ..errors import UserError
 from ..targets import Targets
 from .base import (
     INPUT_WORD_BITS,
+    Encoding,
     PerVariableCodec,
     allocate_bits,
     as_table,
@@ -40,6 +42,7 @@ from .base import (
     record_from_json,
 )
 from .physics import ENERGY_FRACTIONS, MAX_TARGET_BITS, TargetScorer, cheapest_passing, physics_ranges
+from .simplex import MAX_LEVELS, SUM_TOLERANCE, SimplexField
 
 #: Most bits one variable may get in fixed point.
 MAX_FIXED_POINT_BITS = 24
@@ -185,6 +188,7 @@ class FixedPointCodec(PerVariableCodec):
 
     remainder: str | None = None  # an energy fraction decoded as 1 - sum(remainder_of)
     remainder_of: tuple[str, ...] = ()
+    simplex: SimplexField | None = None  # fractions sent jointly in one extra field (their own fields have 0 bits)
 
     # ------------------------------------------------------------------------------------------ fitting
 
@@ -246,15 +250,16 @@ class FixedPointCodec(PerVariableCodec):
         variables: Sequence[str],
         targets: Targets,
         *,
-        fraction_remainder: bool = True,
+        fraction_relations: Sequence[str] = ("remainder", "simplex"),
         max_bits: int = MAX_TARGET_BITS,
         margin: float = 1.0,
     ) -> FixedPointCodec | None:
         """The fewest bits per variable meeting ``targets`` on ``train`` (worst ratio <= ``margin``), or None.
 
         ``train``: one array of jets, or several (e.g. one per process), each of which must meet the targets.
-        Variables without a target get 0 bits (decoded as their training mean). With ``fraction_remainder`` one
-        energy fraction may be decoded as 1 - (sum of the others) when that saves bits in total.
+        Variables without a target get 0 bits (decoded as their training mean). ``fraction_relations``: how the
+        energy fractions' sum may be used, whichever saves the most bits -- "remainder" (one fraction decoded as
+        1 - the sum of the others) and "simplex" (all of them coded jointly on the simplex lattice).
         """
         search = _TargetSearch(TargetScorer(train, variables, targets), max_bits, margin)
         fields = search.fields_per_variable()
@@ -263,19 +268,52 @@ class FixedPointCodec(PerVariableCodec):
         codec = cls(
             variables=search.variables, fields=tuple(fields), budget=sum(f.bits for f in fields), targets=targets.name
         )
-        return search.with_remainder(codec) if fraction_remainder else codec
+        unknown = set(fraction_relations) - {"remainder", "simplex"}
+        if unknown:
+            raise UserError(f"unknown fraction relations {sorted(unknown)}; known: remainder, simplex")
+        candidates = [codec] + [getattr(search, f"with_{relation}")(codec) for relation in fraction_relations]
+        return min(candidates, key=lambda c: c.bits_per_jet)
 
     # ------------------------------------------------------------------------------------------ the interface
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return self.variables + (("+".join(self.simplex.variables),) if self.simplex else ())
+
+    @property
+    def field_bits(self) -> tuple[int, ...]:
+        return super().field_bits + ((self.simplex.bits,) if self.simplex else ())
+
+    def encode(self, x: np.ndarray) -> Encoding:
+        codes, saturated = super().encode(x)
+        if self.simplex is None:
+            return Encoding(codes, saturated)
+        columns = [self.variables.index(v) for v in self.simplex.variables]
+        ranks, clamped = self.simplex.encode(np.asarray(x, dtype=np.float64)[:, columns])
+        return Encoding(np.column_stack([codes, ranks]), np.append(saturated, int(clamped.sum())))
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         x_hat = super().decode(codes)
         if self.remainder is not None:
             parts = [self.variables.index(p) for p in self.remainder_of]
             x_hat[:, self.variables.index(self.remainder)] = np.clip(1.0 - x_hat[:, parts].sum(axis=1), 0.0, 1.0)
+        if self.simplex is not None:
+            columns = [self.variables.index(v) for v in self.simplex.variables]
+            x_hat[:, columns] = self.simplex.decode(np.asarray(codes)[:, -1])
         return x_hat
 
+    def area_estimate(self) -> dict[str, Any]:
+        estimate = super().area_estimate()
+        if self.simplex is not None:
+            estimate["luts"] += self.simplex.area_luts(INPUT_WORD_BITS)
+        return estimate
+
     def to_json(self) -> dict[str, Any]:
-        return super().to_json() | {"remainder": self.remainder, "remainder_of": list(self.remainder_of)}
+        return super().to_json() | {
+            "remainder": self.remainder,
+            "remainder_of": list(self.remainder_of),
+            "simplex": None if self.simplex is None else self.simplex.to_json(),
+        }
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> FixedPointCodec:
@@ -283,7 +321,10 @@ class FixedPointCodec(PerVariableCodec):
         variables = raw.get("variables") or ()
         if remainder is not None and (remainder not in variables or not set(remainder_of) <= set(variables)):
             raise UserError(f"fixed-point codec: remainder {remainder} of {remainder_of} is not among the variables")
-        return super().from_json(raw, remainder=remainder, remainder_of=remainder_of)
+        simplex = SimplexField.from_json(raw["simplex"]) if raw.get("simplex") else None
+        if simplex is not None and not set(simplex.variables) <= set(variables):
+            raise UserError(f"fixed-point codec: simplex fractions {simplex.variables} are not among the variables")
+        return super().from_json(raw, remainder=remainder, remainder_of=remainder_of, simplex=simplex)
 
 
 class _TargetSearch:
@@ -319,12 +360,35 @@ class _TargetSearch:
             fields.append(found[0])
         return fields
 
+    def _fractions(self) -> list[str]:
+        return [v for v in self.variables if v in ENERGY_FRACTIONS]
+
+    def _fraction_sums(self) -> np.ndarray:
+        return self.train[:, [self.variables.index(f) for f in self._fractions()]].sum(axis=1)
+
+    def with_simplex(self, codec: FixedPointCodec) -> FixedPointCodec:
+        """``codec`` with the energy fractions coded jointly on the simplex lattice with the fewest levels meeting
+        their targets (or ``codec`` when there is nothing to gain)."""
+        fractions = self._fractions()
+        if len(fractions) < 2 or np.any(self._fraction_sums() > 1 + SUM_TOLERANCE):
+            return codec
+        slack = bool(np.any(self._fraction_sums() < 1 - SUM_TOLERANCE))
+        columns = [self.variables.index(f) for f in fractions]
+        targeted = [f for f in fractions if f in self.targets.variables]
+        for levels in range(1, MAX_LEVELS + 1):
+            field = SimplexField(tuple(fractions), levels, slack)
+            if field.bits >= sum(codec.fields[c].bits for c in columns):
+                return codec
+            decoded = field.decode(field.encode(self.train[:, columns])[0])
+            if all(self.ratio(f, decoded[:, fractions.index(f)]) <= self.margin for f in targeted):
+                fields = tuple(replace(f, bits=0) if f.variable in fractions else f for f in codec.fields)
+                return replace(codec, fields=fields, budget=sum(f.bits for f in fields) + field.bits, simplex=field)
+        return codec
+
     def with_remainder(self, codec: FixedPointCodec) -> FixedPointCodec:
         """The cheapest codec with one energy fraction sent as the remainder of the others (or ``codec``)."""
-        fractions = [v for v in self.variables if v in ENERGY_FRACTIONS]
-        if len(fractions) < 2 or np.any(
-            self.train[:, [self.variables.index(f) for f in fractions]].sum(axis=1) > 1.001
-        ):
+        fractions = self._fractions()
+        if len(fractions) < 2 or np.any(self._fraction_sums() > 1 + SUM_TOLERANCE):
             return codec
         best = codec
         for remainder in fractions:

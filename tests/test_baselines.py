@@ -7,15 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trigcomp.baselines import (
-    FixedPointCodec,
-    FloatField,
-    FloatMantissaCodec,
-    allocate_bits,
-    nmse_per_variable,
-    rate_distortion,
-    total_nmse,
-)
+from trigcomp.baselines import nmse_per_variable, rate_distortion, total_nmse
+from trigcomp.codecs import FixedPointCodec, FloatField, FloatMantissaCodec
+from trigcomp.codecs.base import allocate_bits
 from trigcomp.errors import UserError
 from trigcomp.records import JET10
 

@@ -199,6 +199,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from .model import load_model, resolve_model_variables
+    from .recommend import recommend, write_config
+    from .targets import load_targets
+
+    targets = load_targets(args.targets)
+    if args.train and Path(args.train).resolve() in {Path(path).resolve() for path in args.data}:
+        raise UserError(
+            "the --train file is also a --data file: codecs would be judged on the jets they were fitted on"
+        )
+    models = [load_model(path) for path in args.models or ()]
+    variables = models[0].variables if models else resolve_model_variables(args.variables)
+    if any(m.variables != variables for m in models):
+        raise UserError("the --models must all take the same variables")
+    samples = [_load(args, [path], variables) for path in args.data]
+    train = _load(args, [args.train], variables) if args.train else None
+    result = recommend(targets, samples, models, train=train, margin=args.margin)
+    payload, text = result.to_json(), result.format_text()
+    if args.write_config and result.recommended is not None:
+        write_config(result, Path(args.write_config), force=args.force)
+        payload["config_file"] = args.write_config
+        text += f"\nwrote the config of {result.recommended.name} to {args.write_config}"
+    _emit(args, payload, text)
+    if result.recommended is None:
+        raise CheckFailed(f"no codec meets {targets.name} on every sample")
+    return 0
+
+
 def _board(args: argparse.Namespace):
     from .boards import board_for_part, get_board
 
@@ -519,6 +547,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_options(p, "ROOT file(s) to evaluate on; each file is a separate sample (process)", required=True)
     p.set_defaults(func=cmd_evaluate)
+
+    p = verb(
+        "recommend",
+        "the cheapest codec that meets physics targets",
+        "In: targets (preset or TOML) and one or more ROOT files (each a sample, e.g. one per process), optionally "
+        "trained models. Fits per-variable fixed point and float truncation with the fewest bits meeting the "
+        "targets (on the training split of every --data file, or on --train), evaluates them and the models on "
+        "the held-out jets of every file, and lists bits per jet, meets_targets, worst ratio and a labelled area "
+        "estimate (for an autoencoder da4ml's, whose first use on a fresh machine compiles da4ml: minutes). The "
+        "cheapest codec meeting the targets on every file is recommended; --write-config writes what builds it (a "
+        "codec TOML, or the model config). Exit 1 when no codec meets the targets (a CI gate)."
+        "\n\nexample: trigcomp recommend --targets l1-jets --data data/qcd.root data/ttbar.root "
+        "--models models/jet10 --write-config out/codec.toml",
+    )
+    p.add_argument("--targets", required=True, help="physics targets: a preset (l1-jets, ...) or a TOML file")
+    p.add_argument("--models", nargs="+", metavar="MODEL", help="trained autoencoder dirs to compare")
+    p.add_argument(
+        "--variables", default="jet10", help="jet4, jet10 or a comma list (default jet10; with --models: theirs)"
+    )
+    p.add_argument("--train", help="ROOT file to fit the classical codecs on (default: training split of --data)")
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.95,
+        help="worst target ratio the classical codecs must reach on their training jets, so that they hold on "
+        "held-out jets (default 0.95)",
+    )
+    p.add_argument("--write-config", metavar="FILE", help="write the recommended codec's config here")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --write-config file")
+    _add_data_options(p, "ROOT files to meet the targets on, one sample each", required=True)
+    p.set_defaults(func=cmd_recommend)
 
     p = verb(
         "hls",

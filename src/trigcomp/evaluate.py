@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .baselines import nmse_per_variable, rate_distortion
+from .baselines import DEFAULT_BUDGETS, nmse_per_variable, rate_distortion
+from .codecs import budget_codecs
 from .data import PRESETS, load_jets
 from .errors import UserError
 from .junit import JUnitCase
@@ -38,8 +39,6 @@ from .targets import (
     residuals,
     resolution,
 )
-
-DEFAULT_BUDGETS = (32, 48, 64, 96, 128, 160)
 
 
 def response(name: str, median_residual: float) -> float:
@@ -480,23 +479,24 @@ def render_markdown(evaluation: Evaluation) -> str:
             f"Autoencoder {evaluation.total_nmse:.4g} vs best baseline ({best['codec']}) "
             f"{best['total_nmse']:.4g}: **{verdict}**."
         )
+    baselines = budget_codecs()
     lines += [
         "",
         "## Rate–distortion (total NMSE on the same held-out jets)",
         "",
-        "| bits/jet | fixed point | float, cut mantissa | autoencoder |",
-        "|---|---|---|---|",
+        "| bits/jet | " + " | ".join(c.label for c in baselines) + " | autoencoder |",
+        "|---|" + "---|" * len(baselines) + "---|",
     ]
     budgets = sorted({p["budget"] for p in evaluation.baselines})
     for budget in budgets:
         cells = []
-        for codec in ("fixed_point", "float_mantissa"):
-            match = [p for p in evaluation.baselines if p["budget"] == budget and p["codec"] == codec]
+        for codec in baselines:
+            match = [p for p in evaluation.baselines if p["budget"] == budget and p["codec"] == codec.kind]
             cells.append(_fmt(match[0]["total_nmse"]) if match and match[0]["possible"] else "impossible")
         ae = ", ".join(
             f"{_fmt(a['total_nmse'])} ({a['model']})" for a in evaluation.autoencoders if a["bits_per_jet"] == budget
         )
-        lines.append(f"| {budget} | {cells[0]} | {cells[1]} | {ae} |")
+        lines.append(f"| {budget} | " + " | ".join(cells) + f" | {ae} |")
     if evaluation.pt_bins:
         lines += [
             "",
@@ -655,9 +655,9 @@ def write_plots(evaluation: Evaluation, out: Path) -> list[str]:
             _plot_vs_pt(plt, evaluation, quantity, paths[-1])
 
     fig, ax = plt.subplots(figsize=(7, 5))
-    for codec, label in (("fixed_point", "per-variable fixed point"), ("float_mantissa", "float, cut mantissa")):
-        points = [p for p in evaluation.baselines if p["codec"] == codec and p["possible"]]
-        ax.plot([p["bits_per_jet"] for p in points], [p["total_nmse"] for p in points], marker="s", label=label)
+    for codec in budget_codecs():
+        points = [p for p in evaluation.baselines if p["codec"] == codec.kind and p["possible"]]
+        ax.plot([p["bits_per_jet"] for p in points], [p["total_nmse"] for p in points], marker="s", label=codec.label)
     ax.plot(
         [a["bits_per_jet"] for a in evaluation.autoencoders],
         [a["total_nmse"] for a in evaluation.autoencoders],

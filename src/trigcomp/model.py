@@ -369,12 +369,13 @@ class TrainedModel:
 
     def encode_with_accumulator(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The quantized latent and the value before the latent quantizer (to count saturation), in one pass."""
-        from tensorflow import keras
+        if not hasattr(self, "_probe"):  # built once: a new Keras model per call retraces its predict function
+            from tensorflow import keras
 
-        encoder = self.firmware_encoder()
-        probe = keras.Model(encoder.input, [encoder.output, encoder.get_layer("enc_latent").output])
+            encoder = self.firmware_encoder()
+            self._probe = keras.Model(encoder.input, [encoder.output, encoder.get_layer("enc_latent").output])
         with exact_arithmetic():
-            latent, accumulator = probe.predict(self.encoder_input(x), batch_size=65536, verbose=0)
+            latent, accumulator = self._probe.predict(self.encoder_input(x), batch_size=65536, verbose=0)
         return latent, accumulator
 
     def encode_float(self, x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,106 @@
+"""Energy fractions coded jointly: one field holding a point of the simplex lattice {q / N : q integer, sum q = N}.
+
+The fractions of a jet sum to 1 (or to at most 1: then a ``slack`` part 1 - sum is added), so they live on a simplex
+and coding each on its own wastes the codes of impossible combinations. Rounding to the nearest lattice point (floor,
+then the missing units to the largest remainders) keeps every fraction within 1/N, sends exact zeros exactly, and
+the lattice has C(N + k - 1, k - 1) points for k parts: the field is the point's rank in the combinatorial number
+system (stars and bars), ceil(log2(count)) bits. Values outside [0, 1], or fractions not summing to 1 (more than
+1 without slack) are clamped and counted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import UserError
+
+#: A jet's fractions may miss a sum of 1 by this much (float32 rounding) before it counts as clamped.
+SUM_TOLERANCE = 1e-3
+MAX_LEVELS = 4096
+
+
+@dataclass(frozen=True)
+class SimplexField:
+    variables: tuple[str, ...]  # the fractions, in the codec's variable order
+    levels: int  # N: every fraction is a multiple of 1/N
+    slack: bool  # a hidden part 1 - sum, for fractions summing to less than 1
+
+    @property
+    def parts(self) -> int:
+        return len(self.variables) + int(self.slack)
+
+    @property
+    def count(self) -> int:
+        return math.comb(self.levels + self.parts - 1, self.parts - 1)
+
+    @property
+    def bits(self) -> int:
+        return max(1, math.ceil(math.log2(self.count)))
+
+    def _binomials(self) -> np.ndarray:
+        """table[c, j] = C(c, j) for c < N + parts - 1, j < parts."""
+        rows = self.levels + self.parts - 1
+        return np.array([[math.comb(c, j) for j in range(self.parts)] for c in range(rows)], dtype=np.int64)
+
+    def encode(self, fractions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lattice ranks (int64) and the mask of jets whose fractions were clamped or renormalised."""
+        fractions = np.asarray(fractions, dtype=np.float64)
+        clipped = np.clip(fractions, 0.0, 1.0)
+        total = clipped.sum(axis=1)
+        saturated = np.any(clipped != fractions, axis=1) | (total > 1 + SUM_TOLERANCE)
+        if self.slack:
+            clipped = np.column_stack([clipped, np.maximum(1.0 - total, 0.0)])
+        else:
+            saturated |= total < 1 - SUM_TOLERANCE
+        total = clipped.sum(axis=1, keepdims=True)
+        shares = np.where(total > 0, clipped / np.where(total > 0, total, 1.0), 1.0 / self.parts)
+        scaled = shares * self.levels
+        units = np.floor(scaled).astype(np.int64)
+        missing = self.levels - units.sum(axis=1)
+        # the missing units go to the largest remainders, one each (ties: the first part)
+        order = np.argsort(-(scaled - units), axis=1, kind="stable")
+        rows = np.arange(len(units))
+        for k in range(self.parts):
+            units[rows, order[:, k]] += missing > k
+        positions = np.cumsum(units[:, :-1], axis=1) + np.arange(self.parts - 1)  # strictly increasing
+        binomials = self._binomials()
+        ranks = sum(binomials[positions[:, j], j + 1] for j in range(self.parts - 1))
+        return np.asarray(ranks, dtype=np.int64), saturated
+
+    def decode(self, ranks: np.ndarray) -> np.ndarray:
+        """Fractions (jets, len(variables)) of the lattice points with these ranks."""
+        remaining = np.asarray(ranks, dtype=np.int64).copy()
+        binomials = self._binomials()
+        positions = np.zeros((len(remaining), self.parts - 1), dtype=np.int64)
+        for j in range(self.parts - 1, 0, -1):  # greedy: the largest c with C(c, j) <= rank
+            positions[:, j - 1] = np.searchsorted(binomials[:, j], remaining, side="right") - 1
+            remaining -= binomials[positions[:, j - 1], j]
+        cumulative = positions - np.arange(self.parts - 1)
+        edges = np.column_stack(
+            [np.zeros(len(cumulative), dtype=np.int64), cumulative, np.full(len(cumulative), self.levels)]
+        )
+        return (np.diff(edges, axis=1) / self.levels)[:, : len(self.variables)]
+
+    def area_luts(self, word_bits: int) -> int:
+        """Scale each fraction by N (two adders), order the remainders (a comparator per pair), add the ranks
+        (a binomial ROM per boundary)."""
+        pairs = self.parts * (self.parts - 1) // 2
+        rom = (self.parts - 1) * math.ceil((self.levels + self.parts) * self.bits / 64)
+        return self.parts * 2 * word_bits + pairs * math.ceil(word_bits / 4) + rom + (self.parts - 1) * self.bits
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"variables": list(self.variables), "bits": self.bits}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SimplexField:
+        try:
+            field = cls(tuple(str(v) for v in raw["variables"]), int(raw["levels"]), bool(raw["slack"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(f"simplex field {raw!r}: missing or bad key {err}") from None
+        if not 1 <= field.levels <= MAX_LEVELS or field.parts < 2:
+            raise UserError(f"simplex field: 1..{MAX_LEVELS} levels and at least 2 parts, got {raw!r}")
+        return field

@@ -363,6 +363,19 @@ def test_trace_of_a_clean_project_finds_no_divergence(tiny_project, tiny_model, 
     ]
 
 
+def test_trace_of_a_project_without_hooks_says_so(tmp_path, tiny_project, tiny_model, jets):
+    """Projects written before the hooks were compiled in traced zeros and blamed the first layer."""
+    old = tmp_path / "old"
+    shutil.copytree(tiny_project.path, old)
+    source = old / "firmware" / "myproject.cpp"
+    source.write_text("".join(line for line in source.read_text().splitlines(True) if "save_layer_output" not in line))
+    project = load_project(old)
+    binary, _ = build_testbench(project)
+    trace = trace_jet(binary, project, tiny_model, jets.values[0])
+    assert [entry["layer"] for entry in trace["layers"]] == ["input_q", "latent"]
+    assert trace["first_divergent_layer"] is None and "no per-layer trace hooks" in trace["note"]
+
+
 # ---- huge, infinite and NaN inputs -------------------------------------------------------------------------------
 
 HUGE = [1e19, 1e20, -1e20, 1e30, 3e38, 1e39, 1e300, -1e300, np.inf, -np.inf]

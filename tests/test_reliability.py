@@ -323,17 +323,29 @@ def _inject_fault(project: Path, stem: str) -> None:
     path.write_text(", ".join(repr(v) for v in values))
 
 
-def test_every_weight_file_fault_is_traced_to_its_layer(tmp_path, tiny_project, tiny_model, jets):
-    layers = _weight_files_by_layer(tiny_project.path)
+@pytest.fixture(scope="module", params=["parallel", "stream"])
+def io_project(request, tmp_path_factory, tiny_model, tiny_project, jets):
+    """The tiny project in both io types: hls4ml traces arrays and streams through different helpers."""
+    if request.param == "parallel":
+        return tiny_project
+    from trigcomp.boards import get_board
+    from trigcomp.hls import HlsOptions, write_hls_project
+
+    out = tmp_path_factory.mktemp("stream") / "tiny"
+    return write_hls_project(tiny_model, out, HlsOptions(get_board("vu13p"), 5.0, io="stream"), jets.values[:50])
+
+
+def test_every_weight_file_fault_is_traced_to_its_layer(tmp_path, io_project, tiny_model, jets):
+    layers = _weight_files_by_layer(io_project.path)
     assert sorted(set(layers.values())) == ["enc_dense0", "enc_latent"] and len(layers) == 4
     # Weights are read at run time from firmware/weights (relative to the project), so one binary of the clean
     # project runs every faulty copy: a fault in w*.txt is exactly what changes between them.
-    binary, _ = build_testbench(tiny_project)
+    binary, _ = build_testbench(io_project)
     x = make_inputs(jets.values, tiny_model.config.input_quantizer, 3000, 100, seed=0)
     reference = np.rint(tiny_model.encode(x) / tiny_model.latent_lsb).astype(np.int64)
     for stem, layer in sorted(layers.items()):
         faulty = tmp_path / stem
-        shutil.copytree(tiny_project.path, faulty)
+        shutil.copytree(io_project.path, faulty)
         _inject_fault(faulty, stem)
         project = load_project(faulty)
         codes = unpack_latent(

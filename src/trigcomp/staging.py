@@ -49,6 +49,8 @@ def check_output(out: str | Path, force: bool, directory: bool = True) -> Path:
         if parent.exists():
             if not parent.is_dir():
                 raise UserError(f"cannot write {out}: {parent} is not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):  # e.g. a read-only mount: say so before any work is done
+                raise UserError(f"cannot write {out}: {parent} is not writable")
             break
     return out
 

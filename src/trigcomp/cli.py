@@ -402,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=description, formatter_class=fmt)
         p.add_argument("--json", action="store_true", help="print a JSON result on stdout instead of text")
         p.add_argument(
-            "-q", "--quiet", action="store_true", help="no progress bars or notices (also when stderr is no terminal)"
+            "-q", "--quiet", action="store_true", help="no progress bars or notices (shown only on a terminal anyway)"
         )
         return p
 

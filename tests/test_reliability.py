@@ -64,12 +64,10 @@ def assert_one_line(code: int, err: str, expected_code: int = 2) -> None:
     assert err.count("\n") == 1 and err.endswith("\n"), err
 
 
-@pytest.fixture(autouse=True)
-def _restore_sigint():
-    """main() routes Ctrl-C through its own handler; give pytest its own back after each test."""
-    previous = signal.getsignal(signal.SIGINT)
-    yield
-    signal.signal(signal.SIGINT, previous)
+def test_main_gives_ctrl_c_back_and_forgets_it():
+    before = signal.getsignal(signal.SIGINT)
+    assert main(["inspect", "/nonexistent.root"]) == 2
+    assert signal.getsignal(signal.SIGINT) is before and not staging.interrupted()
 
 
 @pytest.fixture(scope="module")

@@ -149,11 +149,21 @@ def _on_interrupt(signum, frame) -> None:
         raise KeyboardInterrupt
 
 
-def catch_interrupts() -> None:
-    """Route Ctrl-C through ``_on_interrupt``, so that no interrupt is lost (see ``interrupted``)."""
+@contextmanager
+def catching_interrupts() -> Iterator[None]:
+    """Within: Ctrl-C goes through ``_on_interrupt``, so that no interrupt is lost (see ``interrupted``)."""
     global _interrupted
     _interrupted = False
-    signal.signal(signal.SIGINT, _on_interrupt)
+    try:
+        previous = signal.signal(signal.SIGINT, _on_interrupt)
+    except ValueError:  # not the main thread: signals are not ours to route
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        _interrupted = False
 
 
 def interrupted() -> bool:

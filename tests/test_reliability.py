@@ -64,12 +64,10 @@ def assert_one_line(code: int, err: str, expected_code: int = 2) -> None:
     assert err.count("\n") == 1 and err.endswith("\n"), err
 
 
-@pytest.fixture(autouse=True)
-def _restore_sigint():
-    """main() routes Ctrl-C through its own handler; give pytest its own back after each test."""
-    previous = signal.getsignal(signal.SIGINT)
-    yield
-    signal.signal(signal.SIGINT, previous)
+def test_main_gives_ctrl_c_back_and_forgets_it():
+    before = signal.getsignal(signal.SIGINT)
+    assert main(["inspect", "/nonexistent.root"]) == 2
+    assert signal.getsignal(signal.SIGINT) is before and not staging.interrupted()
 
 
 @pytest.fixture(scope="module")
@@ -323,17 +321,29 @@ def _inject_fault(project: Path, stem: str) -> None:
     path.write_text(", ".join(repr(v) for v in values))
 
 
-def test_every_weight_file_fault_is_traced_to_its_layer(tmp_path, tiny_project, tiny_model, jets):
-    layers = _weight_files_by_layer(tiny_project.path)
+@pytest.fixture(scope="module", params=["parallel", "stream"])
+def io_project(request, tmp_path_factory, tiny_model, tiny_project, jets):
+    """The tiny project in both io types: hls4ml traces arrays and streams through different helpers."""
+    if request.param == "parallel":
+        return tiny_project
+    from trigcomp.boards import get_board
+    from trigcomp.hls import HlsOptions, write_hls_project
+
+    out = tmp_path_factory.mktemp("stream") / "tiny"
+    return write_hls_project(tiny_model, out, HlsOptions(get_board("vu13p"), 5.0, io="stream"), jets.values[:50])
+
+
+def test_every_weight_file_fault_is_traced_to_its_layer(tmp_path, io_project, tiny_model, jets):
+    layers = _weight_files_by_layer(io_project.path)
     assert sorted(set(layers.values())) == ["enc_dense0", "enc_latent"] and len(layers) == 4
     # Weights are read at run time from firmware/weights (relative to the project), so one binary of the clean
     # project runs every faulty copy: a fault in w*.txt is exactly what changes between them.
-    binary, _ = build_testbench(tiny_project)
+    binary, _ = build_testbench(io_project)
     x = make_inputs(jets.values, tiny_model.config.input_quantizer, 3000, 100, seed=0)
     reference = np.rint(tiny_model.encode(x) / tiny_model.latent_lsb).astype(np.int64)
     for stem, layer in sorted(layers.items()):
         faulty = tmp_path / stem
-        shutil.copytree(tiny_project.path, faulty)
+        shutil.copytree(io_project.path, faulty)
         _inject_fault(faulty, stem)
         project = load_project(faulty)
         codes = unpack_latent(
@@ -361,6 +371,19 @@ def test_trace_of_a_clean_project_finds_no_divergence(tiny_project, tiny_model, 
         "enc_latent",
         "latent",
     ]
+
+
+def test_trace_of_a_project_without_hooks_says_so(tmp_path, tiny_project, tiny_model, jets):
+    """Projects written before the hooks were compiled in traced zeros and blamed the first layer."""
+    old = tmp_path / "old"
+    shutil.copytree(tiny_project.path, old)
+    source = old / "firmware" / "myproject.cpp"
+    source.write_text("".join(line for line in source.read_text().splitlines(True) if "save_layer_output" not in line))
+    project = load_project(old)
+    binary, _ = build_testbench(project)
+    trace = trace_jet(binary, project, tiny_model, jets.values[0])
+    assert [entry["layer"] for entry in trace["layers"]] == ["input_q", "latent"]
+    assert trace["first_divergent_layer"] is None and "no per-layer trace hooks" in trace["note"]
 
 
 # ---- huge, infinite and NaN inputs -------------------------------------------------------------------------------

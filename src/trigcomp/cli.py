@@ -466,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=description, formatter_class=fmt)
         p.add_argument("--json", action="store_true", help="print a JSON result on stdout instead of text")
         p.add_argument(
-            "-q", "--quiet", action="store_true", help="no progress bars or notices (also when stderr is no terminal)"
+            "-q", "--quiet", action="store_true", help="no progress bars or notices (shown only on a terminal anyway)"
         )
         return p
 
@@ -716,15 +716,20 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .staging import catch_interrupts, interrupted
+    from .staging import catching_interrupts
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not for users
     # QKeras quantizers trip a Keras serialisation warning on every model build; it is harmless here
     warnings.filterwarnings("ignore", message=".*keras.constraints.serialize.*")
     argv = sys.argv[1:] if argv is None else list(argv)
     as_json = "--json" in argv  # known before parsing, so that a usage error is JSON too
-    parser = build_parser()
-    catch_interrupts()
+    with catching_interrupts():
+        return _run(build_parser(), argv, as_json)
+
+
+def _run(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> int:
+    from .staging import interrupted
+
     try:
         args = parser.parse_args(argv)
         if args.verb is None:

@@ -49,6 +49,8 @@ def check_output(out: str | Path, force: bool, directory: bool = True) -> Path:
         if parent.exists():
             if not parent.is_dir():
                 raise UserError(f"cannot write {out}: {parent} is not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):  # e.g. a read-only mount: say so before any work is done
+                raise UserError(f"cannot write {out}: {parent} is not writable")
             break
     return out
 
@@ -147,11 +149,21 @@ def _on_interrupt(signum, frame) -> None:
         raise KeyboardInterrupt
 
 
-def catch_interrupts() -> None:
-    """Route Ctrl-C through ``_on_interrupt``, so that no interrupt is lost (see ``interrupted``)."""
+@contextmanager
+def catching_interrupts() -> Iterator[None]:
+    """Within: Ctrl-C goes through ``_on_interrupt``, so that no interrupt is lost (see ``interrupted``)."""
     global _interrupted
     _interrupted = False
-    signal.signal(signal.SIGINT, _on_interrupt)
+    try:
+        previous = signal.signal(signal.SIGINT, _on_interrupt)
+    except ValueError:  # not the main thread: signals are not ours to route
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        _interrupted = False
 
 
 def interrupted() -> bool:

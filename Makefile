@@ -8,9 +8,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REFERENCE_MODELS := jet4 jet10
+# The reference codec: fitted on four processes, Z' left out of the fit (checked on all its jets).
+JET10_L1_FIT := data/qcd.root data/ttbar.root data/qcd-highpt.root data/wjets.root
+JET10_L1_LEFT_OUT := data/zprime.root
 DEBIAN_TOOLS := yosys verilator iverilog
 
-.PHONY: run test test-fast test-slow csim-reference tools venv lint clean
+.PHONY: run test test-fast test-slow csim-reference reference-codec tools venv lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +48,16 @@ csim-reference: venv
 	  $(BIN)/trigcomp hls --model models/$$m --board vu13p --out hls_projects/$$m --force --json > /dev/null && \
 	  $(BIN)/trigcomp csim hls_projects/$$m --jets 1000000 || exit 1; \
 	done
+	$(BIN)/trigcomp hls --codec configs/jet10-l1.toml --board vu13p --out hls_projects/jet10-l1 --force --json > /dev/null
+	$(BIN)/trigcomp csim hls_projects/jet10-l1 --data $(JET10_L1_LEFT_OUT) --jets 1000000
+
+# Remakes the reference codec models/jet10-l1 (its config configs/jet10-l1.toml and the recommendation files).
+reference-codec: venv
+	mkdir -p models/jet10-l1
+	$(BIN)/trigcomp recommend --targets l1-jets --data $(JET10_L1_FIT) --left-out $(JET10_L1_LEFT_OUT) \
+	  --write-config configs/jet10-l1.toml --force --json > models/jet10-l1/recommendation.json
+	$(BIN)/trigcomp recommend --targets l1-jets --data $(JET10_L1_FIT) --left-out $(JET10_L1_LEFT_OUT) \
+	  > models/jet10-l1/recommendation.txt
 
 test: test-fast test-slow csim-reference
 

@@ -18,15 +18,15 @@ def csim_cases(result, design: str) -> list[JUnitCase]:
     """A csim result (trigcomp.csim.CsimResult) of ``design`` (the model's name): mismatches over all jets, on data
     and on adversarial jets, and whether the saturation counts are consistent."""
     classname = f"trigcomp.csim.{design}"
+    reference = result.reference
     cases = [
         JUnitCase(
             "mismatches",
             classname,
-            None if result.passed else f"{result.mismatches} of {result.jets} jets differ from the QKeras model",
+            None if result.passed else f"{result.mismatches} of {result.jets} jets differ from {reference}",
             details=(
                 f"{result.jets} jets ({result.data_jets} data, {result.adversarial_jets} adversarial), "
-                f"{result.mismatches} mismatches; distance to the float model on data jets: max "
-                f"{result.max_lsb_vs_float:.3g} LSB, mean {result.mean_lsb_vs_float:.3g} LSB"
+                f"{result.mismatches} mismatches; {result.quality_text()}"
                 + (f"\nfirst mismatch: {result.first_mismatch}" if result.first_mismatch else "")
             ),
             time_s=float(sum(result.seconds.values())),
@@ -35,19 +35,19 @@ def csim_cases(result, design: str) -> list[JUnitCase]:
     for name, failure, total in _mismatches_by_kind(result):
         cases.append(JUnitCase(f"mismatches ({name})", classname, failure, details=f"{total} {name}"))
     saturated = result.saturated
+    # every kind with both counts (input, latent): at most one clipped jet per clipped value, and no more than jets
+    kinds = [key[: -len("_jets")] for key in saturated if key.endswith("_jets") and key[:-5] + "_values" in saturated]
     inconsistent = [
-        kind
-        for kind in ("input", "latent")
-        if not saturated[f"{kind}_jets"] <= min(saturated[f"{kind}_values"], result.jets)
+        kind for kind in kinds if not saturated[f"{kind}_jets"] <= min(saturated[f"{kind}_values"], result.jets)
     ]
     cases.append(
         JUnitCase(
             "saturation accounting",
             classname,
             f"inconsistent saturation counts for {', '.join(inconsistent)}: {saturated}" if inconsistent else None,
-            details=(
-                f"input: {saturated['input_values']} values clipped in {saturated['input_jets']} jets; "
-                f"latent: {saturated['latent_values']} values clipped in {saturated['latent_jets']} jets"
+            details="; ".join(
+                f"{kind}: {saturated[f'{kind}_values']} values clipped in {saturated[f'{kind}_jets']} jets"
+                for kind in kinds
             ),
         )
     )
@@ -71,7 +71,7 @@ def _mismatches_by_kind(result) -> list[tuple[str, str | None, int]]:
             failure = f"unknown: the first {len(rows)} of {result.mismatches} mismatching jets listed are all data jets"
         elif count:
             at_least = "" if complete else "at least "
-            failure = f"{at_least}{count} of {totals[name]} {name} differ from the QKeras model"
+            failure = f"{at_least}{count} of {totals[name]} {name} differ from {result.reference}"
         else:
             failure = None
         kinds.append((name, failure, totals[name]))

@@ -213,9 +213,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     variables = models[0].variables if models else resolve_model_variables(args.variables)
     if any(m.variables != variables for m in models):
         raise UserError("the --models must all take the same variables")
+    overlap = {Path(p).resolve() for p in args.left_out} & {Path(p).resolve() for p in [*args.data, args.train or ""]}
+    if overlap:
+        raise UserError(f"a --left-out file is also fitted on: {', '.join(sorted(map(str, overlap)))}")
     samples = [_load(args, [path], variables) for path in args.data]
+    left_out = [_load(args, [path], variables) for path in args.left_out]
     train = _load(args, [args.train], variables) if args.train else None
-    result = recommend(targets, samples, models, train=train, margin=args.margin)
+    result = recommend(targets, samples, models, train=train, margin=args.margin, left_out=left_out)
     payload, text = result.to_json(), result.format_text()
     if args.write_config and result.recommended is not None:
         write_config(result, Path(args.write_config), force=args.force)
@@ -241,6 +245,8 @@ def cmd_hls(args: argparse.Namespace) -> int:
     from .staging import check_output
 
     check_output(args.out, args.force)  # before the model and jets are loaded
+    if args.codec:
+        return _codec_hls(args)
     model = load_model(args.model)
     board = _board(args)
     options = HlsOptions(
@@ -260,6 +266,29 @@ def cmd_hls(args: argparse.Namespace) -> int:
         project.to_json(),
         f"wrote {options.backend} HLS project for {board.part} "
         f"({options.strategy}, {options.clock_ns} ns) to {project.path}",
+    )
+    return 0
+
+
+def _codec_hls(args: argparse.Namespace) -> int:
+    from .codec_hls import BoardInput, write_codec_project
+    from .codecs import load_codec
+    from .hls import HlsOptions
+
+    codec = load_codec(args.codec)
+    board = _board(args)
+    options = HlsOptions(
+        board=board,
+        clock_ns=args.clock_ns if args.clock_ns is not None else board.clock_ns,
+        backend=args.backend,
+        link_width=args.link_width,
+    )
+    project = write_codec_project(codec, Path(args.out), options, BoardInput.parse(args.input_type), force=args.force)
+    _emit(
+        args,
+        project.to_json(),
+        f"wrote {options.backend} HLS project of the {codec.bits_per_jet}-bit {codec.name} codec for {board.part} "
+        f"({options.clock_ns} ns, input {args.input_type}) to {project.path}",
     )
     return 0
 
@@ -325,6 +354,8 @@ def cmd_csim(args: argparse.Namespace) -> int:
 
     junit = _junit_path(args)
     project = load_project(args.project)
+    if "codec" in project.manifest:
+        return _codec_csim(args, project, junit)
     model = load_model(project.path / project.manifest["model"]["dir"])
     jets = _load(args, _default_data(args.data), model.variables)
     result = _csim(project, model, jets.values, args)
@@ -333,6 +364,45 @@ def cmd_csim(args: argparse.Namespace) -> int:
         write_junit(junit, "trigcomp csim", csim_cases(result, model.name))
     if not result.passed:
         raise CheckFailed(f"csim: {result.mismatches} of {result.jets} jets differ from the QKeras model")
+    return 0
+
+
+def _codec_csim(args: argparse.Namespace, project, junit: Path | None) -> int:
+    from .codec_hls import run_codec_csim
+
+    jets = _load(args, _default_data(args.data), project.manifest["inputs"]["variables"])
+    result = run_codec_csim(
+        project,
+        jets.values.astype(float),
+        jets=args.jets,
+        adversarial=args.adversarial if args.adversarial is not None else min(50_000, args.jets // 20),
+        processes=args.processes,
+        seed=args.seed,
+        progress=_progress(args),
+    )
+    lines = [
+        f"{result.jets} jets ({result.data_jets} data, {result.adversarial_jets} adversarial, of which "
+        f"{result.tie_jets} threshold ties): {result.mismatches} mismatches vs the Python codec",
+        *([f"WARNING: {result.tie_jets_left_out} threshold ties did not fit; raise --adversarial"]
+          if result.tie_jets_left_out else []),
+        f"fields: {', '.join(result.fields)}",
+        f"saturated: input {result.saturated['input_values']} values in {result.saturated['input_jets']} jets; "
+        f"codec {result.saturated['codec_values']} values",
+        f"firmware throughput: {result.jets_per_s:,.0f} jets/s ({'cached' if result.compiled_from_cache else 'compiled'})",
+    ]
+    first = result.first_mismatch
+    if first:
+        lines.append(
+            f"FIRST MISMATCH at jet {first['row']}: "
+            + "; ".join(f"field {f['field']}: python {f['python']}, firmware {f['firmware']}" for f in first["fields"])
+            + f" (board input {first['board_input']})"
+        )
+    _emit(args, result.to_json(), "\n".join(lines))
+    if junit:
+        write_junit(junit, "trigcomp csim", csim_cases(result, result.codec))
+    if not result.passed:
+        where = f"; first: jet {first['row']}, field {first['field']}" if first else ""
+        raise CheckFailed(f"csim: {result.mismatches} of {result.jets} jets differ from the Python codec{where}")
     return 0
 
 
@@ -568,6 +638,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--train", help="ROOT file to fit the classical codecs on (default: training split of --data)")
     p.add_argument(
+        "--left-out",
+        nargs="+",
+        metavar="FILE",
+        default=[],
+        help="processes never fitted on: judged on all their jets (a generalisation check), flagged as left out",
+    )
+    p.add_argument(
         "--margin",
         type=float,
         default=0.95,
@@ -584,10 +661,21 @@ def build_parser() -> argparse.ArgumentParser:
         "write an HLS project for a board",
         "In: a model dir and a board. Out: an hls4ml project of the "
         "encoder (bit_exact), trigcomp's top level and test bench, test-bench data and a manifest "
-        "trigcomp.json. Byte-identical for the same inputs; written atomically.\n\n"
-        "example: trigcomp hls --model models/jet10 --board vu13p --out hls_projects/jet10",
+        "trigcomp.json. Byte-identical for the same inputs; written atomically. With --codec (a file from "
+        "`trigcomp recommend --write-config`): a project of a per-variable fixed-point codec, every field a ladder "
+        "of comparators on the input word, top trigcomp_codec_top.\n\n"
+        "example: trigcomp hls --model models/jet10 --board vu13p --out hls_projects/jet10\n"
+        "example: trigcomp hls --codec models/jet10-l1/codec.toml --board vu13p --out hls_projects/jet10-l1",
     )
-    p.add_argument("--model", required=True, help="model directory")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--model", help="model directory (an autoencoder)")
+    g.add_argument("--codec", help="codec config (TOML or JSON) of a per-variable fixed-point codec")
+    p.add_argument(
+        "--input-type",
+        default="ap_fixed<21,13>",
+        help="with --codec: the board's input type (default ap_fixed<21,13>: up to 4 TeV, LSB 1/256, covers every "
+        "bundled jet; ap_fixed<20,12> saturates high-pt QCD)",
+    )
     _add_board_options(p, required=True)
     p.add_argument("--clock-ns", type=_finite(positive=True), help="clock period in ns (default: the board's)")
     p.add_argument("--backend", default="vivado", help="vivado or vitis (default vivado)")

@@ -29,6 +29,8 @@ PROJECT_NAME = "myproject"
 MANIFEST = "trigcomp.json"
 #: What csim, report and build read from a project's manifest.
 MANIFEST_KEYS = ("project_name", "backend", "model", "inputs", "latent", "link")
+#: The same for a codec project (``trigcomp hls --codec``, trigcomp.codec_hls): a codec in place of model and latent.
+CODEC_MANIFEST_KEYS = ("project_name", "backend", "codec", "inputs", "fields", "link")
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
 BACKENDS = {"vivado": "Vivado", "vitis": "Vitis"}
 STRATEGIES = {"latency": "Latency", "resource": "Resource", "distributed_arithmetic": "distributed_arithmetic"}
@@ -114,7 +116,8 @@ def load_project(path: str | Path) -> HlsProject:
     kind = manifest.get("kind") if isinstance(manifest, dict) else type(manifest).__name__
     if kind != "hls":
         raise UserError(f"{path} is a {kind!r} project, not an HLS project")
-    missing = [key for key in MANIFEST_KEYS if key not in manifest]
+    required = CODEC_MANIFEST_KEYS if "codec" in manifest else MANIFEST_KEYS
+    missing = [key for key in required if key not in manifest]
     if missing:
         raise UserError(f"{manifest_path} lacks {', '.join(missing)}; regenerate it with `trigcomp hls`")
     return HlsProject(path, manifest)

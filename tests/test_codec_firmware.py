@@ -61,8 +61,16 @@ def make_codec(
 def test_input_type_rounds_to_nearest_even_and_saturates():
     lsb = BOARD.lsb
     x = np.array([0.5 * lsb, 1.5 * lsb, -0.5 * lsb, 1e9, -1e9, np.inf, -np.inf, 4095.99])
-    assert BOARD.words(x).tolist() == [0, 2, 0, BOARD.max_word, BOARD.min_word, BOARD.max_word, BOARD.min_word,
-                                       round(4095.99 / lsb)]
+    assert BOARD.words(x).tolist() == [
+        0,
+        2,
+        0,
+        BOARD.max_word,
+        BOARD.min_word,
+        BOARD.max_word,
+        BOARD.min_word,
+        round(4095.99 / lsb),
+    ]
     assert BOARD.saturates(x).tolist() == [False] * 3 + [True] * 4 + [False]
     for bad in ("ap_fixed<40,13>", "ap_int<8>", "ap_fixed<8,9>"):
         with pytest.raises(UserError):
@@ -164,7 +172,7 @@ def test_csim_names_the_field_jet_and_codes_of_a_mismatch(tmp_path):
     text = params.read_text()
     start = text.index("trigcomp_thresholds_1[255] = {") + len("trigcomp_thresholds_1[255] = {")
     first = text[start:].split(",")[0]
-    params.write_text(text[:start] + str(int(first) + 1) + text[start + len(first):])  # one eta threshold moved
+    params.write_text(text[:start] + str(int(first) + 1) + text[start + len(first) :])  # one eta threshold moved
     result = run_codec_csim(load_project(project.path), DATA, jets=6000, adversarial=4500, processes=1)
     assert not result.passed
     assert set(result.mismatches_per_field) == {"eta"}
@@ -197,7 +205,7 @@ def test_projects_are_byte_identical_and_the_tcl_builds_the_codec_top(tmp_path):
     recorder.write_text(
         "set calls {}\n"
         "foreach cmd {open_project set_top add_files open_solution set_part create_clock csynth_design "
-        "export_design} { proc $cmd args \"lappend ::calls \\[list $cmd {*}\\$args\\]\" }\n"
+        'export_design} { proc $cmd args "lappend ::calls \\[list $cmd {*}\\$args\\]" }\n'
         "rename exit real_exit\nproc exit {} { foreach c $::calls { puts $c }; real_exit 0 }\n"
         "set ::argv [list {reset=1 csim=0 synth=1 cosim=0 export=1 vsynth=0}]\nsource build_prj.tcl\n"
     )
@@ -223,8 +231,21 @@ def test_cli_hls_and_csim_of_a_codec_file(tmp_path, capsys):
     capsys.readouterr()
     junit = tmp_path / "csim.xml"
     data = Path(__file__).parent / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
-    code = main(["csim", str(out), "--data", str(data), "--jets", "6000", "--adversarial", "4500", "--json",
-                 "--junit", str(junit)])
+    code = main(
+        [
+            "csim",
+            str(out),
+            "--data",
+            str(data),
+            "--jets",
+            "6000",
+            "--adversarial",
+            "4500",
+            "--json",
+            "--junit",
+            str(junit),
+        ]
+    )
     payload = json.loads(capsys.readouterr().out)
     assert code == 0 and payload["mismatches"] == 0 and payload["passed"]
     assert "differ from" not in junit.read_text() and "mismatches (adversarial jets)" in junit.read_text()

@@ -245,9 +245,6 @@ def cmd_hls(args: argparse.Namespace) -> int:
     from .staging import check_output
 
     check_output(args.out, args.force)  # before the model and jets are loaded
-    if args.codec:
-        return _codec_hls(args)
-    model = load_model(args.model)
     board = _board(args)
     options = HlsOptions(
         board=board,
@@ -259,6 +256,9 @@ def cmd_hls(args: argparse.Namespace) -> int:
         link_width=args.link_width,
     )
     options.check()
+    if args.codec:
+        return _codec_hls(args, options)
+    model = load_model(args.model)
     jets = _load(args, _default_data(args.data), model.variables)
     project = write_hls_project(model, Path(args.out), options, jets.values[: args.tb_jets], force=args.force)
     _emit(
@@ -270,24 +270,19 @@ def cmd_hls(args: argparse.Namespace) -> int:
     return 0
 
 
-def _codec_hls(args: argparse.Namespace) -> int:
+def _codec_hls(args: argparse.Namespace, options) -> int:
+    """hls --codec: strategy, reuse and io type are the encoder's options; a codec is always one pipeline stage
+    of comparators, II=1."""
     from .codec_hls import BoardInput, write_codec_project
     from .codecs import load_codec
-    from .hls import HlsOptions
 
     codec = load_codec(args.codec)
-    board = _board(args)
-    options = HlsOptions(
-        board=board,
-        clock_ns=args.clock_ns if args.clock_ns is not None else board.clock_ns,
-        backend=args.backend,
-        link_width=args.link_width,
-    )
     project = write_codec_project(codec, Path(args.out), options, BoardInput.parse(args.input_type), force=args.force)
     _emit(
         args,
         project.to_json(),
-        f"wrote {options.backend} HLS project of the {codec.bits_per_jet}-bit {codec.name} codec for {board.part} "
+        f"wrote {options.backend} HLS project of the {codec.bits_per_jet}-bit {codec.name} codec for "
+        f"{options.board.part} "
         f"({options.clock_ns} ns, input {args.input_type}) to {project.path}",
     )
     return 0
@@ -380,16 +375,21 @@ def _codec_csim(args: argparse.Namespace, project, junit: Path | None) -> int:
         seed=args.seed,
         progress=_progress(args),
     )
+    saturated = result.saturated
     lines = [
-        f"{result.jets} jets ({result.data_jets} data, {result.adversarial_jets} adversarial, of which "
-        f"{result.tie_jets} threshold ties): {result.mismatches} mismatches vs the Python codec",
-        *([f"WARNING: {result.tie_jets_left_out} threshold ties did not fit; raise --adversarial"]
-          if result.tie_jets_left_out else []),
+        (
+            f"{result.jets} jets ({result.data_jets} data, {result.adversarial_jets} adversarial, of which "
+            f"{result.tie_jets} threshold ties): {result.mismatches} mismatches vs the Python codec"
+        ),
         f"fields: {', '.join(result.fields)}",
-        f"saturated: input {result.saturated['input_values']} values in {result.saturated['input_jets']} jets; "
-        f"codec {result.saturated['codec_values']} values",
+        (
+            f"saturated: input {saturated['input_values']} values in {saturated['input_jets']} jets; "
+            f"codec {saturated['codec_values']} values"
+        ),
         f"firmware throughput: {result.jets_per_s:,.0f} jets/s ({'cached' if result.compiled_from_cache else 'compiled'})",
     ]
+    if result.tie_jets_left_out:
+        lines.append(f"WARNING: {result.tie_jets_left_out} threshold ties did not fit; raise --adversarial")
     first = result.first_mismatch
     if first:
         lines.append(

@@ -31,10 +31,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .codecs import Codec, FixedPointCodec, codec_from_json
+from .codecs import Codec, FixedPointCodec, FixedPointField, codec_from_json
 from .codecs.simplex import GRID_BITS, SimplexField
 from .compare import compare_words
 from .config import FixedPoint
+from .csim import WordCheck, extract_bits, make_inputs, run_firmware
 from .errors import UserError
 from .hls import FIRMWARE_DIR, MANIFEST, HlsOptions, HlsProject
 from .staging import staged_dir, write_json
@@ -158,55 +159,84 @@ def _table(values) -> str:
     return ", ".join(str(int(v)) for v in values)
 
 
-def _firmware_tables(codec: FixedPointCodec, board: BoardInput, link_width: int) -> tuple[dict[str, Any], list]:
-    """Template values of trigcomp_codec_params.h.in and the manifest's field list."""
+@dataclass(frozen=True)
+class ScalarTable:
+    """A scalar field as the firmware computes it: a ladder of thresholds on input ``input``."""
+
+    input: int
+    field: FixedPointField
+    offset: int
+    thresholds: np.ndarray
+
+
+def scalar_tables(codec: FixedPointCodec, board: BoardInput) -> list[ScalarTable]:
+    """Every scalar field with bits, in field order."""
     offsets = field_offsets(codec)
-    scalar_fields, tables, fields = [], [], []
-    for i, scalar in enumerate(codec.fields):
-        entry = {"name": scalar.variable, "bits": scalar.bits, "offset": offsets[i], "kind": scalar.companding}
-        if scalar.bits:
-            thresholds = field_thresholds(codec, i, board)
-            name = f"trigcomp_thresholds_{i}"
-            scalar_fields.append(f"FIELD({i}, {scalar.bits}, {offsets[i]}, {name})")
-            tables.append(
-                f"// {scalar.variable}: {scalar.companding} over [{scalar.low:g}, {scalar.high:g}], {scalar.bits} bits\n"
-                f"static const trigcomp_word_t {name}[{len(thresholds)}] = {{{_table(thresholds)}}};"
-            )
-            entry["thresholds"] = len(thresholds)
-        fields.append(entry)
-    values = {
-        "scalar_fields": " \\\n    ".join(scalar_fields),
-        "threshold_tables": "\n".join(tables),
-        "simplex": 0,
-        **{key: 0 for key in ("simplex_fractions", "simplex_parts", "simplex_levels", "simplex_bits")},
-        **{key: 0 for key in ("simplex_offset", "simplex_share_bits", "simplex_unit_bits", "simplex_product_bits")},
+    return [
+        ScalarTable(i, scalar, offsets[i], field_thresholds(codec, i, board))
+        for i, scalar in enumerate(codec.fields)
+        if scalar.bits
+    ]
+
+
+def simplex_sizes(codec: FixedPointCodec, board: BoardInput) -> dict[str, int]:
+    """Sizes of the lattice field's integer arithmetic (template values ``simplex_*``; zeros without one)."""
+    names = ("fractions", "parts", "levels", "bits", "offset", "share_bits", "unit_bits", "product_bits")
+    simplex = codec.simplex
+    if simplex is None:
+        return {f"simplex_{name}": 0 for name in names}
+    share_bits = board.fractional + 1 + math.ceil(math.log2(simplex.parts))  # up to PARTS * one
+    values = (
+        len(simplex.variables),
+        simplex.parts,
+        simplex.levels,
+        simplex.bits,
+        field_offsets(codec)[-1],
+        share_bits,
+        simplex.levels.bit_length() + 1,  # units <= levels, + 1
+        share_bits + simplex.levels.bit_length(),  # share * levels
+    )
+    return {f"simplex_{name}": value for name, value in zip(names, values)}
+
+
+def binomial_rows(simplex: SimplexField) -> list[list[int]]:
+    """C(c, j) for c < levels + parts - 1, j < parts: the table that ranks a lattice point."""
+    return [[math.comb(c, j) for j in range(simplex.parts)] for c in range(simplex.levels + simplex.parts - 1)]
+
+
+def _firmware_tables(codec: FixedPointCodec, board: BoardInput) -> tuple[dict[str, Any], list]:
+    """Template values of trigcomp_codec_params.h.in and the manifest's field list."""
+    scalars = scalar_tables(codec, board)
+    fields = [
+        {"name": f.variable, "bits": f.bits, "offset": o, "kind": f.companding}
+        for f, o in zip(codec.fields, field_offsets(codec))
+    ]
+    for table in scalars:
+        fields[table.input]["thresholds"] = len(table.thresholds)
+    values = simplex_sizes(codec, board) | {
+        "scalar_fields": " \\\n    ".join(
+            f"FIELD({t.input}, {t.field.bits}, {t.offset}, trigcomp_thresholds_{t.input})" for t in scalars
+        ),
+        "threshold_tables": "\n".join(
+            f"// {t.field.variable}: {t.field.companding} over [{t.field.low:g}, {t.field.high:g}], {t.field.bits} bits\n"
+            f"static const trigcomp_word_t trigcomp_thresholds_{t.input}[{len(t.thresholds)}] = "
+            f"{{{_table(t.thresholds)}}};"
+            for t in scalars
+        ),
+        "simplex": int(codec.simplex is not None),
         "simplex_inputs": "0",
         "simplex_binomials": "{0}",
     }
     if codec.simplex is not None:
         simplex = codec.simplex
-        share_bits = board.fractional + 1 + math.ceil(math.log2(simplex.parts))  # up to PARTS * one
         values |= {
-            "simplex": 1,
-            "simplex_fractions": len(simplex.variables),
-            "simplex_parts": simplex.parts,
-            "simplex_levels": simplex.levels,
-            "simplex_bits": simplex.bits,
-            "simplex_offset": offsets[-1],
-            "simplex_share_bits": share_bits,
-            "simplex_unit_bits": simplex.levels.bit_length() + 1,
-            "simplex_product_bits": share_bits + simplex.levels.bit_length(),
             "simplex_inputs": _table(codec.variables.index(v) for v in simplex.variables),
-            "simplex_binomials": ",\n".join(f"    {{{_table(row)}}}" for row in _binomial_rows(simplex)),
+            "simplex_binomials": ",\n".join(f"    {{{_table(row)}}}" for row in binomial_rows(simplex)),
         }
         fields.append(
-            {"name": codec.field_names[-1], "bits": simplex.bits, "offset": offsets[-1], "kind": "simplex"}
+            {"name": codec.field_names[-1], "bits": simplex.bits, "offset": values["simplex_offset"], "kind": "simplex"}
         )
     return values, fields
-
-
-def _binomial_rows(simplex: SimplexField) -> list[list[int]]:
-    return [[math.comb(c, j) for j in range(simplex.parts)] for c in range(simplex.levels + simplex.parts - 1)]
 
 
 def _render(name: str, values: dict[str, Any]) -> str:
@@ -228,7 +258,7 @@ def write_codec_project(
     options.check()
     codec = check_board_codec(codec, board)
     n_link_words = -(-codec.bits_per_jet // options.link_width)
-    tables, fields = _firmware_tables(codec, board, options.link_width)
+    tables, fields = _firmware_tables(codec, board)
     codec_json = codec.to_json()
     with staged_dir(out, force) as tmp:
         firmware = tmp / "firmware"
@@ -247,6 +277,7 @@ def write_codec_project(
             shutil.copyfile(CODEC_FIRMWARE / name, firmware / name)
         shutil.copytree(_ap_types_dir(), firmware / "ap_types")
         shutil.copyfile(CODEC_FIRMWARE / "trigcomp_codec_tb.cpp", tmp / "trigcomp_codec_tb.cpp")
+        shutil.copyfile(FIRMWARE_DIR / "trigcomp_tb_rows.h", tmp / "trigcomp_tb_rows.h")
         tcl = {"project_name": PROJECT_NAME, "part": options.board.part, "clock_ns": options.clock_ns}
         (tmp / "build_prj.tcl").write_text(_render("build_prj.tcl.in", tcl))
         write_json(tmp / CODEC_FILE, codec_json)
@@ -298,8 +329,6 @@ def project_codec(project: HlsProject) -> tuple[FixedPointCodec, BoardInput]:
 
 def unpack_fields(words: np.ndarray, bits: list[int], offsets: list[int], link_width: int) -> np.ndarray:
     """Link words (jets, words) -> unsigned field codes (jets, fields), the inverse of the top's packing."""
-    from .csim import extract_bits
-
     return np.stack([extract_bits(words, o, b, link_width) for b, o in zip(bits, offsets)], axis=1).astype(np.int64)
 
 
@@ -333,7 +362,7 @@ def tie_jets(codec: FixedPointCodec, board: BoardInput, data: np.ndarray, rng: n
 
 
 @dataclass
-class CodecCsimResult:
+class CodecCsimResult(WordCheck):
     project: str
     codec: str
     fields: list[str]
@@ -352,16 +381,13 @@ class CodecCsimResult:
     mismatch_rows: list[int] = field(default_factory=list)
     reference: ClassVar[str] = "the Python codec"
 
-    @property
-    def passed(self) -> bool:
-        return self.mismatches == 0
-
     def quality_text(self) -> str:
-        left_out = f"; {self.tie_jets_left_out} more ties did not fit (raise --adversarial)" if self.tie_jets_left_out else ""
-        return f"fields compared: {', '.join(self.fields)}; {self.tie_jets} adversarial jets are threshold ties{left_out}"
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__) | {"passed": self.passed}
+        left_out = (
+            f"; {self.tie_jets_left_out} more ties did not fit (raise --adversarial)" if self.tie_jets_left_out else ""
+        )
+        return (
+            f"fields compared: {', '.join(self.fields)}; {self.tie_jets} adversarial jets are threshold ties{left_out}"
+        )
 
 
 def run_codec_csim(
@@ -373,24 +399,12 @@ def run_codec_csim(
     seed: int = 0,
     progress: bool = False,
 ) -> CodecCsimResult:
-    from tqdm.auto import tqdm
-
-    from .csim import build_testbench, make_inputs, run_testbench
-
     codec, board = project_codec(project)
-    seconds = {}
-    start = time.perf_counter()
-    binary, cached = build_testbench(project)
-    seconds["compile"] = time.perf_counter() - start
-
     rng = np.random.default_rng(seed)
     ties = tie_jets(codec, board, data, rng)
     used = min(len(ties), adversarial - adversarial // 4)  # a quarter stays for csim's zeros, extremes, +-inf, ...
     x = make_inputs(data, board.quantizer, jets, adversarial, seed, extra_adversarial=ties[:used])
-    start = time.perf_counter()
-    with tqdm(total=len(x), desc="csim", unit="jet", disable=not progress, leave=False) as bar:
-        words = run_testbench(binary, x, project, processes, bar)
-    seconds["firmware"] = time.perf_counter() - start
+    words, _, cached, seconds = run_firmware(project, x, processes, progress)
 
     start = time.perf_counter()
     seen = board.values(x)

@@ -53,8 +53,10 @@ def _compile_units(project: HlsProject) -> list[Path]:
 
 
 def _sources(project: HlsProject) -> list[Path]:
+    """Everything the test bench is built from: firmware/ and the test bench's own files in the project root."""
     firmware = project.path / "firmware"
     files = [p for p in firmware.rglob("*") if p.is_file() and p.suffix in (".h", ".cpp", ".txt")]
+    files += [p for p in project.path.glob("*") if p.is_file() and p.suffix in (".h", ".cpp")]
     return sorted(set(files + _compile_units(project)))
 
 
@@ -278,8 +280,21 @@ def trace_jet(binary: Path, project: HlsProject, model: TrainedModel, jet: np.nd
 # ---------------------------------------------------------------------------------------------------------------
 
 
+class WordCheck:
+    """What every csim result shares: it passes when no jet's words differ; its JSON says so."""
+
+    mismatches: int
+
+    @property
+    def passed(self) -> bool:
+        return self.mismatches == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__) | {"passed": self.passed}
+
+
 @dataclass
-class CsimResult:
+class CsimResult(WordCheck):
     project: str
     jets: int
     data_jets: int
@@ -296,18 +311,11 @@ class CsimResult:
     mismatch_rows: list[int] = field(default_factory=list)
     reference: ClassVar[str] = "the QKeras model"  # what the firmware is compared with (JUnit texts)
 
-    @property
-    def passed(self) -> bool:
-        return self.mismatches == 0
-
     def quality_text(self) -> str:
         return (
             f"distance to the float model on data jets: max {self.max_lsb_vs_float:.3g} LSB, "
             f"mean {self.mean_lsb_vs_float:.3g} LSB"
         )
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__) | {"passed": self.passed}
 
 
 def saturation_counts(model: TrainedModel, x: np.ndarray, accumulator: np.ndarray) -> dict[str, int]:
@@ -323,6 +331,24 @@ def saturation_counts(model: TrainedModel, x: np.ndarray, accumulator: np.ndarra
     }
 
 
+def run_firmware(
+    project: HlsProject, x: np.ndarray, processes: int, progress: bool
+) -> tuple[np.ndarray, Path, bool, dict[str, float]]:
+    """Build the project's test bench (cached) and run jets ``x`` through it: the link words, the binary, whether
+    it came from the cache, and the seconds spent compiling and simulating."""
+    from tqdm.auto import tqdm
+
+    seconds = {}
+    start = time.perf_counter()
+    binary, cached = build_testbench(project)
+    seconds["compile"] = time.perf_counter() - start
+    start = time.perf_counter()
+    with tqdm(total=len(x), desc="csim", unit="jet", disable=not progress, leave=False) as bar:
+        words = run_testbench(binary, x, project, processes, bar)
+    seconds["firmware"] = time.perf_counter() - start
+    return words, binary, cached, seconds
+
+
 def run_csim(
     project: HlsProject,
     model: TrainedModel,
@@ -333,20 +359,10 @@ def run_csim(
     seed: int = 0,
     progress: bool = False,
 ) -> CsimResult:
-    from tqdm.auto import tqdm
-
     if model.hash != project.manifest["model"]["hash"]:
         raise UserError(f"{project.path}: model copy does not match the manifest's model hash")
-    seconds = {}
-    start = time.perf_counter()
-    binary, cached = build_testbench(project)
-    seconds["compile"] = time.perf_counter() - start
-
     x = make_inputs(data, model.config.input_quantizer, jets, adversarial, seed)
-    start = time.perf_counter()
-    with tqdm(total=len(x), desc="csim", unit="jet", disable=not progress, leave=False) as bar:
-        words = run_testbench(binary, x, project, processes, bar)
-    seconds["firmware"] = time.perf_counter() - start
+    words, binary, cached, seconds = run_firmware(project, x, processes, progress)
     codes = unpack_latent(words, project.n_latent, project.latent_bits, project.link_width)
 
     start = time.perf_counter()

@@ -36,6 +36,8 @@ BACKENDS = {"vivado": "Vivado", "vitis": "Vitis"}
 STRATEGIES = {"latency": "Latency", "resource": "Resource", "distributed_arithmetic": "distributed_arithmetic"}
 IO_TYPES = {"parallel": "io_parallel", "stream": "io_stream"}
 LINK_WIDTHS = (16, 32, 64)
+#: The test bench and the row loop it shares with codec projects' (project root, beside firmware/).
+TEST_BENCH_FILES = ("trigcomp_tb.cpp", "trigcomp_tb_rows.h")
 #: Layers the encoder may contain: each converts bit-exactly with hls4ml 1.3.
 ENCODER_LAYERS = ("InputLayer", "QActivation", "QDense")
 
@@ -289,7 +291,8 @@ def write_hls_project(
         (tmp / "firmware" / "trigcomp_params.h").write_text(_render_template("trigcomp_params.h.in", params))
         for name in ("trigcomp_top.h", "trigcomp_top.cpp"):
             shutil.copyfile(FIRMWARE_DIR / name, tmp / "firmware" / name)
-        shutil.copyfile(FIRMWARE_DIR / "trigcomp_tb.cpp", tmp / "trigcomp_tb.cpp")
+        for name in TEST_BENCH_FILES:
+            shutil.copyfile(FIRMWARE_DIR / name, tmp / name)
         (tmp / "model").mkdir()
         for name in MODEL_FILES:  # the model itself, not evaluations or plots kept beside it
             shutil.copyfile(model.path / name, tmp / "model" / name)

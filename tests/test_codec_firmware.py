@@ -255,3 +255,35 @@ def test_cli_hls_and_csim_of_a_codec_file(tmp_path, capsys):
     float_codec.write_text(codec_to_toml(FloatMantissaCodec.fit(DATA, JET10, 60)))
     assert main(["hls", "--codec", str(float_codec), "--board", "vu13p", "--out", str(tmp_path / "f")]) == 2
     assert "no firmware" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ open RTL path
+
+needs_rtl_tools = pytest.mark.skipif(
+    shutil.which("verilator") is None or shutil.which("yosys") is None, reason="verilator and yosys not installed"
+)
+
+
+@needs_rtl_tools
+def test_verilog_is_bit_exact_with_the_python_codec(tmp_path, capsys):
+    from trigcomp.codec_rtl import run_codec_rtl
+
+    result = run_codec_rtl(make_codec(), tmp_path / "rtl", BOARD, DATA, jets=8000, adversarial=5000, synthesize=False)
+    assert result.passed and result.jets == 8000 and result.tie_jets > 500, result.first_mismatch
+    assert result.saturated["input_values"] > 0
+
+    # through the CLI, on a small codec, with Yosys: a comparator count that grows with the thresholds
+    sizes = {}
+    for bits in (3, 6):
+        config = tmp_path / f"eta{bits}.toml"
+        config.write_text(
+            codec_to_toml(FixedPointCodec(variables=("eta",), fields=(_field("eta", bits),), budget=bits))
+        )
+        out = tmp_path / f"rtl{bits}"
+        data = Path(__file__).parent / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+        args = ["rtl", "--codec", str(config), "--out", str(out), "--data", str(data), "--jets", "5000", "--json"]
+        assert main(args) == 0
+        payload = json.loads(capsys.readouterr().out)
+        assert payload["mismatches"] == 0 and payload["yosys"]["lut"] > 0
+        sizes[bits] = payload["yosys"]["lut"]
+    assert sizes[6] > sizes[3]

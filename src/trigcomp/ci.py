@@ -14,10 +14,10 @@ def design_name(path: str | Path) -> str:
     return Path(path).stem or Path(path).resolve().name
 
 
-def csim_cases(result, design: str) -> list[JUnitCase]:
+def csim_cases(result, design: str, stage: str = "csim") -> list[JUnitCase]:
     """A csim result (trigcomp.csim.CsimResult) of ``design`` (the model's name): mismatches over all jets, on data
     and on adversarial jets, and whether the saturation counts are consistent."""
-    classname = f"trigcomp.csim.{design}"
+    classname = f"trigcomp.{stage}.{design}"
     reference = result.reference
     cases = [
         JUnitCase(

@@ -427,6 +427,8 @@ def cmd_rtl(args: argparse.Namespace) -> int:
     from .rtl import run_rtl
 
     junit = _junit_path(args)
+    if args.codec:
+        return _codec_rtl(args, junit)
     model = load_model(args.model)
     jets = _load(args, _default_data(args.data), model.variables)
     result = run_rtl(
@@ -444,6 +446,45 @@ def cmd_rtl(args: argparse.Namespace) -> int:
         write_junit(junit, "trigcomp rtl", rtl_cases(result, model.name))
     if result.mismatches:
         raise CheckFailed(f"rtl: {result.mismatches} jets differ from the QKeras model")
+    return 0
+
+
+def _codec_rtl(args: argparse.Namespace, junit: Path | None) -> int:
+    from .codec_hls import BoardInput
+    from .codec_rtl import run_codec_rtl
+    from .codecs import load_codec
+    from .staging import check_output
+
+    check_output(args.out, args.force)
+    codec = load_codec(args.codec)
+    jets = _load(args, _default_data(args.data), codec.variables)
+    result = run_codec_rtl(
+        codec,
+        Path(args.out),
+        BoardInput.parse(args.input_type),
+        jets.values.astype(float),
+        jets=args.jets,
+        adversarial=min(20_000, args.jets // 5),
+        synthesize=not args.no_synth,
+        force=args.force,
+    )
+    lines = [
+        f"Verilator: {result.jets} jets ({result.adversarial_jets} adversarial, {result.tie_jets} threshold ties): "
+        + f"{result.mismatches} mismatches vs the Python codec (fields {', '.join(result.fields)})"
+    ]
+    if result.first_mismatch:
+        lines.append(f"FIRST MISMATCH at jet {result.first_mismatch['row']}: {result.first_mismatch['fields']}")
+    if result.yosys:
+        y = result.yosys
+        lines.append(
+            f"Yosys synth_xilinx -family xcup (combinational, no registers): {y['lut']:,} LUT, {y['carry']} CARRY, "
+            f"{y['dsp']} DSP, logic depth {y['logic_depth']} ({y['yosys_version']})"
+        )
+    _emit(args, result.to_json(), "\n".join(lines))
+    if junit:
+        write_junit(junit, "trigcomp rtl", csim_cases(result, result.codec, stage="rtl"))
+    if not result.passed:
+        raise CheckFailed(f"rtl: {result.mismatches} of {result.jets} jets differ from the Python codec")
     return 0
 
 
@@ -745,9 +786,16 @@ def build_parser() -> argparse.ArgumentParser:
         "In: a model dir. Out: the quantized encoder as Verilog "
         "(da4ml), simulated bit-exactly with Verilator against QKeras, synthesised with Yosys (LUT/FF/CARRY/DSP) "
         "and an estimate.json that `trigcomp report` reads as a labelled estimate. Needs the rtl extra.\n\n"
-        "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl",
+        "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl\n"
+        "example: trigcomp rtl --codec configs/jet10-l1.toml --out hls_projects/jet10-l1-rtl   (a fixed-point "
+        "codec: comparator ladders in Verilog, no pipeline registers)",
     )
-    p.add_argument("--model", required=True, help="model directory")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--model", help="model directory (an autoencoder)")
+    g.add_argument("--codec", help="codec config (TOML or JSON) of a per-variable fixed-point codec")
+    p.add_argument(
+        "--input-type", default="ap_fixed<21,13>", help="with --codec: the board's input type (default ap_fixed<21,13>)"
+    )
     p.add_argument("--out", required=True, help="output project directory")
     p.add_argument("--clock-ns", type=_finite(positive=True), default=5.0, help="clock period in ns (default 5)")
     p.add_argument(

@@ -390,31 +390,28 @@ class CodecCsimResult(WordCheck):
         )
 
 
-def run_codec_csim(
-    project: HlsProject,
-    data: np.ndarray,
-    jets: int = 1_000_000,
-    adversarial: int = 50_000,
-    processes: int = 2,
-    seed: int = 0,
-    progress: bool = False,
-) -> CodecCsimResult:
-    codec, board = project_codec(project)
-    rng = np.random.default_rng(seed)
-    ties = tie_jets(codec, board, data, rng)
+def codec_stimulus(
+    codec: FixedPointCodec, board: BoardInput, data: np.ndarray, jets: int, adversarial: int, seed: int
+) -> tuple[np.ndarray, int, int]:
+    """csim's jets (data resampled + its edge cases) with the codec's threshold and lattice ties among the
+    adversarial ones: the jets, the ties used, and the ties that did not fit."""
+    ties = tie_jets(codec, board, data, np.random.default_rng(seed))
     used = min(len(ties), adversarial - adversarial // 4)  # a quarter stays for csim's zeros, extremes, +-inf, ...
     x = make_inputs(data, board.quantizer, jets, adversarial, seed, extra_adversarial=ties[:used])
-    words, _, cached, seconds = run_firmware(project, x, processes, progress)
+    return x, used, len(ties) - used
 
-    start = time.perf_counter()
+
+def check_codec_words(
+    codec: FixedPointCodec, board: BoardInput, x: np.ndarray, words: np.ndarray, word_width: int
+) -> dict[str, Any]:
+    """Every field the firmware packed into ``words`` against the Python codec's encode of what the board sees:
+    the ``CodecCsimResult`` fields that describe the comparison (mismatches, per field, the first, saturation)."""
     seen = board.values(x)
     reference, saturated = codec.encode(seen)
-    seconds["python"] = time.perf_counter() - start
     bits, offsets = list(codec.field_bits), field_offsets(codec)
-    firmware = unpack_fields(words, bits, offsets, project.link_width)
+    firmware = unpack_fields(words, bits, offsets, word_width)
     comparison = compare_words(reference, firmware, 1.0)
     per_field = dict(zip(codec.field_names, (reference != firmware).sum(axis=0).tolist()))
-
     first = None
     if comparison.first_mismatch is not None:
         row = comparison.first_mismatch
@@ -430,26 +427,46 @@ def run_codec_csim(
             "board_input": seen[row].tolist(),
         }
     outside = board.saturates(x)
-    return CodecCsimResult(
-        project=str(project.path),
-        codec=codec.name,
-        fields=[n for n, b in zip(codec.field_names, bits) if b],
-        jets=len(x),
-        data_jets=int(jets - adversarial),
-        adversarial_jets=int(adversarial),
-        tie_jets=used,
-        tie_jets_left_out=len(ties) - used,
-        mismatches=comparison.mismatches,
-        mismatches_per_field={k: v for k, v in per_field.items() if v},
-        saturated={
+    return {
+        "codec": codec.name,
+        "fields": [n for n, b in zip(codec.field_names, bits) if b],
+        "jets": len(x),
+        "mismatches": comparison.mismatches,
+        "mismatches_per_field": {k: v for k, v in per_field.items() if v},
+        "saturated": {
             "input_values": int(outside.sum()),
             "input_jets": int(outside.any(axis=1).sum()),
             "codec_values": int(np.sum(saturated)),
             "codec_per_field": dict(zip(codec.field_names, (int(s) for s in saturated))),
         },
+        "first_mismatch": first,
+        "mismatch_rows": list(comparison.mismatch_indices),
+    }
+
+
+def run_codec_csim(
+    project: HlsProject,
+    data: np.ndarray,
+    jets: int = 1_000_000,
+    adversarial: int = 50_000,
+    processes: int = 2,
+    seed: int = 0,
+    progress: bool = False,
+) -> CodecCsimResult:
+    codec, board = project_codec(project)
+    x, ties, ties_left_out = codec_stimulus(codec, board, data, jets, adversarial, seed)
+    words, _, cached, seconds = run_firmware(project, x, processes, progress)
+    start = time.perf_counter()
+    checked = check_codec_words(codec, board, x, words, project.link_width)
+    seconds["python"] = time.perf_counter() - start
+    return CodecCsimResult(
+        project=str(project.path),
+        data_jets=int(jets - adversarial),
+        adversarial_jets=int(adversarial),
+        tie_jets=ties,
+        tie_jets_left_out=ties_left_out,
         jets_per_s=len(x) / max(seconds["firmware"], 1e-9),
         seconds={k: round(v, 3) for k, v in seconds.items()},
         compiled_from_cache=cached,
-        first_mismatch=first,
-        mismatch_rows=list(comparison.mismatch_indices),
+        **checked,
     )

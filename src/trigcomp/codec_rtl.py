@@ -21,17 +21,15 @@ import numpy as np
 
 from .codec_hls import (
     BoardInput,
+    CodecCsimResult,
     binomial_rows,
     check_board_codec,
-    field_offsets,
+    check_codec_words,
+    codec_stimulus,
     scalar_tables,
     simplex_sizes,
-    tie_jets,
-    unpack_fields,
 )
 from .codecs import Codec
-from .compare import compare_words
-from .csim import make_inputs
 from .errors import UserError
 from .hls import FIRMWARE_DIR
 from .rtl.simulate import require_tool
@@ -83,23 +81,10 @@ def _params(codec, board: BoardInput) -> dict[str, Any]:
 
 
 @dataclass
-class CodecRtlResult:
-    path: str
-    codec: str
-    jets: int
-    tie_jets: int
-    mismatches: int
-    mismatches_per_field: dict[str, int]
-    first_mismatch: dict[str, Any] | None
-    yosys: dict[str, Any] | None
-    seconds: dict[str, float]
+class CodecRtlResult(CodecCsimResult):
+    """A Verilator run of the codec's Verilog, compared like csim, and Yosys' cell counts."""
 
-    @property
-    def passed(self) -> bool:
-        return self.mismatches == 0
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__) | {"passed": self.passed}
+    yosys: dict[str, Any] | None = None
 
 
 def write_codec_rtl(codec: Codec, out: Path, board: BoardInput, force: bool = False) -> Path:
@@ -125,8 +110,10 @@ def write_codec_rtl(codec: Codec, out: Path, board: BoardInput, force: bool = Fa
                 "packed_bits": codec.bits_per_jet,
             },
         )
-        defines = [f"-DTC_{name}_VALUE={params[key]}" for name, key in
-                   (("WIDTH", "input_width"), ("N_INPUTS", "n_inputs"), ("PACKED_BITS", "packed_bits"))]
+        defines = [
+            f"-DTC_{name}_VALUE={params[key]}"
+            for name, key in (("WIDTH", "input_width"), ("N_INPUTS", "n_inputs"), ("PACKED_BITS", "packed_bits"))
+        ]
         command = [
             verilator, "--cc", "--exe", "--build", "-j", "2", "-O3", "-Wno-fatal", "-Wno-WIDTH",
             "--top-module", TOP, "-Mdir", "obj_dir", "-o", f"../{SIMULATOR}", "-CFLAGS", " ".join(defines),
@@ -157,36 +144,20 @@ def run_codec_rtl(
     write_codec_rtl(codec, out, board, force)
     seconds["verilator_build"] = time.perf_counter() - start
 
-    ties = tie_jets(codec, board, data, np.random.default_rng(seed))
-    used = min(len(ties), adversarial - adversarial // 4)
-    x = make_inputs(data, board.quantizer, jets, adversarial, seed, extra_adversarial=ties[:used])
+    x, ties, ties_left_out = codec_stimulus(codec, board, data, jets, adversarial, seed)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trigcomp-rtl-") as tmp:
         src, dst = Path(tmp) / "in.i32", Path(tmp) / "out.u32"
         board.words(x).astype(np.int32).tofile(src)
-        completed = subprocess.run([str(Path(out) / SIMULATOR), str(src), str(dst)], capture_output=True, text=True)
+        completed = subprocess.run(
+            [str(Path(out) / SIMULATOR), str(src), str(dst)], check=False, capture_output=True, text=True
+        )
         if completed.returncode != 0:
             raise UserError(f"the Verilator simulation failed: {completed.stderr.strip()[:200]}")
         chunks = -(-codec.bits_per_jet // 32)
         words = np.fromfile(dst, dtype=np.uint32).reshape(-1, chunks).astype(np.uint64)
     seconds["verilator"] = time.perf_counter() - start
-    bits, offsets = list(codec.field_bits), field_offsets(codec)
-    rtl = unpack_fields(words, bits, offsets, 32)
-    reference, _ = codec.encode(board.values(x))
-    comparison = compare_words(reference, rtl, 1.0)
-    per_field = dict(zip(codec.field_names, (reference != rtl).sum(axis=0).tolist()))
-    first = None
-    if comparison.first_mismatch is not None:
-        row = comparison.first_mismatch
-        first = {
-            "row": row,
-            "fields": [
-                {"field": codec.field_names[i], "python": int(reference[row, i]), "rtl": int(rtl[row, i])}
-                for i in range(len(bits))
-                if reference[row, i] != rtl[row, i]
-            ],
-            "board_input": board.values(x[row]).tolist(),
-        }
+    checked = check_codec_words(codec, board, x, words, 32)
     yosys = None
     if synthesize:
         start = time.perf_counter()
@@ -194,13 +165,14 @@ def run_codec_rtl(
         seconds["yosys"] = time.perf_counter() - start
         write_json(Path(out) / "yosys.json", yosys)
     return CodecRtlResult(
-        path=str(out),
-        codec=codec.name,
-        jets=len(x),
-        tie_jets=used,
-        mismatches=comparison.mismatches,
-        mismatches_per_field={k: v for k, v in per_field.items() if v},
-        first_mismatch=first,
-        yosys=yosys,
+        project=str(out),
+        data_jets=int(jets - adversarial),
+        adversarial_jets=int(adversarial),
+        tie_jets=ties,
+        tie_jets_left_out=ties_left_out,
+        jets_per_s=len(x) / max(seconds["verilator"], 1e-9),
         seconds={k: round(v, 2) for k, v in seconds.items()},
+        compiled_from_cache=False,
+        yosys=yosys,
+        **checked,
     )

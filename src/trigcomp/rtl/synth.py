@@ -52,9 +52,7 @@ def synthesize(project: RtlProject | Path, variant: str = "pipelined") -> YosysR
     Yosys resources ("estimate:yosys+da4ml")."""
     project = load_project(project)
     workdir = project.variant_dir(variant)
-    result = YosysResult(
-        variant=variant, top=project.project_name, part=project.manifest["part"], **run_yosys(workdir)
-    )
+    result = YosysResult(variant=variant, top=project.project_name, part=project.manifest["part"], **run_yosys(workdir))
     if variant == "pipelined":
         yosys_estimate(project, result).write(project.path)
     return result

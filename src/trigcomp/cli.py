@@ -552,6 +552,18 @@ def _add_csim_options(p: argparse.ArgumentParser, jets: int) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for resampling and adversarial jets")
 
 
+def _add_model_or_codec_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--model", help="model directory (an autoencoder)")
+    g.add_argument("--codec", help="codec config (TOML or JSON, from recommend --write-config): fixed point")
+    p.add_argument(
+        "--input-type",
+        default="ap_fixed<21,13>",
+        help="with --codec: the board's input type (default ap_fixed<21,13>: up to 4 TeV, LSB 1/256, covers every "
+        "bundled jet; ap_fixed<20,12> saturates high-pt QCD)",
+    )
+
+
 def _add_junit_option(p: argparse.ArgumentParser, cases: str) -> None:
     p.add_argument(
         "--junit",
@@ -706,17 +718,9 @@ def build_parser() -> argparse.ArgumentParser:
         "`trigcomp recommend --write-config`): a project of a per-variable fixed-point codec, every field a ladder "
         "of comparators on the input word, top trigcomp_codec_top.\n\n"
         "example: trigcomp hls --model models/jet10 --board vu13p --out hls_projects/jet10\n"
-        "example: trigcomp hls --codec models/jet10-l1/codec.toml --board vu13p --out hls_projects/jet10-l1",
+        "example: trigcomp hls --codec configs/jet10-l1.toml --board vu13p --out hls_projects/jet10-l1",
     )
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--model", help="model directory (an autoencoder)")
-    g.add_argument("--codec", help="codec config (TOML or JSON) of a per-variable fixed-point codec")
-    p.add_argument(
-        "--input-type",
-        default="ap_fixed<21,13>",
-        help="with --codec: the board's input type (default ap_fixed<21,13>: up to 4 TeV, LSB 1/256, covers every "
-        "bundled jet; ap_fixed<20,12> saturates high-pt QCD)",
-    )
+    _add_model_or_codec_options(p)
     _add_board_options(p, required=True)
     p.add_argument("--clock-ns", type=_finite(positive=True), help="clock period in ns (default: the board's)")
     p.add_argument("--backend", default="vivado", help="vivado or vitis (default vivado)")
@@ -790,12 +794,7 @@ def build_parser() -> argparse.ArgumentParser:
         "example: trigcomp rtl --codec configs/jet10-l1.toml --out hls_projects/jet10-l1-rtl   (a fixed-point "
         "codec: comparator ladders in Verilog, no pipeline registers)",
     )
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--model", help="model directory (an autoencoder)")
-    g.add_argument("--codec", help="codec config (TOML or JSON) of a per-variable fixed-point codec")
-    p.add_argument(
-        "--input-type", default="ap_fixed<21,13>", help="with --codec: the board's input type (default ap_fixed<21,13>)"
-    )
+    _add_model_or_codec_options(p)
     p.add_argument("--out", required=True, help="output project directory")
     p.add_argument("--clock-ns", type=_finite(positive=True), default=5.0, help="clock period in ns (default 5)")
     p.add_argument(

@@ -193,7 +193,7 @@ def simplex_sizes(codec: FixedPointCodec, board: BoardInput) -> dict[str, int]:
         simplex.bits,
         field_offsets(codec)[-1],
         share_bits,
-        simplex.levels.bit_length() + 1,  # units <= levels, + 1
+        (simplex.levels + simplex.parts).bit_length(),  # units, positions and counts <= levels + parts
         share_bits + simplex.levels.bit_length(),  # share * levels
     )
     return {f"simplex_{name}": value for name, value in zip(names, values)}
@@ -392,13 +392,19 @@ class CodecCsimResult(WordCheck):
 
 def codec_stimulus(
     codec: FixedPointCodec, board: BoardInput, data: np.ndarray, jets: int, adversarial: int, seed: int
-) -> tuple[np.ndarray, int, int]:
+) -> tuple[np.ndarray, dict[str, int]]:
     """csim's jets (data resampled + its edge cases) with the codec's threshold and lattice ties among the
-    adversarial ones: the jets, the ties used, and the ties that did not fit."""
+    adversarial ones, and the ``CodecCsimResult`` fields that count them."""
     ties = tie_jets(codec, board, data, np.random.default_rng(seed))
     used = min(len(ties), adversarial - adversarial // 4)  # a quarter stays for csim's zeros, extremes, +-inf, ...
     x = make_inputs(data, board.quantizer, jets, adversarial, seed, extra_adversarial=ties[:used])
-    return x, used, len(ties) - used
+    counts = {
+        "data_jets": int(jets - adversarial),
+        "adversarial_jets": int(adversarial),
+        "tie_jets": used,
+        "tie_jets_left_out": len(ties) - used,
+    }
+    return x, counts
 
 
 def check_codec_words(
@@ -454,19 +460,16 @@ def run_codec_csim(
     progress: bool = False,
 ) -> CodecCsimResult:
     codec, board = project_codec(project)
-    x, ties, ties_left_out = codec_stimulus(codec, board, data, jets, adversarial, seed)
+    x, counts = codec_stimulus(codec, board, data, jets, adversarial, seed)
     words, _, cached, seconds = run_firmware(project, x, processes, progress)
     start = time.perf_counter()
     checked = check_codec_words(codec, board, x, words, project.link_width)
     seconds["python"] = time.perf_counter() - start
     return CodecCsimResult(
         project=str(project.path),
-        data_jets=int(jets - adversarial),
-        adversarial_jets=int(adversarial),
-        tie_jets=ties,
-        tie_jets_left_out=ties_left_out,
         jets_per_s=len(x) / max(seconds["firmware"], 1e-9),
         seconds={k: round(v, 3) for k, v in seconds.items()},
         compiled_from_cache=cached,
+        **counts,
         **checked,
     )

@@ -144,7 +144,7 @@ def run_codec_rtl(
     write_codec_rtl(codec, out, board, force)
     seconds["verilator_build"] = time.perf_counter() - start
 
-    x, ties, ties_left_out = codec_stimulus(codec, board, data, jets, adversarial, seed)
+    x, counts = codec_stimulus(codec, board, data, jets, adversarial, seed)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trigcomp-rtl-") as tmp:
         src, dst = Path(tmp) / "in.i32", Path(tmp) / "out.u32"
@@ -166,13 +166,10 @@ def run_codec_rtl(
         write_json(Path(out) / "yosys.json", yosys)
     return CodecRtlResult(
         project=str(out),
-        data_jets=int(jets - adversarial),
-        adversarial_jets=int(adversarial),
-        tie_jets=ties,
-        tie_jets_left_out=ties_left_out,
         jets_per_s=len(x) / max(seconds["verilator"], 1e-9),
         seconds={k: round(v, 2) for k, v in seconds.items()},
         compiled_from_cache=False,
         yosys=yosys,
+        **counts,
         **checked,
     )

@@ -45,17 +45,19 @@ module trigcomp_codec (
     localparam integer BITS = `TC_SIMPLEX_BITS;
     localparam integer SB = `TC_SIMPLEX_SHARE_BITS;
     localparam integer PB = `TC_SIMPLEX_PRODUCT_BITS;
+    localparam integer UB = `TC_SIMPLEX_UNIT_BITS;  // holds LEVELS + PARTS: units, positions, counts
     localparam [32*FRACTIONS-1:0] INPUTS = `TC_SIMPLEX_INPUTS;
     localparam [BITS*(LEVELS+PARTS-1)*PARTS-1:0] BINOMIALS = `TC_SIMPLEX_BINOMIALS;  // C(c, j) at (c*PARTS + j)
     localparam [SB-1:0] ONE = 1 << (W - `TC_INTEGER);
 
     reg [SB-1:0] share [0:PARTS-1];
     reg [PB-1:0] scaled, remainder [0:PARTS-1];
-    reg [31:0] units [0:PARTS-1];
+    reg [UB-1:0] units [0:PARTS-1];
+    reg [UB-1:0] ahead, placed, position;  // narrow on purpose: position indexes the binomial table (a mux)
     reg [SB-1:0] sum, total;
     reg signed [TW-1:0] word;
     reg [BITS-1:0] rank;
-    integer p, q, ahead, placed, position;
+    integer p, q;
     always @* begin
         sum = 0;
         for (p = 0; p < FRACTIONS; p = p + 1) begin
@@ -81,7 +83,7 @@ module trigcomp_codec (
             ahead = 0;
             for (q = 0; q < PARTS; q = q + 1)
                 ahead = ahead + ((remainder[q] > remainder[p]) || (remainder[q] == remainder[p] && q < p));
-            if (ahead < LEVELS - placed) units[p] = units[p] + 1;
+            if (ahead + placed < LEVELS) units[p] = units[p] + 1;
         end
         rank = 0;
         position = 0;

@@ -306,10 +306,6 @@ def write_codec_project(
     return HlsProject(Path(out), manifest)
 
 
-def is_codec_project(project: HlsProject) -> bool:
-    return "codec" in project.manifest
-
-
 def project_codec(project: HlsProject) -> tuple[FixedPointCodec, BoardInput]:
     """The project's codec (its own copy) and the board input type it was generated for."""
     path = project.path / project.manifest["codec"]["file"]

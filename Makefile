@@ -13,7 +13,7 @@ JET10_L1_FIT := data/qcd.root data/ttbar.root data/qcd-highpt.root data/wjets.ro
 JET10_L1_LEFT_OUT := data/zprime.root
 DEBIAN_TOOLS := yosys verilator iverilog
 
-.PHONY: run test test-fast test-slow csim-reference reference-codec tools venv lint clean
+.PHONY: run test test-fast test-slow csim-reference reference-codec rtl-reference-codec tools venv lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ csim-reference: venv
 	done
 	$(BIN)/trigcomp hls --codec configs/jet10-l1.toml --board vu13p --out hls_projects/jet10-l1 --force --json > /dev/null
 	$(BIN)/trigcomp csim hls_projects/jet10-l1 --data $(JET10_L1_LEFT_OUT) --jets 1000000
+
+# The open RTL path of the reference codec: Verilator against Python on 100k jets, Yosys (~3 min).
+rtl-reference-codec: venv tools
+	$(BIN)/trigcomp rtl --codec configs/jet10-l1.toml --out hls_projects/jet10-l1-rtl --data $(JET10_L1_LEFT_OUT) \
+	  --force --json > models/jet10-l1/rtl.json
 
 # Remakes the reference codec models/jet10-l1 (its config configs/jet10-l1.toml and the recommendation files).
 reference-codec: venv

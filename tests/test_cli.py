@@ -15,7 +15,7 @@ from trigcomp.cli import build_parser, main
 from .conftest import SHARED, TINY_CONFIG, synthetic_jets
 from .test_csim import _inject_one_lsb_fault
 
-VERBS = ("generate", "inspect", "train", "evaluate", "hls", "build", "csim", "report", "rtl", "run")
+VERBS = ("generate", "inspect", "train", "evaluate", "hls", "build", "csim", "report", "rtl", "scan", "run")
 
 
 def run_cli(capsys, *argv):

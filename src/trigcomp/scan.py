@@ -487,7 +487,7 @@ class ScanResult:
         }
 
 
-def _record(key: str, overrides: dict, result: dict | None, error: str | None, cached: bool) -> dict[str, Any]:
+def _record(key: str | None, overrides: dict, result: dict | None, error: str | None, cached: bool) -> dict[str, Any]:
     point = {k: None for k in POINT_KEYS} | {"key": key, "overrides": overrides, "cached": cached}
     if result is None:
         return point | {"status": "failed", "error": error}
@@ -551,34 +551,39 @@ def run_scan(
             from distributed import as_completed
 
             records: dict[int, dict] = {}
+            waiting: dict[str, list[int]] = {}  # point key -> indices in batch (a search may ask twice)
             futures = {}
             for index, overrides in enumerate(batch):
                 try:
                     config = spec.config(overrides)
                 except UserError as err:  # a sampled combination the config refuses (grid points were checked)
-                    records[index] = _record("-", overrides, None, str(err), cached=False)
+                    records[index] = _record(None, overrides, None, str(err), cached=False)
                     bar.update()
                     continue
                 key = point_key(config, data, targets, options)
                 cached = store.load(key)
-                if cached is not None and cached.get("status", "ok") == "ok":
+                if cached is not None:
                     records[index] = _record(key, overrides, cached, None, cached=True)
                     bar.update()
+                elif key not in waiting:
+                    waiting[key] = [index]
+                    futures[cluster.submit(jets, key, spec.raw_config(overrides), targets, options)] = key
                 else:
-                    future = cluster.submit(jets, key, spec.raw_config(overrides), targets, options)
-                    futures[future] = (index, key, overrides)
-            for future in as_completed(list(futures)):
-                index, key, overrides = futures[future]
+                    waiting[key].append(index)
+            for future in as_completed(list(futures)) if futures else ():
+                key = futures[future]
                 computed += 1
                 try:
-                    records[index] = _record(key, overrides, store.save(key, future.result()), None, cached=False)
+                    result, error = store.save(key, future.result()), None
                 except (KeyboardInterrupt, SystemExit):
                     raise
                 except UserError as err:
-                    records[index] = _record(key, overrides, None, str(err), cached=False)
+                    result, error = None, str(err)
                 except Exception as err:  # any failure of one point is recorded; the scan goes on
-                    records[index] = _record(key, overrides, None, _one_line(err), cached=False)
-                bar.update()
+                    result, error = None, _one_line(err)
+                for index in waiting[key]:
+                    records[index] = _record(key, batch[index], result, error, cached=False)
+                    bar.update()
             return [records[i] for i in range(len(batch))]
 
         if spec.mode == "grid":

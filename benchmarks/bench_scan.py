@@ -24,7 +24,7 @@ from trigcomp.scan import load_scan, run_scan
 REPO = Path(__file__).resolve().parents[1]
 SCAN = """base = "{base}"
 [grid]
-"latent.bits" = [3, 4, 5, 6]
+"latent.bits" = [4, 5, 6, 8]
 "encoder.weight_bits" = [6, 8]
 [fixed]
 "training.epochs" = 2
@@ -56,7 +56,9 @@ def main() -> None:
         for workers in (1, 2):
             result, seconds = _timed_scan(spec, jets, root / f"workers-{workers}", workers)
             runs[workers] = (result, seconds)
-            print(f"{workers} worker(s): {result.counts['ok']} of {result.counts['points']} points ok in {seconds:.1f} s")
+            print(
+                f"{workers} worker(s): {result.counts['ok']} of {result.counts['points']} points ok in {seconds:.1f} s"
+            )
         resumed, resume_seconds = _timed_scan(spec, jets, root / "workers-2", 2, resume=True)
 
     def outcome(result):
@@ -75,8 +77,11 @@ def main() -> None:
             {
                 "points": len(resumed.points),
                 "jets": arguments.jets,
-                "seconds": {"workers_1": round(runs[1][1], 1), "workers_2": round(runs[2][1], 1),
-                            "resume": round(resume_seconds, 1)},
+                "seconds": {
+                    "workers_1": round(runs[1][1], 1),
+                    "workers_2": round(runs[2][1], 1),
+                    "resume": round(resume_seconds, 1),
+                },
                 "speedup": round(speedup, 3),
                 "resume_fraction": round(resume_fraction, 4),
                 "recomputed_on_resume": resumed.counts["computed"],

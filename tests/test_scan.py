@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from trigcomp.errors import CheckFailed, UserError
+from trigcomp.records import JET10
 from trigcomp.scan import POINT_KEYS, ScanSpec, load_scan, pareto_front, run_scan, scan_keys
 from trigcomp.targets import load_targets
 
@@ -165,11 +166,11 @@ def test_real_scan_caches_resumes_and_records_a_failing_point(tmp_path):
     assert {k: again.points[0][k] for k in POINT_KEYS} == {k: good[k] for k in POINT_KEYS}
 
     # Same data, other targets: a different point, computed afresh
-    other = run_scan(replace(spec, grid={"training.max_jets": [0]}), jets, out, workers=1, processes=False,
-                     resume=True)
+    other = run_scan(replace(spec, grid={"training.max_jets": [0]}), jets, out, workers=1, processes=False, resume=True)
     assert other.counts["computed"] == 1 and other.points[0]["key"] != good["key"]
     assert other.points[0]["meets_targets"] is None and other.points[0]["total_nmse"] == pytest.approx(
-        good["total_nmse"])
+        good["total_nmse"]
+    )
 
 
 def test_every_point_failing_is_exit_1_with_the_outputs_written(tmp_path):
@@ -188,14 +189,23 @@ def _fake_point(calls, config_raw, jets, targets, options):
         log.write(json.dumps(config_raw) + "\n")
     bits = config_raw["latent"]["bits"] * config_raw["latent"]["size"]
     lut = 100 * config_raw["encoder"]["weight_bits"]
-    return {"bits_per_jet": bits, "total_nmse": 1.0 / bits + lut * 1e-5, "LUT": lut, "FF": 10, "DSP": 0,
-            "latency_ns": 25.0, "meets_targets": None, "worst_ratio": None, "area_source": "fake",
-            "model_files": {"model.json": "{}"}}
+    return {
+        "bits_per_jet": bits,
+        "total_nmse": 1.0 / bits + lut * 1e-5,
+        "LUT": lut,
+        "FF": 10,
+        "DSP": 0,
+        "latency_ns": 25.0,
+        "meets_targets": None,
+        "worst_ratio": None,
+        "area_source": "fake",
+        "model_files": {"model.json": "{}"},
+    }
 
 
 @pytest.mark.parametrize("mode", ["random", "bayes"])
 def test_search_modes_ask_points_reproducibly_and_resume_from_the_cache(tmp_path, monkeypatch, mode):
-    import trigcomp.scan as scan
+    from trigcomp import scan
 
     calls = tmp_path / "calls.log"
     calls.touch()
@@ -224,8 +234,23 @@ def test_cli_scan_on_worker_processes(tmp_path):
     data = write_nanoaod(tmp_path / "jets.root", n_events=1500)
     scan = write_scan(tmp_path, '[grid]\n"latent.bits" = [3, 5]\n[fixed]\n"training.epochs" = 1\n')
     out = tmp_path / "scan"
-    command = [sys.executable, "-m", "trigcomp.cli", "scan", "--grid", str(scan), "--data", str(data),
-               "--out", str(out), "--workers", "1", "--targets", "l1-jets", "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "trigcomp.cli",
+        "scan",
+        "--grid",
+        str(scan),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--targets",
+        "l1-jets",
+        "--json",
+    ]
     completed = subprocess.run(command, check=False, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stderr[-2000:]
     payload = json.loads(completed.stdout)
@@ -237,3 +262,37 @@ def test_cli_scan_on_worker_processes(tmp_path):
     resumed = subprocess.run(command + ["--resume"], check=False, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads(resumed.stdout)["counts"]["cached"] == 2
+
+    # A point's model is the model `trigcomp train` makes from the same config (one TensorFlow thread per
+    # point on the worker, the default pools here): same config + seed -> same model
+    from trigcomp.data import load_jets
+    from trigcomp.model import load_model, train
+
+    spec = load_scan(scan)
+    point = payload["points"][1]
+    trained = train(spec.config(point["overrides"]), load_jets([str(data)], variables=JET10))
+    assert trained.hash == load_model(out / point["model"]).hash == point["model_hash"]
+
+
+def test_a_base_config_that_is_not_toml_is_one_line(tmp_path):
+    scan = write_scan(tmp_path, '[grid]\n"seed" = [1]\n')
+    (scan.parent / "tiny.toml").write_text("[encoder\n")
+    with pytest.raises(UserError, match=r"^base config .*tiny.toml is not valid TOML"):
+        load_scan(scan)
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink", "other directory"])
+def test_the_scan_directory_is_never_a_file_a_symlink_or_someone_elses(tmp_path, kind):
+    spec = load_scan(write_scan(tmp_path, '[grid]\n"seed" = [1]\n'))
+    out = tmp_path / "out"
+    if kind == "file":
+        out.write_text("keep me")
+    elif kind == "symlink":
+        (tmp_path / "target").mkdir()
+        out.symlink_to(tmp_path / "target")
+    else:
+        out.mkdir()
+        (out / "notes.txt").write_text("keep me")
+    with pytest.raises(UserError, match="refusing|not a scan directory"):
+        run_scan(spec, synthetic_jets(50), out, workers=1, processes=False, resume=True)
+    assert out.exists() and (out.is_symlink() or out.is_file() or (out / "notes.txt").is_file())

@@ -530,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     g2 = p.add_mutually_exclusive_group()
     g2.add_argument("--resume", action="store_true", help="continue a scan in an existing DIR (cached points kept)")
     g2.add_argument("--force", action="store_true", help="remove an existing DIR and start over")
-    p.add_argument("--yosys", action="store_true", help="area from Yosys synth_xilinx (slow) instead of da4ml's estimate")
+    p.add_argument("--yosys", action="store_true", help="area from Yosys synth_xilinx (slow), not da4ml's estimate")
     p.add_argument("--clock-ns", type=float, default=5.0, help="clock period for latency (default 5)")
     _add_data_options(p, "ROOT file(s) with the jets every point trains and evaluates on", required=True)
     p.set_defaults(func=cmd_scan)

@@ -187,12 +187,16 @@ def config_from_dict(raw: dict[str, Any]) -> ModelConfig:
     return config
 
 
-def load_config(path: str | Path) -> ModelConfig:
+def read_toml(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """A TOML file as a dict; UserError naming ``what`` it is when it is missing or not TOML."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"config file not found: {path}")
+        raise UserError(f"{what} file not found: {path}")
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
-        raise UserError(f"config {path} is not valid TOML: {err}") from None
-    return config_from_dict(raw)
+        raise UserError(f"{what} {path} is not valid TOML: {err}") from None
+
+
+def load_config(path: str | Path) -> ModelConfig:
+    return config_from_dict(read_toml(path))

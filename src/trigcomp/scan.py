@@ -26,14 +26,14 @@ import copy
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 import shutil
 import sys
 import tempfile
 import time
-import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .config import ModelConfig, config_from_dict
+from .config import ModelConfig, config_from_dict, read_toml
 from .errors import CheckFailed, UserError
 from .records import JetTable
 from .targets import Targets
@@ -191,21 +191,16 @@ def _dimension(key: str, raw: Any) -> Dimension:
 def load_scan(path: str | Path) -> ScanSpec:
     """Read and validate a scan file; ``base`` is relative to the scan file's directory."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"scan file not found: {path}")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"scan file {path} is not valid TOML: {err}") from None
+    raw = read_toml(path, "scan")
     unknown = sorted(set(raw) - {"base", "grid", "fixed", "search"})
     if unknown:
         raise UserError(f"unknown scan file key {unknown[0]!r}; allowed: base, grid, fixed, search")
     if not isinstance(raw.get("base"), str):
-        raise UserError(f"scan file {path} needs base = \"CONFIG.toml\" (a model config, relative to the scan file)")
+        raise UserError(f'scan file {path} needs base = "CONFIG.toml" (a model config, relative to the scan file)')
     base_path = (path.parent / raw["base"]).resolve()
     if not base_path.is_file():
         raise UserError(f"base config {raw['base']!r} not found (looked for {base_path}, relative to the scan file)")
-    base = tomllib.loads(base_path.read_text())
+    base = read_toml(base_path, "base config")
     config_from_dict(base)  # a bad base config is reported as such, before any override
     tables = {}
     for table in ("grid", "fixed"):
@@ -232,7 +227,7 @@ def load_scan(path: str | Path) -> ScanSpec:
     spec_args: dict[str, Any] = {"path": path, "base_path": base_path, "base": base, "fixed": tables["fixed"]}
     if mode == "grid":
         if "space" in search or "points" in search:
-            raise UserError("[search] points/space need mode = \"random\" or \"bayes\"")
+            raise UserError('[search] points/space need mode = "random" or "bayes"')
         if not tables["grid"]:
             raise UserError(f"scan file {path} has an empty [grid]: nothing to scan")
         return ScanSpec(grid=tables["grid"], **spec_args)
@@ -275,13 +270,36 @@ def _cost(model, options: PointOptions) -> dict[str, Any]:
     if not options.yosys:
         est = estimate(encoder, clock_ns=options.clock_ns)
         resources = est["resources"]
-        return {"LUT": resources["LUT"], "FF": resources["FF"], "DSP": resources["DSP"],
-                "latency_ns": est["latency_ns"], "area_source": est["source"]}
+        return {
+            "LUT": resources["LUT"],
+            "FF": resources["FF"],
+            "DSP": resources["DSP"],
+            "latency_ns": est["latency_ns"],
+            "area_source": est["source"],
+        }
     with tempfile.TemporaryDirectory(prefix="trigcomp-scan-rtl-") as tmp:
         project = write_rtl_project(encoder, Path(tmp) / "rtl", clock_ns=options.clock_ns)
         result = synthesize(project)
-        return {"LUT": result.lut, "FF": result.ff, "DSP": result.dsp,
-                "latency_ns": project.latency_cycles * options.clock_ns, "area_source": "yosys"}
+        return {
+            "LUT": result.lut,
+            "FF": result.ff,
+            "DSP": result.dsp,
+            "latency_ns": project.latency_cycles * options.clock_ns,
+            "area_source": "yosys",
+        }
+
+
+def _one_thread_per_point() -> None:
+    """A Dask worker thread runs one point; TensorFlow's own thread pools (one thread per core each) would make
+    N workers oversubscribe the cores N times. Only possible before TensorFlow's first op in the process."""
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.ERROR)  # retracing notes from the many small predict() calls
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already runs in this process (a thread cluster): its pools stay
+        pass
 
 
 def run_point(config_raw: dict[str, Any], jets: JetTable, targets: Targets | None, options: PointOptions) -> dict:
@@ -291,6 +309,7 @@ def run_point(config_raw: dict[str, Any], jets: JetTable, targets: Targets | Non
     from .model import save_model, split_events, train
     from .targets import check_targets
 
+    _one_thread_per_point()
     seconds = {}
     clock = time.perf_counter()
     config = config_from_dict(config_raw)
@@ -311,8 +330,11 @@ def run_point(config_raw: dict[str, Any], jets: JetTable, targets: Targets | Non
         _, _, test = split_events(jets.event_index, config.seed, cfg.validation_fraction, cfg.test_fraction)
         truth = jets.values[test].astype(np.float64)
         report = check_targets(targets, model.variables, truth, model.reconstruct(truth), sample="test split")
-        result |= {"meets_targets": report.meets_targets, "worst_ratio": report.worst_ratio,
-                   "failures": sorted({c.variable for c in report.failures()})}
+        result |= {
+            "meets_targets": report.meets_targets,
+            "worst_ratio": report.worst_ratio,
+            "failures": sorted({c.variable for c in report.failures()}),
+        }
     seconds["evaluate"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -321,8 +343,11 @@ def run_point(config_raw: dict[str, Any], jets: JetTable, targets: Targets | Non
     with tempfile.TemporaryDirectory(prefix="trigcomp-scan-model-") as tmp:
         saved = save_model(model, Path(tmp) / "model")
         files = {p.name: p.read_text() for p in sorted(saved.path.iterdir())}
-    return result | {"model_hash": model.hash, "seconds": {k: round(v, 2) for k, v in seconds.items()},
-                     "model_files": files}
+    return result | {
+        "model_hash": model.hash,
+        "seconds": {k: round(v, 2) for k, v in seconds.items()},
+        "model_files": files,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -401,14 +426,15 @@ class PointStore:
 
 def prepare_scan_dir(out: Path, resume: bool, force: bool) -> None:
     """Rule: a new DIR is created; an existing scan DIR needs --resume (cached points kept) or --force (removed
-    and started over); an existing DIR that is not a scan is refused without --force."""
+    and started over); an existing DIR that is not a scan is refused without --force; a symlink or a file never."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise UserError(
+            f"refusing to use {out} as a scan directory: it is a {'symbolic link' if out.is_symlink() else 'file'}"
+        )
     if out.exists():
         is_scan = (out / POINTS_DIR).is_dir()
         if force:
-            if out.is_dir() and not out.is_symlink():
-                shutil.rmtree(out)
-            else:
-                out.unlink()
+            shutil.rmtree(out)
         elif not (resume and is_scan):
             hint = "pass --resume to continue it or --force to start over" if is_scan else "pass --force to replace it"
             raise UserError(f"{out} already exists ({'a scan' if is_scan else 'not a scan directory'}); {hint}")
@@ -426,14 +452,14 @@ class _Cluster:
         self.client = None
         self.jets = None
 
-    def submit(self, jets: JetTable, key: str, *args):
+    def submit(self, jets: JetTable, key: str, config_raw: dict, targets: Targets | None, options: PointOptions):
         if self.client is None:
             self._start(jets)
-        return self.client.submit(run_point, *args[:1], self.jets, *args[1:], key=f"trigcomp-point-{key}", pure=False)
+        return self.client.submit(
+            run_point, config_raw, self.jets, targets, options, key=f"trigcomp-point-{key}", pure=False
+        )
 
     def _start(self, jets: JetTable) -> None:
-        import logging
-
         from distributed import Client, LocalCluster
 
         logging.getLogger("distributed").setLevel(logging.CRITICAL)  # worker start/stop chatter is not for users
@@ -469,8 +495,13 @@ class ScanResult:
     @property
     def counts(self) -> dict[str, int]:
         ok = sum(p["status"] == "ok" for p in self.points)
-        return {"points": len(self.points), "ok": ok, "failed": len(self.points) - ok,
-                "cached": sum(p["cached"] for p in self.points), "computed": self.computed}
+        return {
+            "points": len(self.points),
+            "ok": ok,
+            "failed": len(self.points) - ok,
+            "cached": sum(p["cached"] for p in self.points),
+            "computed": self.computed,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -491,8 +522,11 @@ def _record(key: str | None, overrides: dict, result: dict | None, error: str | 
     point = {k: None for k in POINT_KEYS} | {"key": key, "overrides": overrides, "cached": cached}
     if result is None:
         return point | {"status": "failed", "error": error}
-    return point | {k: v for k, v in result.items() if k != "model_files"} | {
-        "status": "ok", "model": f"{POINTS_DIR}/{key}/model"}
+    return (
+        point
+        | {k: v for k, v in result.items() if k != "model_files"}
+        | {"status": "ok", "model": f"{POINTS_DIR}/{key}/model"}
+    )
 
 
 def _progress(total: int):
@@ -579,7 +613,7 @@ def run_scan(
                     raise
                 except UserError as err:
                     result, error = None, str(err)
-                except Exception as err:  # any failure of one point is recorded; the scan goes on
+                except Exception as err:  # noqa: BLE001 - any failure of one point is recorded; the scan goes on
                     result, error = None, _one_line(err)
                 for index in waiting[key]:
                     records[index] = _record(key, batch[index], result, error, cached=False)
@@ -598,7 +632,9 @@ def run_scan(
     result = ScanResult(out, spec, targets, points, pareto, computed, time.perf_counter() - start)
     write_outputs(result)
     if not result.counts["ok"]:
-        raise CheckFailed(f"every point of the scan failed (first error: {points[0].get('error')}); see {out}/scan.json")
+        raise CheckFailed(
+            f"every point of the scan failed (first error: {points[0].get('error')}); see {out}/scan.json"
+        )
     return result
 
 
@@ -665,17 +701,29 @@ def _plot(result: ScanResult, path: Path) -> None:
     ok = [p for p in result.points if p["status"] == "ok"]
     fig, ax = plt.subplots(figsize=(9, 6.5))
     if result.targets:
-        for met, style in ((True, dict(marker="o", color="tab:green")), (False, dict(marker="x", color="tab:red"))):
+        for met, style in ((True, {"marker": "o", "color": "tab:green"}), (False, {"marker": "x", "color": "tab:red"})):
             chosen = [p for p in ok if p["meets_targets"] is met]
             label = f"{'meets' if met else 'misses'} {result.targets.name} targets"
             ax.scatter([p["bits_per_jet"] for p in chosen], [p["LUT"] for p in chosen], s=70, label=label, **style)
     else:
-        shown = ax.scatter([p["bits_per_jet"] for p in ok], [p["LUT"] for p in ok], c=[p["total_nmse"] for p in ok],
-                           cmap="viridis", s=70, label="point (colour: total NMSE)")
+        shown = ax.scatter(
+            [p["bits_per_jet"] for p in ok],
+            [p["LUT"] for p in ok],
+            c=[p["total_nmse"] for p in ok],
+            cmap="viridis",
+            s=70,
+            label="point (colour: total NMSE)",
+        )
         fig.colorbar(shown, ax=ax, label="total NMSE (no targets given)")
     front = sorted(result.pareto, key=lambda p: (p["bits_per_jet"], p["LUT"]))
-    ax.scatter([p["bits_per_jet"] for p in front], [p["LUT"] for p in front], s=260, facecolors="none",
-               edgecolors="black", label="Pareto front")
+    ax.scatter(
+        [p["bits_per_jet"] for p in front],
+        [p["LUT"] for p in front],
+        s=260,
+        facecolors="none",
+        edgecolors="black",
+        label="Pareto front",
+    )
     ax.set_xlabel("bits per jet")
     ax.set_ylabel(f"LUT ({ok[0]['area_source'] if ok else 'estimate'})")
     ax.legend(fontsize=13)
@@ -701,12 +749,17 @@ def render_summary(result: ScanResult) -> str:
         f"# trigcomp scan: {result.spec.mode}, {counts['points']} points",
         "",
         f"- base config: `{result.spec.base_path}`; fixed: {json.dumps(result.spec.fixed) or '{}'}",
-        f"- {counts['ok']} ok, {counts['failed']} failed; {counts['cached']} from the cache, {counts['computed']} run "
-        f"now; {result.seconds:.0f} s",
+        (
+            f"- {counts['ok']} ok, {counts['failed']} failed; {counts['cached']} from the cache, "
+            f"{counts['computed']} run now; {result.seconds:.0f} s"
+        ),
         f"- quality: {'targets ' + repr(result.targets.name) + ' (worst ratio ≤ 1 meets them)' if result.targets else 'total NMSE (no --targets)'};"
         " area and latency: "
-        + ("Yosys synth_xilinx" if result.points and result.points[0].get("area_source") == "yosys" else
-           "da4ml cost model (an estimate, not synthesis)"),
+        + (
+            "Yosys synth_xilinx"
+            if result.points and result.points[0].get("area_source") == "yosys"
+            else "da4ml cost model (an estimate, not synthesis)"
+        ),
         f"- Pareto front (minimising {quality}, bits per jet, LUT, latency): {len(result.pareto)} points, marked ★",
         "",
         "| | overrides | status | bits/jet | meets targets | worst ratio | total NMSE | LUT | FF | DSP | latency [ns] |",
@@ -716,8 +769,10 @@ def render_summary(result: ScanResult) -> str:
     for p in ordered:
         overrides = ", ".join(f"{k}={json.dumps(v)}" for k, v in p["overrides"].items())
         status = p["status"] if p["status"] == "ok" else f"failed: {p.get('error')}"
-        cells = [_fmt(p[k]) for k in ("bits_per_jet", "meets_targets", "worst_ratio", "total_nmse", "LUT", "FF", "DSP",
-                                      "latency_ns")]
+        cells = [
+            _fmt(p[k])
+            for k in ("bits_per_jet", "meets_targets", "worst_ratio", "total_nmse", "LUT", "FF", "DSP", "latency_ns")
+        ]
         lines.append(f"| {'★' if p.get('pareto') else ''} | {overrides} | {status} | " + " | ".join(cells) + " |")
     lines += ["", "![bits per jet vs area](pareto.png)", ""]
     return "\n".join(lines)
@@ -732,9 +787,3 @@ def write_outputs(result: ScanResult) -> None:
     _write_text(out / "pareto.json", json.dumps(pareto, indent=2, sort_keys=True, default=str) + "\n")
     _write_atomic(out / "pareto.png", lambda tmp: _plot(result, tmp))
     _write_text(out / "summary.md", render_summary(result))
-
-
-def iter_point_dirs(out: Path) -> Iterator[Path]:
-    """The cached points of a scan directory (for tests and tools)."""
-    root = Path(out) / POINTS_DIR
-    return (p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith("."))

@@ -3,6 +3,7 @@ and real scans on a Dask LocalCluster (threads in the default suite, worker proc
 
 import functools
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -11,7 +12,7 @@ import pytest
 
 from trigcomp.errors import CheckFailed, UserError
 from trigcomp.records import JET10
-from trigcomp.scan import POINT_KEYS, ScanSpec, load_scan, pareto_front, run_scan, scan_keys
+from trigcomp.scan import POINT_KEYS, PointOptions, ScanSpec, load_scan, pareto_front, run_scan, scan_keys
 from trigcomp.targets import load_targets
 
 from .conftest import synthetic_jets
@@ -296,3 +297,19 @@ def test_the_scan_directory_is_never_a_file_a_symlink_or_someone_elses(tmp_path,
     with pytest.raises(UserError, match="refusing|not a scan directory"):
         run_scan(spec, synthetic_jets(50), out, workers=1, processes=False, resume=True)
     assert out.exists() and (out.is_symlink() or out.is_file() or (out / "notes.txt").is_file())
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_yosys_area_for_a_point(tmp_path):
+    """--yosys: the area comes from Yosys synth_xilinx of the point's pipelined Verilog, labelled as such."""
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not installed")
+    spec = load_scan(write_scan(tmp_path, '[grid]\n"latent.bits" = [4]\n[fixed]\n"training.epochs" = 1\n'))
+    jets = synthetic_jets(1500)
+    with_yosys = run_scan(spec, jets, tmp_path / "yosys", workers=1, processes=False, options=PointOptions(yosys=True))
+    estimated = run_scan(spec, jets, tmp_path / "da4ml", workers=1, processes=False)
+    (point,), (estimate,) = with_yosys.points, estimated.points
+    assert point["status"] == "ok" and point["area_source"] == "yosys" and estimate["area_source"] == "estimate:da4ml"
+    assert point["model_hash"] == estimate["model_hash"] and point["key"] != estimate["key"]
+    assert point["LUT"] > 0 and point["LUT"] != estimate["LUT"] and point["latency_ns"] > 0

@@ -267,26 +267,17 @@ def _cost(model, options: PointOptions) -> dict[str, Any]:
     from .rtl import estimate, synthesize, write_rtl_project
 
     encoder = model.firmware_encoder()
-    if not options.yosys:
+    if options.yosys:
+        with tempfile.TemporaryDirectory(prefix="trigcomp-scan-rtl-") as tmp:
+            project = write_rtl_project(encoder, Path(tmp) / "rtl", clock_ns=options.clock_ns)
+            synthesis = synthesize(project)
+        area, source = (synthesis.lut, synthesis.ff, synthesis.dsp), "yosys"
+        latency_ns = project.latency_cycles * options.clock_ns
+    else:
         est = estimate(encoder, clock_ns=options.clock_ns)
-        resources = est["resources"]
-        return {
-            "LUT": resources["LUT"],
-            "FF": resources["FF"],
-            "DSP": resources["DSP"],
-            "latency_ns": est["latency_ns"],
-            "area_source": est["source"],
-        }
-    with tempfile.TemporaryDirectory(prefix="trigcomp-scan-rtl-") as tmp:
-        project = write_rtl_project(encoder, Path(tmp) / "rtl", clock_ns=options.clock_ns)
-        result = synthesize(project)
-        return {
-            "LUT": result.lut,
-            "FF": result.ff,
-            "DSP": result.dsp,
-            "latency_ns": project.latency_cycles * options.clock_ns,
-            "area_source": "yosys",
-        }
+        area = tuple(est["resources"][kind] for kind in ("LUT", "FF", "DSP"))
+        latency_ns, source = est["latency_ns"], est["source"]
+    return dict(zip(("LUT", "FF", "DSP"), area)) | {"latency_ns": latency_ns, "area_source": source}
 
 
 def _one_thread_per_point() -> None:

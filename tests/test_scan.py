@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from trigcomp.config import config_from_dict
 from trigcomp.errors import CheckFailed, UserError
 from trigcomp.records import JET10
 from trigcomp.scan import POINT_KEYS, PointOptions, ScanSpec, load_scan, pareto_front, run_scan, scan_keys
@@ -188,8 +189,8 @@ def _fake_point(calls, config_raw, jets, targets, options):
     logged as a line in the file ``calls`` (the task may be serialised, so a list in the test would not see it)."""
     with open(calls, "a") as log:
         log.write(json.dumps(config_raw) + "\n")
-    bits = config_raw["latent"]["bits"] * config_raw["latent"]["size"]
-    lut = 100 * config_raw["encoder"]["weight_bits"]
+    config = config_from_dict(config_raw)
+    bits, lut = config.bits_per_jet, 100 * config.encoder.weight_bits
     return {
         "bits_per_jet": bits,
         "total_nmse": 1.0 / bits + lut * 1e-5,
@@ -313,3 +314,25 @@ def test_yosys_area_for_a_point(tmp_path):
     assert point["status"] == "ok" and point["area_source"] == "yosys" and estimate["area_source"] == "estimate:da4ml"
     assert point["model_hash"] == estimate["model_hash"] and point["key"] != estimate["key"]
     assert point["LUT"] > 0 and point["LUT"] != estimate["LUT"] and point["latency_ns"] > 0
+
+
+def test_an_existing_scheduler_runs_the_points(tmp_path, monkeypatch):
+    """--scheduler: the points go to a cluster the scan did not start (here a thread cluster in this process)."""
+    from distributed import LocalCluster
+
+    from trigcomp import scan
+
+    calls = tmp_path / "calls.log"
+    monkeypatch.setattr(scan, "run_point", functools.partial(_fake_point, calls))
+    spec = load_scan(write_scan(tmp_path, '[grid]\n"latent.bits" = [4, 6]\n'))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        result = run_scan(spec, synthetic_jets(50), tmp_path / "scan", scheduler=cluster.scheduler_address)
+        assert len(cluster.scheduler.workers) == 1  # the scan's client left the cluster running as it found it
+    assert result.counts["ok"] == 2 and len(calls.read_text().splitlines()) == 2
+
+
+@pytest.mark.slow
+def test_an_unreachable_scheduler_is_bad_input(tmp_path):
+    spec = load_scan(write_scan(tmp_path, '[grid]\n"latent.bits" = [4]\n'))
+    with pytest.raises(UserError, match="cannot reach the Dask scheduler tcp://127.0.0.1:9"):
+        run_scan(spec, synthetic_jets(50), tmp_path / "scan", scheduler="tcp://127.0.0.1:9")

@@ -456,7 +456,7 @@ class _Cluster:
         logging.getLogger("distributed").setLevel(logging.CRITICAL)  # worker start/stop chatter is not for users
         if self.scheduler:
             try:
-                self.client = self.stack.enter_context(Client(self.scheduler, timeout="30s"))
+                self.client = self.stack.enter_context(Client(self.scheduler, timeout="10s"))
             except (OSError, TimeoutError) as err:
                 raise UserError(f"cannot reach the Dask scheduler {self.scheduler}: {_one_line(err)}") from None
         else:

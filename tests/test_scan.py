@@ -4,8 +4,10 @@ and real scans on a Dask LocalCluster (threads in the default suite, worker proc
 import functools
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 import pytest
@@ -336,3 +338,36 @@ def test_an_unreachable_scheduler_is_bad_input(tmp_path):
     spec = load_scan(write_scan(tmp_path, '[grid]\n"latent.bits" = [4]\n'))
     with pytest.raises(UserError, match="cannot reach the Dask scheduler tcp://127.0.0.1:9"):
         run_scan(spec, synthetic_jets(50), tmp_path / "scan", scheduler="tcp://127.0.0.1:9")
+    assert not (tmp_path / "scan").exists()
+
+
+@pytest.mark.slow
+def test_an_interrupt_stops_the_scan_with_130_and_leaves_nothing_without_points(tmp_path):
+    data = write_nanoaod(tmp_path / "jets.root", n_events=1500)
+    scan = write_scan(
+        tmp_path, '[grid]\n"latent.bits" = [4]\n[fixed]\n"training.epochs" = 5000\n"training.patience" = 5000\n'
+    )
+    out = tmp_path / "scan"
+    command = [
+        sys.executable,
+        "-m",
+        "trigcomp.cli",
+        "scan",
+        "--grid",
+        str(scan),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "points").is_dir() and time.monotonic() < deadline:  # the scan has started
+        time.sleep(0.5)
+    time.sleep(10)  # the worker is training the (long) point
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "trigcomp: interrupted" in err and "Traceback" not in err
+    assert not out.exists()

@@ -408,6 +408,7 @@ class PointStore:
                 (tmp / "model" / name).write_text(text)
             (tmp / "point.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
             shutil.rmtree(self.root / key, ignore_errors=True)
+            tmp.chmod(0o755)  # mkdtemp's 0700 is for the unfinished copy only
             tmp.rename(self.root / key)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -559,11 +560,42 @@ def run_scan(
         except UserError as err:
             raise UserError(f"grid point {json.dumps(overrides)}: {err}") from None
     out = Path(out)
+    fresh = force or not out.exists()
     prepare_scan_dir(out, resume, force)
     start = time.perf_counter()
     store = PointStore(out)
+    try:
+        points, computed = _run_points(spec, grid, jets, store, targets, options, workers, scheduler, processes)
+    except BaseException:
+        if fresh and not any(store.root.iterdir()):  # nothing to resume from: leave nothing behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    pareto = pareto_front(points, "worst_ratio" if targets else "total_nmse")
+    on_front = {id(p) for p in pareto}
+    for point in points:
+        point["pareto"] = id(point) in on_front
+    result = ScanResult(out, spec, targets, points, pareto, computed, time.perf_counter() - start)
+    write_outputs(result)
+    if not result.counts["ok"]:
+        raise CheckFailed(
+            f"every point of the scan failed (first error: {points[0].get('error')}); see {out}/scan.json"
+        )
+    return result
+
+
+def _run_points(
+    spec: ScanSpec,
+    grid: list[dict[str, Any]],
+    jets: JetTable,
+    store: PointStore,
+    targets: Targets | None,
+    options: PointOptions,
+    workers: int,
+    scheduler: str | None,
+    processes: bool,
+) -> tuple[list[dict[str, Any]], int]:
+    """Every point of the scan, from the cache or computed on Dask: (point records in scan order, computed)."""
     data = data_key(jets)
-    points: list[dict[str, Any]] = []
     computed = 0
 
     with ExitStack() as stack:
@@ -615,18 +647,7 @@ def run_scan(
             points = evaluate_batch(grid)
         else:
             points = _search(spec, evaluate_batch, quality_key="worst_ratio" if targets else "total_nmse")
-
-    pareto = pareto_front(points, "worst_ratio" if targets else "total_nmse")
-    on_front = {id(p) for p in pareto}
-    for point in points:
-        point["pareto"] = id(point) in on_front
-    result = ScanResult(out, spec, targets, points, pareto, computed, time.perf_counter() - start)
-    write_outputs(result)
-    if not result.counts["ok"]:
-        raise CheckFailed(
-            f"every point of the scan failed (first error: {points[0].get('error')}); see {out}/scan.json"
-        )
-    return result
+    return points, computed
 
 
 def _search(spec: ScanSpec, evaluate_batch, quality_key: str) -> list[dict[str, Any]]:

@@ -377,6 +377,35 @@ def cmd_rtl(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    from .model import resolve_model_variables
+    from .scan import PointOptions, load_scan, run_scan
+    from .targets import load_targets
+
+    spec = load_scan(args.grid)
+    targets = load_targets(args.targets) if args.targets else None
+    jets = _load(args, args.data, resolve_model_variables(spec.config({}).variables))
+    result = run_scan(
+        spec,
+        jets,
+        Path(args.out),
+        targets=targets,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        resume=args.resume,
+        force=args.force,
+        options=PointOptions(clock_ns=args.clock_ns, yosys=args.yosys),
+    )
+    counts = result.counts
+    _emit(
+        args,
+        result.to_json(),
+        f"{counts['ok']} of {counts['points']} points ok ({counts['cached']} cached, {counts['failed']} failed), "
+        f"{len(result.pareto)} on the Pareto front -> {result.out}/summary.md",
+    )
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .run import RunOptions, run_pipeline
 
@@ -673,6 +702,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_junit_option(p, "per Verilog variant: mismatches and QKeras agreement")
     _add_data_options(p, "ROOT file with jets (default: the bundled sample)")
     p.set_defaults(func=cmd_rtl)
+
+    p = verb(
+        "scan",
+        "design-space scan on Dask: the Pareto front",
+        "In: a scan file (TOML: base = a model config relative to the scan file; [grid] of dotted config keys "
+        "with lists of values, or [search] mode = random|bayes with [search.space]; [fixed] overrides) and jets. "
+        "Each point is trained, evaluated (targets with --targets, total NMSE otherwise) and costed (da4ml "
+        "estimate; Yosys with --yosys) on a Dask LocalCluster or on --scheduler. Points are cached in "
+        "DIR/points/<hash>/: --resume reruns only what is missing or failed. Out: scan.json, pareto.json, "
+        "pareto.png, summary.md. Exit 1 when every point failed.\n\n"
+        "example: trigcomp scan --grid configs/scan-jet4.toml --data data/qcd.root --targets l1-jets --out out/scan",
+    )
+    p.add_argument("--grid", required=True, metavar="SCAN.toml", help="scan file (see configs/scan-jet4.toml)")
+    p.add_argument("--targets", help="physics targets: preset (l1-jets) or TOML file; default: rank by total NMSE")
+    p.add_argument("--out", required=True, help="scan directory")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=int, default=2, help="local Dask worker processes, 1 thread each (default 2)")
+    g.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask scheduler instead of local workers")
+    g2 = p.add_mutually_exclusive_group()
+    g2.add_argument("--resume", action="store_true", help="continue a scan in an existing DIR (cached points kept)")
+    g2.add_argument("--force", action="store_true", help="remove an existing DIR and start over")
+    p.add_argument("--yosys", action="store_true", help="area from Yosys synth_xilinx (slow), not da4ml's estimate")
+    p.add_argument("--clock-ns", type=float, default=5.0, help="clock period for latency (default 5)")
+    _add_data_options(p, "ROOT file(s) with the jets every point trains and evaluates on", required=True)
+    p.set_defaults(func=cmd_scan)
 
     p = verb(
         "run",

@@ -275,8 +275,8 @@ def _cost(model, options: PointOptions) -> dict[str, Any]:
         latency_ns = project.latency_cycles * options.clock_ns
     else:
         est = estimate(encoder, clock_ns=options.clock_ns)
-        area = tuple(est["resources"][kind] for kind in ("LUT", "FF", "DSP"))
-        latency_ns, source = est["latency_ns"], est["source"]
+        area = tuple(est.resources[kind] for kind in ("LUT", "FF", "DSP"))
+        latency_ns, source = est.latency_ns, est.source
     return dict(zip(("LUT", "FF", "DSP"), area)) | {"latency_ns": latency_ns, "area_source": source}
 
 

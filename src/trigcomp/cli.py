@@ -592,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compress",
         "store jets offline with a codec",
         "In: a codec (--model: an autoencoder model dir, or a codec file as `recommend --write-config` writes it) "
-        "and ROOT files of jets. Out: per input, a ROOT file with every jet's codes bit-packed (Jets tree), the "
+        "and ROOT files of jets. Out: per input, a ROOT file with every jet's codes (Jets tree), the "
         "jets per event (Events/nJet) and metadata (codec, its hash, variables, input hash, trigcomp version); "
         "`decompress` turns it back into jets, exactly the ones `evaluate` judged. Streams in chunks. An "
         "autoencoder's encoder runs natively (numpy, bit-exact with QKeras) unless --engine tensorflow. Several "
@@ -604,7 +604,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file (one input) or directory (several inputs)")
     p.add_argument("--engine", default="native", help="autoencoder encoder: native (default) or tensorflow")
     p.add_argument(
-        "--layout", default="packed", help="packed: fields bit-packed per jet (default); fields: one branch per field"
+        "--layout",
+        default="fields",
+        help="fields: one branch per field, smallest unsigned type (default: smaller on disk for fixed point and "
+        "float); packed: all fields bit-packed densely per jet (smaller for an autoencoder)",
     )
     p.add_argument("--compression", default="zstd:5", help="ROOT compression: zstd, lzma, zlib, lz4 or none[:LEVEL]")
     p.add_argument("--step-events", type=int, default=200_000, help="events per chunk (default 200,000)")

@@ -227,7 +227,7 @@ def child(task: dict) -> dict:
     """One measurement in this (fresh, single-threaded) process: CPU seconds, wall seconds, peak RSS."""
     from trigcomp.storage import compress_file, decompress_file, load_storage_codec
 
-    if task["engine"] == "tensorflow" or task["op"] == "decompress":
+    if Path(task["model"]).is_dir():  # an autoencoder: TensorFlow builds (and decodes) it; one thread, per core
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(1)

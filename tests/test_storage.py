@@ -131,9 +131,14 @@ def test_cli_refuses_mismatches_and_accepts_codec_files(nanoaod, tmp_path, capsy
     assert "does not match" in err and len(err.strip().splitlines()) == 1 and not reco.exists()
     assert main(["decompress", str(nanoaod), "--out", str(reco)]) == 2
     assert "not a trigcomp compressed file" in capsys.readouterr().err
+    truncated = tmp_path / "truncated" / "c.root"
+    truncated.parent.mkdir()
+    truncated.write_bytes(packed.read_bytes()[: packed.stat().st_size // 2])
+    assert main(["decompress", str(truncated), "--out", str(reco)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1 and not reco.exists()
     assert main(["decompress", str(packed), "--model", str(codec_file), "--out", str(reco), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["jets"] == len(load_jets(nanoaod))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.root", "codec.toml", "r.root"]  # no temporaries
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.root", "codec.toml", "r.root", "truncated"]  # no temporaries
 
 
 def test_many_files_on_dask_match_one_at_a_time(tmp_path):

@@ -19,7 +19,9 @@ read and written in chunks (``step_size``), so memory does not grow with the fil
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import glob
 import hashlib
 import json
 import os
@@ -39,6 +41,7 @@ METADATA_KEY = "trigcomp_compressed"
 EVENTS_TREE = "Events"
 JETS_TREE = "Jets"
 PACKED_BRANCH = "packed"
+_METADATA_KEYS = ("codec", "codec_kind", "codec_hash", "field_bits", "layout", "input")
 LAYOUTS = ("packed", "fields")
 ENGINES = ("native", "tensorflow")
 #: Chosen by benchmarks/bench_storage.py (bytes per jet on disk; see the README): one branch per field compresses
@@ -342,7 +345,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such file: {path}")
-    with _open(str(path)) as root_file:
+    with _open(str(path)) as root_file, _damaged(path):
         keys = set(root_file.keys(cycle=False))
         if METADATA_KEY not in keys or EVENTS_TREE not in keys or JETS_TREE not in keys:
             raise UserError(f"{path} is not a trigcomp compressed file (no {METADATA_KEY} metadata)")
@@ -353,6 +356,11 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         found = metadata.get("format") if isinstance(metadata, dict) else None
         raise UserError(f"{path}: unknown compressed format {found!r} (this trigcomp reads {FORMAT})")
+    missing = [key for key in _METADATA_KEYS if key not in metadata]
+    if missing or not isinstance(metadata["codec"], dict) or metadata["layout"] not in LAYOUTS:
+        raise UserError(
+            f"{path}: incomplete {METADATA_KEY} metadata (missing or bad: {', '.join(missing) or 'codec, layout'})"
+        )
     return metadata
 
 
@@ -373,6 +381,17 @@ def _codec_for(metadata: dict[str, Any], path: Path, model: str | Path | None) -
             f"with {metadata['codec_kind']} {metadata['codec_hash']}"
         )
     return codec
+
+
+@contextlib.contextmanager
+def _damaged(path: Path):
+    """Reading errors of a damaged compressed file as a UserError (a truncated basket, a missing branch)."""
+    from .data import _CORRUPT_FILE_ERRORS, _damage
+
+    try:
+        yield
+    except _CORRUPT_FILE_ERRORS as exc:
+        raise _damage(str(path), exc) from None
 
 
 def decompress_file(
@@ -401,15 +420,18 @@ def decompress_file(
     events = jets = 0
     try:
         with _open(str(path)) as source, uproot.recreate(temporary, compression=setting) as root_file:
-            event_tree, jet_tree = source[EVENTS_TREE], source[JETS_TREE]
+            with _damaged(path):
+                event_tree, jet_tree = source[EVENTS_TREE], source[JETS_TREE]
             tree = None
             for start_event in range(0, event_tree.num_entries, step_size):
                 start = time.perf_counter()
-                counts = event_tree["nJet"].array(
-                    library="np", entry_start=start_event, entry_stop=start_event + step_size
-                )
-                n_jets = int(counts.sum())
-                arrays = jet_tree.arrays(library="np", entry_start=jets, entry_stop=jets + n_jets)
+                with _damaged(path):
+                    stop = start_event + step_size
+                    counts = event_tree["nJet"].array(library="np", entry_start=start_event, entry_stop=stop)
+                    n_jets = int(counts.sum())
+                    arrays = jet_tree.arrays(library="np", entry_start=jets, entry_stop=jets + n_jets)
+                if len(arrays) and min(len(a) for a in arrays.values()) != n_jets:
+                    raise UserError(f"{path}: the Jets tree has fewer jets than Events/nJet counts")
                 seconds["read"] += time.perf_counter() - start
                 start = time.perf_counter()
                 values = codec.decode(_codes_from_arrays(arrays, codec, metadata["layout"], n_jets))
@@ -496,8 +518,14 @@ def compress_files(
         return [compress_file(codec, files[0], targets[0], **options)]
     for target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
-    with dask_client(workers, scheduler) as client:
-        futures = [
-            client.submit(_compress_task, model, engine, f, str(t), options, pure=False) for f, t in zip(files, targets)
-        ]
-        return client.gather(futures)
+    try:
+        with dask_client(workers, scheduler) as client:
+            futures = [
+                client.submit(_compress_task, model, engine, f, str(t), options, pure=False)
+                for f, t in zip(files, targets)
+            ]
+            return client.gather(futures)
+    finally:  # a worker stopped mid-file (interrupt, failure) leaves its temporary behind
+        for target in targets:
+            for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+                leftover.unlink(missing_ok=True)

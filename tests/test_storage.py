@@ -12,7 +12,7 @@ import uproot
 
 from tests.conftest import synthetic_jets
 from trigcomp.cli import main
-from trigcomp.codecs import AutoencoderCodec, FixedPointCodec, FloatMantissaCodec, codec_to_toml
+from trigcomp.codecs import CODECS, AutoencoderCodec, FixedPointCodec, codec_to_toml
 from trigcomp.data import load_jets
 from trigcomp.model import data_hash, load_model
 from trigcomp.records import JET4, JET10
@@ -25,6 +25,7 @@ from trigcomp.storage import (
     pack_codes,
     unpack_codes,
 )
+from trigcomp.targets import load_targets
 
 REPO = Path(__file__).parents[1]
 JET4_MODEL = REPO / "models" / "jet4"
@@ -72,14 +73,18 @@ def test_pack_codes_known_bits_and_round_trip():
         pack_codes(np.array([[8]]), (3,))
 
 
-@pytest.mark.parametrize("kind", ["fixed_point", "float", "fixed_point_fields"])
-def test_classical_codecs_round_trip_exactly(kind, nanoaod, tmp_path):
-    train = synthetic_jets(500, seed=9).values
-    if kind == "float":
-        codec = FloatMantissaCodec.fit_budgets(train, JET10, [90])[0]
-    else:
-        codec = FixedPointCodec.fit_budgets(train, JET10, [48])[0]
-    layout = "fields" if kind.endswith("fields") else "packed"
+def _fitted(kind: str):
+    """A codec of every registered kind but the autoencoder, fitted on synthetic jets the generic way."""
+    codec_class, train = CODECS[kind], synthetic_jets(500, seed=9).values
+    if hasattr(codec_class, "fit_budgets"):
+        return codec_class.fit_budgets(train, JET10, [90])[0]
+    return codec_class.fit_targets(train, JET10, load_targets("l1-jets"))
+
+
+@pytest.mark.parametrize("layout", ["packed", "fields"])
+@pytest.mark.parametrize("kind", [kind for kind in CODECS if kind != AutoencoderCodec.kind])
+def test_every_codec_round_trips_exactly(kind, layout, nanoaod, tmp_path):
+    codec = _fitted(kind)
     original, reco, result = _roundtrip(codec, nanoaod, tmp_path, layout=layout)
     expected = codec.decode(codec.encode(original.values).codes).astype(np.float32)
     np.testing.assert_array_equal(reco.values, expected)
@@ -138,7 +143,12 @@ def test_cli_refuses_mismatches_and_accepts_codec_files(nanoaod, tmp_path, capsy
     assert len(capsys.readouterr().err.strip().splitlines()) == 1 and not reco.exists()
     assert main(["decompress", str(packed), "--model", str(codec_file), "--out", str(reco), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["jets"] == len(load_jets(nanoaod))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.root", "codec.toml", "r.root", "truncated"]  # no temporaries
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "c.root",
+        "codec.toml",
+        "r.root",
+        "truncated",
+    ]  # no temporaries
 
 
 def test_many_files_on_dask_match_one_at_a_time(tmp_path):

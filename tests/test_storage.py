@@ -14,6 +14,7 @@ from tests.conftest import synthetic_jets
 from trigcomp.cli import main
 from trigcomp.codecs import CODECS, AutoencoderCodec, FixedPointCodec, codec_to_toml
 from trigcomp.data import load_jets
+from trigcomp.errors import UserError
 from trigcomp.model import data_hash, load_model
 from trigcomp.records import JET4, JET10
 from trigcomp.storage import (
@@ -157,6 +158,9 @@ def test_many_files_on_dask_match_one_at_a_time(tmp_path):
     files = [write_nanoaod(inputs / f"f{i}.root", 150, seed=i) for i in range(2)]
     codec_file = tmp_path / "codec.json"
     codec_file.write_text(json.dumps(FixedPointCodec.fit_budgets(synthetic_jets(300).values, JET10, [40])[0].to_json()))
+    with pytest.raises(UserError, match="at least 1"):
+        compress_files(codec_file, [str(inputs / "*.root")], tmp_path / "out", workers=0)
+    assert not (tmp_path / "out").exists()
     results = compress_files(codec_file, [str(inputs / "*.root")], tmp_path / "out", workers=1)
     assert [Path(r.out).name for r in results] == ["f0.root", "f1.root"]
     single = compress_files(codec_file, [str(files[1])], tmp_path / "single.root")

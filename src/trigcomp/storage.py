@@ -516,10 +516,10 @@ def compress_files(
     codec = _cached_codec(model, engine)  # a bad model fails here, not on a worker
     if len(files) == 1 and workers is None and scheduler is None:
         return [compress_file(codec, files[0], targets[0], **options)]
-    for target in targets:
-        target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with dask_client(workers, scheduler) as client:
+            for target in targets:  # only once a cluster is there: a refused --scheduler leaves no directory
+                target.parent.mkdir(parents=True, exist_ok=True)
             futures = [
                 client.submit(_compress_task, model, engine, f, str(t), options, pure=False)
                 for f, t in zip(files, targets)

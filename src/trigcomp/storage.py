@@ -316,7 +316,7 @@ def compress_file(
                     "files": [str(data)],
                     "data_hash": digest.hexdigest()[:16],
                     "preset": first.preset,
-                    "selection": {k: v for k, v in selection.items() if k != "mapping"},
+                    "selection": {k: v if k != "mapping" or v is None else str(v) for k, v in selection.items()},
                     "events": events,
                     "jets": jets,
                     "dropped_nonfinite": dropped,

@@ -135,6 +135,9 @@ def test_cli_refuses_mismatches_and_accepts_codec_files(nanoaod, tmp_path, capsy
     assert main(["decompress", str(packed), "--model", str(JET4_MODEL), "--out", str(reco)]) == 2
     err = capsys.readouterr().err
     assert "does not match" in err and len(err.strip().splitlines()) == 1 and not reco.exists()
+    config = str(REPO / "configs" / "jet4.toml")
+    assert main(["compress", "--model", config, "--data", str(nanoaod), "--out", str(tmp_path / "x.root")]) == 2
+    assert "is a model config" in capsys.readouterr().err
     assert main(["decompress", str(nanoaod), "--out", str(reco)]) == 2
     assert "not a trigcomp compressed file" in capsys.readouterr().err
     truncated = tmp_path / "truncated" / "c.root"

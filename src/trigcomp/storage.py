@@ -95,6 +95,8 @@ def load_storage_codec(path: str | Path, engine: str = "native") -> Codec:
         return NativeAutoencoderCodec(model) if engine == "native" else AutoencoderCodec(model)
     if not path.is_file():
         raise UserError(f"--model {path}: no such model directory or codec file")
+    if path.suffix == ".toml" and "[latent]" in path.read_text(errors="replace"):
+        raise UserError(f"{path} is a model config: train it (trigcomp train --config {path}) and pass the model dir")
     codec = load_codec(path)
     if isinstance(codec, AutoencoderCodec) and engine == "native":
         return NativeAutoencoderCodec(codec.model)

@@ -377,6 +377,49 @@ def cmd_rtl(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compress(args: argparse.Namespace) -> int:
+    from .storage import compress_files
+
+    results = compress_files(
+        args.model,
+        args.data,
+        args.out,
+        engine=args.engine,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        layout=args.layout,
+        compression=args.compression,
+        step_size=args.step_events,
+        force=args.force,
+        **dataclasses.asdict(_selection(args)),
+    )
+    files = [r.to_json() for r in results]
+    jets, size = sum(r.jets for r in results), sum(r.bytes for r in results)
+    payload = files[0] if len(files) == 1 else {"files": files, "jets": jets, "bytes": size}
+    lines = [
+        f"{r.source}: {r.jets:,} jets in {r.events:,} events -> {r.out} "
+        f"({r.bytes_per_jet:.2f} bytes/jet, {r.to_json()['jets_per_s'] or 0:,} jets/s, "
+        f"saturated {sum(r.extra['saturated'].values())})"
+        for r in results
+    ]
+    _emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    from .storage import decompress_file
+
+    result = decompress_file(
+        args.file, args.out, args.model, compression=args.compression, step_size=args.step_events, force=args.force
+    )
+    _emit(
+        args,
+        result.to_json(),
+        f"{result.jets:,} jets in {result.events:,} events decoded with {result.extra['codec']} -> {result.out}",
+    )
+    return 0
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     from .model import resolve_model_variables
     from .scan import PointOptions, load_scan, run_scan
@@ -727,6 +770,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock-ns", type=float, default=5.0, help="clock period for latency (default 5)")
     _add_data_options(p, "ROOT file(s) with the jets every point trains and evaluates on", required=True)
     p.set_defaults(func=cmd_scan)
+
+    p = verb(
+        "compress",
+        "store jets offline with a codec",
+        "In: a codec (--model: an autoencoder model dir, or a codec file as `recommend --write-config` writes it) "
+        "and ROOT files of jets. Out: per input, a ROOT file with every jet's codes (Jets tree), the "
+        "jets per event (Events/nJet) and metadata (codec, its hash, variables, input hash, trigcomp version); "
+        "`decompress` turns it back into jets, exactly the ones `evaluate` judged. Streams in chunks. An "
+        "autoencoder's encoder runs natively (numpy, bit-exact with QKeras) unless --engine tensorflow. Several "
+        "inputs (or a glob) go into the --out directory, one task per file on Dask.\n\n"
+        "example: trigcomp compress --model models/jet10 --data data/qcd.root --out out/qcd.trigcomp.root\n"
+        "         trigcomp compress --model out/codec.toml --data 'data/*.root' --out out/compressed --workers 2",
+    )
+    p.add_argument("--model", required=True, help="autoencoder model dir or codec file (TOML/JSON)")
+    p.add_argument("--out", required=True, help="output file (one input) or directory (several inputs)")
+    p.add_argument("--engine", default="native", help="autoencoder encoder: native (default) or tensorflow")
+    p.add_argument(
+        "--layout",
+        default="fields",
+        help="fields: one branch per field, smallest unsigned type (default: smaller on disk for fixed point and "
+        "float); packed: all fields bit-packed densely per jet (smaller for an autoencoder)",
+    )
+    p.add_argument("--compression", default="zstd:5", help="ROOT compression: zstd, lzma, zlib, lz4 or none[:LEVEL]")
+    p.add_argument("--step-events", type=int, default=200_000, help="events per chunk (default 200,000)")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    g = p.add_argument_group("Dask (several inputs)")
+    g.add_argument("--workers", type=int, help="local Dask worker processes, 1 thread each (default 2 for several)")
+    g.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask scheduler (shared file system)")
+    _add_data_options(p, "ROOT file(s) or globs with jets", required=True)
+    p.set_defaults(func=cmd_compress)
+
+    p = verb(
+        "decompress",
+        "decode a compressed file into NanoAOD-style jets",
+        "In: a file written by `trigcomp compress`. Out: a ROOT file with an Events tree of nJet and float32 "
+        "Jet_<variable> branches, decoded with the file's codec. --model is needed for an autoencoder whose model "
+        "dir is not where it was at compression; it must match the file's codec hash (else exit 2).\n\n"
+        "example: trigcomp decompress out/qcd.trigcomp.root --model models/jet10 --out out/qcd.reco.root",
+    )
+    p.add_argument("file", help="compressed ROOT file")
+    p.add_argument("--model", help="the autoencoder model dir or codec file it was compressed with")
+    p.add_argument("--out", required=True, help="output ROOT file")
+    p.add_argument("--compression", default="zstd:5", help="ROOT compression of the output (default zstd:5)")
+    p.add_argument("--step-events", type=int, default=200_000, help="events per chunk (default 200,000)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.set_defaults(func=cmd_decompress)
 
     p = verb(
         "run",

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .cluster import DEFAULT_WORKERS, dask_client, one_line
 from .config import ModelConfig, config_from_dict, read_toml
 from .errors import CheckFailed, UserError
 from .records import JetTable
@@ -50,7 +51,6 @@ from .targets import Targets
 SCAN_FORMAT = "trigcomp-scan/1"
 MODES = ("grid", "random", "bayes")
 DEFAULT_BATCH = 4
-DEFAULT_WORKERS = 2
 POINTS_DIR = "points"
 OUTPUT_FILES = ("scan.json", "pareto.json", "pareto.png", "summary.md")
 #: Pareto objectives, all minimised; "quality" is worst_ratio with targets, total_nmse without.
@@ -365,11 +365,6 @@ def point_key(config: ModelConfig, data: str, targets: Targets | None, options: 
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=list).encode()).hexdigest()[:16]
 
 
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -452,25 +447,7 @@ class _Cluster:
         )
 
     def _start(self, jets: JetTable) -> None:
-        from distributed import Client, LocalCluster
-
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)  # worker start/stop chatter is not for users
-        if self.scheduler:
-            try:
-                self.client = self.stack.enter_context(Client(self.scheduler, timeout="10s"))
-            except (OSError, TimeoutError) as err:
-                raise UserError(f"cannot reach the Dask scheduler {self.scheduler}: {_one_line(err)}") from None
-        else:
-            cluster = self.stack.enter_context(
-                LocalCluster(
-                    n_workers=self.workers,
-                    threads_per_worker=1,
-                    processes=self.processes,
-                    dashboard_address=None,
-                    silence_logs=logging.CRITICAL,  # a failed point is reported in scan.json
-                )
-            )
-            self.client = self.stack.enter_context(Client(cluster))
+        self.client = self.stack.enter_context(dask_client(self.workers, self.scheduler, self.processes))
         self.jets = self.client.scatter(jets, broadcast=True)
 
 
@@ -637,7 +614,7 @@ def _run_points(
                 except UserError as err:
                     result, error = None, str(err)
                 except Exception as err:  # noqa: BLE001 - any failure of one point is recorded; the scan goes on
-                    result, error = None, _one_line(err)
+                    result, error = None, one_line(err)
                 for index in waiting[key]:
                     records[index] = _record(key, batch[index], result, error, cached=False)
                     bar.update()

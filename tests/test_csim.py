@@ -68,7 +68,7 @@ def _inject_one_lsb_fault(project_dir):
     values = txt.read_text().split(",")
     values[0] = repr(float(values[0]) + lsb)
     txt.write_text(",".join(values))
-    header.write_text(header.read_text().replace("{", "{" + values[0] + ", ", 1).replace(", ", ", ", 1))
+    header.write_text(re.sub(r"= \{[^,]*", "= {" + values[0], header.read_text(), count=1))
     return header.stem
 
 

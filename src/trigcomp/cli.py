@@ -217,6 +217,7 @@ def _csim_text(result) -> str:
             f"mean {result.mean_lsb_vs_float:.3g} LSB"
         ),
         f"saturated: {result.saturated}",
+        result.weights["summary"],
         f"firmware throughput: {result.jets_per_s:,.0f} jets/s ({'cached' if result.compiled_from_cache else 'compiled'})",
     ]
     if result.first_mismatch:
@@ -237,8 +238,10 @@ def cmd_csim(args: argparse.Namespace) -> int:
     jets = _load(args, _default_data(args.data), model.variables)
     result = _csim(project, model, jets.values, args)
     _emit(args, result.to_json(), _csim_text(result))
-    if not result.passed:
+    if result.mismatches:
         raise CheckFailed(f"csim: {result.mismatches} of {result.jets} jets differ from the QKeras model")
+    if not result.passed:
+        raise CheckFailed(f"csim: {result.weights['summary']}")
     return 0
 
 
@@ -282,8 +285,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     summary = run_pipeline(args, _load)
     _emit(args, summary, (Path(args.out) / "summary.md").read_text())
-    if summary["csim"]["mismatches"]:
-        raise CheckFailed(f"csim: {summary['csim']['mismatches']} mismatching jets")
+    if not summary["csim"]["passed"]:
+        csim = summary["csim"]
+        raise CheckFailed(f"csim: {csim['mismatches']} mismatching jets; {csim['weights']['summary']}")
     return 0
 
 

@@ -1,0 +1,31 @@
+"""trigcomp.compare: words are the nearest grid points, and every output word of every jet is compared."""
+
+import numpy as np
+import pytest
+
+from trigcomp.compare import compare_words, to_words
+
+
+def test_words_are_the_nearest_grid_points():
+    lsb = 0.1  # not a power of two: value / lsb lands just below or above the integer
+    values = np.array([[0.3, 0.7, -0.3, -0.7, 2.9, 0.0]])
+    assert np.array_equal(to_words(values, lsb), [[3, 7, -3, -7, 29, 0]])
+    below = np.nextafter(np.arange(-8, 9) * 2.0**-3, -np.inf).reshape(1, -1)  # one float step under the grid
+    assert np.array_equal(to_words(below, 2.0**-3), np.arange(-8, 9).reshape(1, -1))
+
+
+def test_off_grid_values_are_refused():
+    with pytest.raises(ValueError, match="row 1 is not on the 0.25 grid"):
+        to_words(np.array([[0.25], [0.3]]), 0.25)
+
+
+@pytest.mark.parametrize("column", [0, 1, 5])
+def test_a_one_lsb_difference_in_any_output_is_a_mismatch(column):
+    lsb = 2.0**-4
+    reference = np.random.default_rng(column).integers(-64, 64, size=(50, 6)) * lsb
+    firmware = reference.copy()
+    firmware[17, column] += lsb
+    firmware[40, column] -= lsb
+    comparison = compare_words(reference, firmware, lsb)
+    assert (comparison.mismatches, comparison.mismatch_indices) == (2, (17, 40))
+    assert compare_words(reference, reference.copy(), lsb).mismatches == 0

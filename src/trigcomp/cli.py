@@ -274,9 +274,17 @@ def cmd_rtl(args: argparse.Namespace) -> int:
         synthesize=not args.no_synth,
         force=args.force,
     )
-    _emit(args, result.to_json(), result.format_text())
+    payload, text = result.to_json(), result.format_text()
+    if args.against_csim:
+        from .agreement import rtl_against_csim
+
+        agreement = rtl_against_csim(model, result.project, args.against_csim, jets.values, args.jets)
+        payload, text = payload | {"against_csim": agreement.to_json()}, text + "\n" + agreement.format_text()
+    _emit(args, payload, text)
     if result.mismatches:
         raise CheckFailed(f"rtl: {result.mismatches} jets differ from the QKeras model")
+    if args.against_csim and agreement.mismatches:
+        raise CheckFailed(f"rtl --against-csim: QKeras, csim and Verilator disagree on {agreement.mismatches} jets")
     return 0
 
 
@@ -472,8 +480,11 @@ def build_parser() -> argparse.ArgumentParser:
         "open path: Verilog, Verilator, Yosys",
         "In: a model dir. Out: the quantized encoder as Verilog "
         "(da4ml), simulated bit-exactly with Verilator against QKeras, synthesised with Yosys (LUT/FF/CARRY/DSP) "
-        "and an estimate.json that `trigcomp report` reads as a labelled estimate. Needs the rtl extra.\n\n"
-        "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl",
+        "and an estimate.json that `trigcomp report` reads as a labelled estimate. Needs the rtl extra.\n"
+        "With --against-csim HLS_PROJECT, the same jets (csim's stimulus: data + adversarial) also go through the "
+        "HLS project's C-simulation, and QKeras, csim and Verilator are compared word by word, pair by pair.\n\n"
+        "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl\n"
+        "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl --against-csim hls_projects/jet10",
     )
     p.add_argument("--model", required=True, help="model directory")
     p.add_argument("--out", required=True, help="output project directory")
@@ -481,6 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pipeline-ns", type=float, help="combinational delay per pipeline stage (default: the clock)")
     p.add_argument("--jets", type=int, default=100_000, help="jets simulated with Verilator (default 100,000)")
     p.add_argument("--no-synth", action="store_true", help="skip Yosys synthesis")
+    p.add_argument(
+        "--against-csim",
+        metavar="HLS_PROJECT",
+        help="also run this HLS project's C-simulation on the same --jets jets and compare it with Verilator and QKeras",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing project")
     _add_data_options(p, "ROOT file with jets (default: the bundled sample)")
     p.set_defaults(func=cmd_rtl)

@@ -734,9 +734,12 @@ def _find_inputs(directory: Path) -> _Inputs:
         inputs.manifest_path = directory / "trigcomp.json"
         inputs.manifest = _read_manifest(inputs.manifest_path)
     files = sorted(p for p in directory.rglob("*") if p.suffix in (".xml", ".rpt") and p.is_file())
-    csynth_path = _pick_csynth(
-        [p for p in files if _is_csynth_name(p)], (inputs.manifest or {}).get("project_name"), inputs.warnings
-    )
+    csynth_files = [p for p in files if _is_csynth_name(p)]
+    # trigcomp's vendor flow synthesises the manifest's "top" (trigcomp_top); hls4ml's, the encoder (project_name)
+    manifest = inputs.manifest or {}
+    tops = [top for top in (manifest.get("top"), manifest.get("project_name")) if top]
+    top = next((t for t in tops if any(p.stem == f"{t}_csynth" for p in csynth_files)), tops[-1] if tops else None)
+    csynth_path = _pick_csynth(csynth_files, top, inputs.warnings)
     if csynth_path is not None:
         inputs.csynth = _read_csynth(csynth_path)
     utilization, timing = [], []

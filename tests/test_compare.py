@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from trigcomp.compare import compare_words, to_words
+from trigcomp.compare import compare_words, lsb_distance, to_words
 
 
 def test_words_are_the_nearest_grid_points():
@@ -29,3 +29,27 @@ def test_a_one_lsb_difference_in_any_output_is_a_mismatch(column):
     comparison = compare_words(reference, firmware, lsb)
     assert (comparison.mismatches, comparison.mismatch_indices) == (2, (17, 40))
     assert compare_words(reference, reference.copy(), lsb).mismatches == 0
+
+
+def test_distance_to_the_float_model_in_lsb():
+    lsb = 0.25
+    values = np.array([[0.25, 0.5], [-0.25, 0.0], [1.0, 1.0]])
+    float_model = values + np.array([[0.125, 0.0], [0.0, -0.25], [0.0, 0.0]])  # 0.5 and 1 LSB off
+    max_lsb, mean_lsb = lsb_distance(values, float_model.ravel(), lsb)  # any shape with the same size
+    assert (max_lsb, mean_lsb) == (1.0, 0.25)
+    assert all(np.isnan(lsb_distance(np.zeros((0, 2)), np.zeros((0, 2)), lsb)))
+
+
+def test_comparison_keeps_the_first_mismatches_and_the_float_distance():
+    lsb = 1.0
+    reference = np.zeros((30, 2))
+    firmware = reference.copy()
+    firmware[[3, 7, 11, 20], 1] = 1.0
+    comparison = compare_words(reference, firmware, lsb, float_model=reference + 0.5, keep=3)
+    assert comparison.jets == 30 and comparison.mismatches == 4
+    assert comparison.mismatch_indices == (3, 7, 11) and comparison.first_mismatch == 3
+    assert (comparison.max_lsb_vs_float, comparison.mean_lsb_vs_float) == (0.5, 0.5)
+    equal = compare_words(reference, reference, lsb)
+    assert equal.first_mismatch is None and np.isnan(equal.max_lsb_vs_float)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        compare_words(reference, firmware[:, :1], lsb)

@@ -36,9 +36,9 @@ def to_words(values: np.ndarray, lsb: float) -> np.ndarray:
 
 def lsb_distance(values: np.ndarray, float_model: np.ndarray, lsb: float) -> tuple[float, float]:
     """Max and mean |values - float model| in LSB (NaN for no rows)."""
-    values = np.asarray(values).reshape(len(values), -1)
     if not len(values):
         return float("nan"), float("nan")
+    values = np.asarray(values).reshape(len(values), -1)
     distance = np.abs(values - np.asarray(float_model).reshape(values.shape)) / lsb
     return float(distance.max()), float(distance.mean())
 

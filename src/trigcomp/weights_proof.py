@@ -57,6 +57,8 @@ class WeightsProof:
         return not self.differences
 
     def describe(self) -> str:
+        if not self.arrays:
+            return "weights: no weight files (the weights are constants in the C++ both csim and synthesis compile)"
         if self.passed:
             return (
                 f"weights: the {self.arrays} arrays synthesis compiles (.h) equal the ones csim loads (.txt), "

@@ -14,9 +14,9 @@ def test_words_are_the_nearest_grid_points():
     assert np.array_equal(to_words(below, 2.0**-3), np.arange(-8, 9).reshape(1, -1))
 
 
-def test_off_grid_values_are_refused():
-    with pytest.raises(ValueError, match="row 1 is not on the 0.25 grid"):
-        to_words(np.array([[0.25], [0.3]]), 0.25)
+def test_off_grid_values_are_refused_naming_the_first_row():
+    with pytest.raises(ValueError, match=r"value \[0.3 +0.25\] of row 1 is not on the 0.25 grid"):
+        to_words(np.array([[0.25, 0.5], [0.3, 0.25], [0.1, 0.0]]), 0.25)
 
 
 @pytest.mark.parametrize("column", [0, 1, 5])
@@ -51,5 +51,14 @@ def test_comparison_keeps_the_first_mismatches_and_the_float_distance():
     assert (comparison.max_lsb_vs_float, comparison.mean_lsb_vs_float) == (0.5, 0.5)
     equal = compare_words(reference, reference, lsb)
     assert equal.first_mismatch is None and np.isnan(equal.max_lsb_vs_float)
-    with pytest.raises(ValueError, match="shape mismatch"):
-        compare_words(reference, firmware[:, :1], lsb)
+    for smaller, larger in ((firmware[:, :1], reference), (reference[:, :1], firmware), (reference[:5], firmware)):
+        with pytest.raises(ValueError, match="shape mismatch"):
+            compare_words(larger, smaller, lsb)
+        with pytest.raises(ValueError, match="shape mismatch"):
+            compare_words(smaller, larger, lsb)
+
+
+def test_ten_mismatching_rows_are_kept_by_default():
+    reference = np.zeros((40, 1))
+    comparison = compare_words(reference, reference + 1.0, 1.0)
+    assert comparison.mismatches == 40 and comparison.mismatch_indices == tuple(range(10))

@@ -42,7 +42,7 @@ TARGETS = {
     "reports": Target("src/trigcomp/reports", "tests/test_reports.py tests/test_exit_paths.py"),
     "cli-exit-paths": Target(
         "src/trigcomp/cli.py",
-        "tests/test_exit_paths.py tests/test_cli.py -k 'exit or csim or bad_input'",
+        "tests/test_exit_paths.py tests/test_cli.py tests/test_weights_proof.py -k 'exit or csim or bad_input'",
         ("cmd_csim", "cmd_report", "cmd_run", "cmd_rtl", "main"),
     ),
 }

@@ -217,9 +217,8 @@ def prove_weights(project: Path, encoder=None, transposed: bool = False) -> Weig
             # the value the synthesised word stands for must be the model's value exactly (not merely round to it)
             h_exact = fixed_words(np.array(h_values, dtype=np.float64), precision) * 2.0 ** -fractional_bits(precision)
             for index in np.flatnonzero(h_exact != model):
-                differences.append(
-                    WeightDifference(name, int(index), "vs_model", h_values[index], txt_values[index], model[index])
-                )
+                txt = txt_values[index] if index < len(txt_values) else None
+                differences.append(WeightDifference(name, int(index), "vs_model", h_values[index], txt, model[index]))
     return WeightsProof(
         arrays=len(arrays),
         values=n_values,

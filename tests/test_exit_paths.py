@@ -1,9 +1,13 @@
 """Exit codes of the checks, through the CLI: a failed check is exit 1, a passed one exit 0."""
 
 import json
+import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+
+from trigcomp.errors import CheckFailed, UserError
 
 from .test_cli import run_cli
 
@@ -50,3 +54,83 @@ def test_run_exits_1_when_csim_fails(capsys, tmp_path, monkeypatch, csim, exit_c
     assert code == exit_code
     if exit_code:
         assert "check failed" in err and ("3 mismatching" in err or "w3.h[0]" in err)
+
+
+@pytest.mark.parametrize(
+    ("error", "exit_code", "message"),
+    [
+        (KeyboardInterrupt(), 130, "trigcomp: interrupted"),
+        (BrokenPipeError(), 141, ""),
+        (UserError("bad input"), 2, "trigcomp: error: bad input"),
+        (CheckFailed("over budget"), 1, "trigcomp: check failed: over budget"),
+    ],
+)
+def test_main_turns_exceptions_into_exit_codes(capsys, monkeypatch, error, exit_code, message):
+    import trigcomp.cli
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(trigcomp.cli, "cmd_inspect", fail)
+    redirected = []
+    if isinstance(error, BrokenPipeError):  # main points stdout at /dev/null for the rest of the process: record it
+        fake_os = SimpleNamespace(
+            environ=os.environ,
+            open=os.open,
+            devnull=os.devnull,
+            O_WRONLY=os.O_WRONLY,
+            dup2=lambda fd, to: redirected.append(to) or os.close(fd),
+        )
+        monkeypatch.setattr(trigcomp.cli, "os", fake_os)
+        monkeypatch.setattr(trigcomp.cli, "sys", SimpleNamespace(stdout=SimpleNamespace(fileno=lambda: 1)))
+    code, _, err = run_cli(capsys, "inspect", "jets.root")
+    assert code == exit_code and err.strip() == message
+    assert redirected == ([1] if isinstance(error, BrokenPipeError) else [])
+
+
+class _FakeRtl:
+    """What cmd_rtl reads from run_rtl's result."""
+
+    def __init__(self, mismatches):
+        self.mismatches, self.project = mismatches, Path("rtl")
+
+    def to_json(self):
+        return {"mismatches": self.mismatches}
+
+    def format_text(self):
+        return "rtl"
+
+
+class _FakeAgreement:
+    def __init__(self, mismatches):
+        self.mismatches = mismatches
+
+    def to_json(self):
+        return {"mismatches": self.mismatches}
+
+    def format_text(self):
+        return "three-way"
+
+
+@pytest.mark.parametrize(
+    ("rtl_mismatches", "csim_mismatches", "exit_code", "message"),
+    [(0, 0, 0, ""), (2, 0, 1, "rtl: 2 jets differ"), (0, 5, 1, "disagree on 5 jets"), (0, None, 0, "")],
+)
+def test_rtl_exit_codes(capsys, monkeypatch, rtl_mismatches, csim_mismatches, exit_code, message):
+    """The Verilator check and --against-csim each fail the command (the stages are tested in test_rtl and
+    test_agreement; here only the verdict)."""
+    import trigcomp.agreement
+    import trigcomp.cli
+    import trigcomp.model
+    import trigcomp.rtl
+
+    monkeypatch.setattr(trigcomp.model, "load_model", lambda path: SimpleNamespace(variables=("pt",)))
+    monkeypatch.setattr(trigcomp.cli, "_load", lambda args, data, variables: SimpleNamespace(values=None))
+    monkeypatch.setattr(trigcomp.rtl, "run_rtl", lambda *args, **kwargs: _FakeRtl(rtl_mismatches))
+    monkeypatch.setattr(trigcomp.agreement, "rtl_against_csim", lambda *args: _FakeAgreement(csim_mismatches))
+    against = ["--against-csim", "hls_project"] if csim_mismatches is not None else []
+    code, out, err = run_cli(capsys, "rtl", "--model", "m", "--out", "o", *against, "--json")
+    assert code == exit_code and message in err
+    payload = json.loads(out)
+    assert payload["mismatches"] == rtl_mismatches
+    assert payload.get("against_csim") == (None if csim_mismatches is None else {"mismatches": csim_mismatches})

@@ -27,6 +27,12 @@ def test_report_budget_exit_code(capsys, tmp_path, limits, exit_code):
     assert ("over budget" in err) is (exit_code == 1)
 
 
+@pytest.mark.parametrize("markdown", [False, True])
+def test_report_text_or_markdown(capsys, markdown):
+    code, out, _ = run_cli(capsys, "report", str(REPORT), *(["--markdown"] if markdown else []))
+    assert code == 0 and ("| --- |" in out) is markdown
+
+
 def _fake_pipeline(csim: dict):
     def run_pipeline(args, load):
         out = Path(args.out)
@@ -126,11 +132,15 @@ def test_rtl_exit_codes(capsys, monkeypatch, rtl_mismatches, csim_mismatches, ex
 
     monkeypatch.setattr(trigcomp.model, "load_model", lambda path: SimpleNamespace(variables=("pt",)))
     monkeypatch.setattr(trigcomp.cli, "_load", lambda args, data, variables: SimpleNamespace(values=None))
-    monkeypatch.setattr(trigcomp.rtl, "run_rtl", lambda *args, **kwargs: _FakeRtl(rtl_mismatches))
+    calls = []
+    monkeypatch.setattr(
+        trigcomp.rtl, "run_rtl", lambda *args, **kwargs: calls.append(kwargs) or _FakeRtl(rtl_mismatches)
+    )
     monkeypatch.setattr(trigcomp.agreement, "rtl_against_csim", lambda *args: _FakeAgreement(csim_mismatches))
     against = ["--against-csim", "hls_project"] if csim_mismatches is not None else []
     code, out, err = run_cli(capsys, "rtl", "--model", "m", "--out", "o", *against, "--json")
     assert code == exit_code and message in err
+    assert calls[0]["synthesize"] is True and calls[0]["jets"] == 100_000  # the defaults: Yosys runs
     payload = json.loads(out)
     assert payload["mismatches"] == rtl_mismatches
     assert payload.get("against_csim") == (None if csim_mismatches is None else {"mismatches": csim_mismatches})

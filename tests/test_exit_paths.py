@@ -144,3 +144,11 @@ def test_rtl_exit_codes(capsys, monkeypatch, rtl_mismatches, csim_mismatches, ex
     payload = json.loads(out)
     assert payload["mismatches"] == rtl_mismatches
     assert payload.get("against_csim") == (None if csim_mismatches is None else {"mismatches": csim_mismatches})
+
+
+@pytest.mark.parametrize(("verbose", "level"), [([], "INFO"), (["-v"], "DEBUG")])
+def test_trigcomp_notes_level(capsys, verbose, level):
+    import logging
+
+    run_cli(capsys, *verbose, "report", str(REPORT))
+    assert logging.getLevelName(logging.getLogger("trigcomp").level) == level

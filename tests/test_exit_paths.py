@@ -146,9 +146,21 @@ def test_rtl_exit_codes(capsys, monkeypatch, rtl_mismatches, csim_mismatches, ex
     assert payload.get("against_csim") == (None if csim_mismatches is None else {"mismatches": csim_mismatches})
 
 
-@pytest.mark.parametrize(("verbose", "level"), [([], "INFO"), (["-v"], "DEBUG")])
-def test_trigcomp_notes_level(capsys, verbose, level):
+@pytest.mark.parametrize(("verbose", "level", "others"), [([], "INFO", "WARNING"), (["-v"], "DEBUG", "INFO")])
+def test_trigcomp_notes_level(capsys, monkeypatch, verbose, level, others):
+    """trigcomp's own notes at INFO; other libraries' only with -v."""
     import logging
 
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "level", logging.WARNING)  # restored afterwards: -v raises it for the process
     run_cli(capsys, *verbose, "report", str(REPORT))
     assert logging.getLevelName(logging.getLogger("trigcomp").level) == level
+    assert logging.getLevelName(root.level) == others
+
+
+@pytest.mark.parametrize("option", [["--board", "vu13p"], ["--part", "xcvu13p-flga2577-2-e"]])
+def test_report_board_or_part_gives_the_device_totals(capsys, option):
+    galapagos = REPORT.parent / "vivado2018_hls4ml_galapagos"  # a csynth for another part
+    code, out, err = run_cli(capsys, "report", str(galapagos), *option, "--json")
+    assert code == 0, err
+    assert set(json.loads(out)["resources_available_from"].values()) == {"board:vu13p"}

@@ -298,6 +298,7 @@ def _csim_text(result) -> str:
             f"mean {result.mean_lsb_vs_float:.3g} LSB"
         ),
         f"saturated: {result.saturated}",
+        result.weights["summary"],
         f"firmware throughput: {result.jets_per_s:,.0f} jets/s ({'cached' if result.compiled_from_cache else 'compiled'})",
     ]
     if result.first_mismatch:
@@ -331,8 +332,10 @@ def cmd_csim(args: argparse.Namespace) -> int:
     _emit(args, result.to_json(), _csim_text(result))
     if junit:
         write_junit(junit, "trigcomp csim", csim_cases(result, model.name))
-    if not result.passed:
+    if result.mismatches:
         raise CheckFailed(f"csim: {result.mismatches} of {result.jets} jets differ from the QKeras model")
+    if not result.passed:
+        raise CheckFailed(f"csim: {result.weights['summary']}")
     return 0
 
 
@@ -369,11 +372,19 @@ def cmd_rtl(args: argparse.Namespace) -> int:
         synthesize=not args.no_synth,
         force=args.force,
     )
-    _emit(args, result.to_json(), result.format_text())
+    payload, text = result.to_json(), result.format_text()
+    if args.against_csim:
+        from .agreement import rtl_against_csim
+
+        agreement = rtl_against_csim(model, result.project, args.against_csim, jets.values, args.jets)
+        payload, text = payload | {"against_csim": agreement.to_json()}, text + "\n" + agreement.format_text()
+    _emit(args, payload, text)
     if junit:
         write_junit(junit, "trigcomp rtl", rtl_cases(result, model.name))
     if result.mismatches:
         raise CheckFailed(f"rtl: {result.mismatches} jets differ from the QKeras model")
+    if args.against_csim and agreement.mismatches:
+        raise CheckFailed(f"rtl --against-csim: QKeras, csim and Verilator disagree on {agreement.mismatches} jets")
     return 0
 
 
@@ -467,8 +478,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     summary = run_pipeline(options)
     _emit(args, summary, (Path(args.out) / "summary.md").read_text())
-    if summary["csim"]["mismatches"]:
-        raise CheckFailed(f"csim: {summary['csim']['mismatches']} mismatching jets")
+    if not summary["csim"]["passed"]:
+        csim = summary["csim"]
+        raise CheckFailed(f"csim: {csim['mismatches']} mismatching jets; {csim['weights']['summary']}")
     return 0
 
 
@@ -728,8 +740,11 @@ def build_parser() -> argparse.ArgumentParser:
         "open path: Verilog, Verilator, Yosys",
         "In: a model dir. Out: the quantized encoder as Verilog "
         "(da4ml), simulated bit-exactly with Verilator against QKeras, synthesised with Yosys (LUT/FF/CARRY/DSP) "
-        "and an estimate.json that `trigcomp report` reads as a labelled estimate. Needs the rtl extra.\n\n"
-        "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl",
+        "and an estimate.json that `trigcomp report` reads as a labelled estimate. Needs the rtl extra.\n"
+        "With --against-csim HLS_PROJECT, the same jets (csim's stimulus: data + adversarial) also go through the "
+        "HLS project's C-simulation, and QKeras, csim and Verilator are compared word by word, pair by pair.\n\n"
+        "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl\n"
+        "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl --against-csim hls_projects/jet10",
     )
     p.add_argument("--model", required=True, help="model directory")
     p.add_argument("--out", required=True, help="output project directory")
@@ -741,6 +756,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--jets", type=_int_at_least(1), default=100_000, help="jets simulated with Verilator (default 100,000)"
     )
     p.add_argument("--no-synth", action="store_true", help="skip Yosys synthesis")
+    p.add_argument(
+        "--against-csim",
+        metavar="HLS_PROJECT",
+        help="also run this HLS project's C-simulation on the same --jets jets and compare it with Verilator and QKeras",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing project")
     _add_junit_option(p, "per Verilog variant: mismatches and QKeras agreement")
     _add_data_options(p, "ROOT file with jets (default: the bundled sample)")

@@ -25,6 +25,7 @@ from .config import FixedPoint
 from .errors import UserError
 from .hls import HlsProject
 from .model import TrainedModel, exact_arithmetic
+from .weights_proof import prove_weights
 
 # Weights are read at run time relative to the project dir (the test bench runs there), so one cached binary
 # serves every copy of a project.
@@ -309,7 +310,12 @@ class CsimResult(WordCheck):
     compiled_from_cache: bool
     first_mismatch: dict[str, Any] | None = None
     mismatch_rows: list[int] = field(default_factory=list)
+    weights: dict[str, Any] = field(default_factory=dict)  # weights_proof: .h (synthesis) = .txt (csim) = model
     reference: ClassVar[str] = "the QKeras model"  # what the firmware is compared with (JUnit texts)
+
+    @property
+    def passed(self) -> bool:
+        return self.mismatches == 0 and self.weights.get("passed", False)
 
     def quality_text(self) -> str:
         return (
@@ -361,6 +367,7 @@ def run_csim(
 ) -> CsimResult:
     if model.hash != project.manifest["model"]["hash"]:
         raise UserError(f"{project.path}: model copy does not match the manifest's model hash")
+    weights = prove_weights(project.path, model.firmware_encoder(), project.manifest["strategy"] == "resource")
     x = make_inputs(data, model.config.input_quantizer, jets, adversarial, seed)
     words, binary, cached, seconds = run_firmware(project, x, processes, progress)
     codes = unpack_latent(words, project.n_latent, project.latent_bits, project.link_width)
@@ -401,4 +408,5 @@ def run_csim(
         compiled_from_cache=cached,
         first_mismatch=first,
         mismatch_rows=list(comparison.mismatch_indices),
+        weights=weights.to_json() | {"summary": weights.describe()},
     )

@@ -16,14 +16,15 @@ def design_name(path: str | Path) -> str:
 
 def csim_cases(result, design: str, stage: str = "csim") -> list[JUnitCase]:
     """A csim result (trigcomp.csim.CsimResult) of ``design`` (the model's name): mismatches over all jets, on data
-    and on adversarial jets, and whether the saturation counts are consistent."""
+    and on adversarial jets, the weights proof, and whether the saturation counts are consistent. A codec csim or
+    RTL result (trigcomp.codec_hls) gives the same cases, with ``stage`` naming the check."""
     classname = f"trigcomp.{stage}.{design}"
     reference = result.reference
     cases = [
         JUnitCase(
             "mismatches",
             classname,
-            None if result.passed else f"{result.mismatches} of {result.jets} jets differ from {reference}",
+            f"{result.mismatches} of {result.jets} jets differ from {reference}" if result.mismatches else None,
             details=(
                 f"{result.jets} jets ({result.data_jets} data, {result.adversarial_jets} adversarial), "
                 f"{result.mismatches} mismatches; {result.quality_text()}"
@@ -34,6 +35,11 @@ def csim_cases(result, design: str, stage: str = "csim") -> list[JUnitCase]:
     ]
     for name, failure, total in _mismatches_by_kind(result):
         cases.append(JUnitCase(f"mismatches ({name})", classname, failure, details=f"{total} {name}"))
+    weights = getattr(result, "weights", None)  # codec projects have no weight files
+    if weights:  # synthesised (.h) = simulated (.txt) = model weights
+        summary = weights.get("summary", "")
+        cases.append(JUnitCase("weights proof", classname, None if weights.get("passed") else summary,
+                               details=summary))
     saturated = result.saturated
     # every kind with both counts (input, latent): at most one clipped jet per clipped value, and no more than jets
     kinds = [key[: -len("_jets")] for key in saturated if key.endswith("_jets") and key[:-5] + "_values" in saturated]

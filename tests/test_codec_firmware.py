@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -190,7 +190,7 @@ def test_tie_jets_sit_on_every_threshold_and_one_lsb_below():
     assert set(thresholds.tolist()) <= eta_words and set((thresholds - 1).tolist()) <= eta_words
 
 
-def test_projects_are_byte_identical_and_the_tcl_builds_the_codec_top(tmp_path):
+def test_projects_are_byte_identical(tmp_path):
     codec = make_codec()
     first = write_codec_project(codec, tmp_path / "a", _options(32), BOARD)
     second = write_codec_project(codec, tmp_path / "b", _options(32), BOARD)
@@ -198,27 +198,34 @@ def test_projects_are_byte_identical_and_the_tcl_builds_the_codec_top(tmp_path):
     other = write_codec_project(make_codec(levels=18), tmp_path / "c", _options(32), BOARD)
     assert project_digest(other.path) != project_digest(first.path)
 
-    # the generated Tcl, run by tclsh with the vendor commands recorded instead of executed
+
+def test_build_runs_the_codec_flow_and_report_reads_the_codec_top(tmp_path, capsys, monkeypatch):
+    """The generated Tcl run for real by the vendor stub of test_vendor_flow (tclsh, HLS commands recorded)."""
     if shutil.which("tclsh") is None:
         pytest.skip("tclsh not installed")
-    recorder = tmp_path / "record.tcl"
-    recorder.write_text(
-        "set calls {}\n"
-        "foreach cmd {open_project set_top add_files open_solution set_part create_clock csynth_design "
-        'export_design} { proc $cmd args "lappend ::calls \\[list $cmd {*}\\$args\\]" }\n'
-        "rename exit real_exit\nproc exit {} { foreach c $::calls { puts $c }; real_exit 0 }\n"
-        "set ::argv [list {reset=1 csim=0 synth=1 cosim=0 export=1 vsynth=0}]\nsource build_prj.tcl\n"
-    )
-    completed = subprocess.run(["tclsh", str(recorder)], cwd=first.path, capture_output=True, text=True, check=True)
-    calls = completed.stdout.splitlines()
-    assert "open_project -reset trigcomp_codec_prj" in calls
-    assert "set_top trigcomp_codec_top" in calls
-    assert f"set_part {get_board('vu13p').part}" in calls
-    assert "create_clock -period 5.0 -name default" in calls
-    assert "csynth_design" in calls and "export_design -format ip_catalog" in calls
+    stub = Path(__file__).parent / "data" / "vendor_stub"
+    csynth = Path(__file__).parent / "data" / "reports" / "vivado2020_hls4ml_testreport" / "myproject_csynth.xml"
+    monkeypatch.setenv("PATH", f"{stub}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("TRIGCOMP_STUB_CSYNTH", str(csynth))
+    project = write_codec_project(make_codec(), tmp_path / "prj", _options(32), BOARD)
+    assert main(["build", str(project.path), "--csynth", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["top"] == "trigcomp_codec_top"
+    calls = [line.split() for line in (project.path / "hls_calls.txt").read_text().splitlines()]
+    by_command = {call[0]: call[1:] for call in calls}
+    assert by_command["open_project"] == ["-reset", "trigcomp_codec_top_prj"]
+    assert by_command["set_top"] == ["trigcomp_codec_top"]
+    assert by_command["set_part"] == [get_board("vu13p").part]
+    assert float(by_command["create_clock"][1]) == 5.0
+    assert "csynth_design" in by_command and by_command["exit"] == ["0"]
     for call in calls:
-        if call.startswith("add_files"):
-            assert (first.path / call.split()[1 + ("-tb" in call)]).is_file()
+        if call[0] == "add_files":
+            assert (project.path / call[1 + (call[1] == "-tb")]).is_file()
+    assert main(["report", str(project.path), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["top"] == "trigcomp_codec_top"
+    assert [Path(f["path"]).name for f in payload["files"] if f["kind"] == "csynth"] == [
+        "trigcomp_codec_top_csynth.xml"
+    ]
 
 
 def test_cli_hls_and_csim_of_a_codec_file(tmp_path, capsys):

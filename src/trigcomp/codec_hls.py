@@ -44,6 +44,8 @@ CODEC_FIRMWARE = FIRMWARE_DIR / "codec"
 PROJECT_NAME = "trigcomp_codec"
 TOP = "trigcomp_codec_top"
 CODEC_FILE = "codec.json"
+#: The Vivado/Vitis HLS script `trigcomp build` runs (named in the manifest as ``vendor_flow``).
+VENDOR_FLOW = "build_trigcomp_codec_top.tcl"
 #: Widest input the threshold derivation checks on every word (2^24 words), and the simplex's finest grid.
 MAX_INPUT_WIDTH = GRID_BITS
 
@@ -278,8 +280,8 @@ def write_codec_project(
         shutil.copytree(_ap_types_dir(), firmware / "ap_types")
         shutil.copyfile(CODEC_FIRMWARE / "trigcomp_codec_tb.cpp", tmp / "trigcomp_codec_tb.cpp")
         shutil.copyfile(FIRMWARE_DIR / "trigcomp_tb_rows.h", tmp / "trigcomp_tb_rows.h")
-        tcl = {"project_name": PROJECT_NAME, "part": options.board.part, "clock_ns": options.clock_ns}
-        (tmp / "build_prj.tcl").write_text(_render("build_prj.tcl.in", tcl))
+        tcl = {"top": TOP, "part": options.board.part, "clock_ns": options.clock_ns}
+        (tmp / VENDOR_FLOW).write_text(_render(f"{VENDOR_FLOW}.in", tcl))
         write_json(tmp / CODEC_FILE, codec_json)
         manifest = {
             "kind": "hls",
@@ -300,6 +302,7 @@ def write_codec_project(
             "fields": fields,
             "link": {"width": options.link_width, "words": n_link_words},
             "compile_units": ["firmware/trigcomp_codec.cpp", "trigcomp_codec_tb.cpp"],
+            "vendor_flow": VENDOR_FLOW,
             "area": codec.area_estimate(),
         }
         write_json(tmp / MANIFEST, manifest)

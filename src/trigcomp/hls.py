@@ -373,7 +373,7 @@ def build_project(project: HlsProject, csynth: bool, vsynth: bool) -> dict[str, 
             f"{missing[0]} is not on PATH: vendor synthesis cannot run here (for numbers without vendor tools "
             "use `trigcomp rtl` or `trigcomp report`, which labels estimates)"
         )
-    flow = VENDOR_FLOW[0]
+    flow = project.manifest.get("vendor_flow", VENDOR_FLOW[0])  # codec projects name their own
     if not (project.path / flow).is_file():
         raise UserError(f"{project.path} has no {flow} (made by an older trigcomp): regenerate it with `trigcomp hls`")
     # like hls4ml's build_prj.tcl, the flow reads its switches from one "key=value ..." argument

@@ -165,7 +165,7 @@ def test_firmware_is_bit_exact_with_the_python_codec(tmp_path, codec, link_width
     assert result.saturated["input_values"] > 0  # csim's +-1e9, +-inf jets
 
 
-def test_csim_names_the_field_jet_and_codes_of_a_mismatch(tmp_path):
+def test_csim_names_the_field_jet_and_codes_of_a_mismatch(tmp_path, capsys):
     codec = make_codec()
     project = write_codec_project(codec, tmp_path / "prj", _options(64), BOARD)
     params = project.path / "firmware" / "trigcomp_codec_params.h"
@@ -180,6 +180,15 @@ def test_csim_names_the_field_jet_and_codes_of_a_mismatch(tmp_path):
     assert mismatch["field"] == "eta"
     assert mismatch["fields"][0]["python"] == 1 and mismatch["fields"][0]["firmware"] == 0
     assert BOARD.words(mismatch["board_input"][1]) == int(first)  # exactly on the threshold
+
+    data = Path(__file__).parent / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+    junit = tmp_path / "csim.xml"
+    args = ["csim", str(project.path), "--data", str(data), "--jets", "6000", "--adversarial", "4500"]
+    assert main([*args, "--junit", str(junit)]) == 1
+    out, err = capsys.readouterr()
+    assert "FIRST MISMATCH" in out and "field eta: python 1, firmware 0" in out
+    assert "field eta" in err and err.count("\n") == 1
+    assert "differ from the Python codec" in junit.read_text()
 
 
 def test_tie_jets_sit_on_every_threshold_and_one_lsb_below():

@@ -38,8 +38,7 @@ def csim_cases(result, design: str, stage: str = "csim") -> list[JUnitCase]:
     weights = getattr(result, "weights", None)  # codec projects have no weight files
     if weights:  # synthesised (.h) = simulated (.txt) = model weights
         summary = weights.get("summary", "")
-        cases.append(JUnitCase("weights proof", classname, None if weights.get("passed") else summary,
-                               details=summary))
+        cases.append(JUnitCase("weights proof", classname, None if weights.get("passed") else summary, details=summary))
     saturated = result.saturated
     # every kind with both counts (input, latent): at most one clipped jet per clipped value, and no more than jets
     kinds = [key[: -len("_jets")] for key in saturated if key.endswith("_jets") and key[:-5] + "_values" in saturated]

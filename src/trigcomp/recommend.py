@@ -251,8 +251,8 @@ def recommend(
         masks = [_held_out_mask(jets) for jets in samples]
         fit_jets = [jets.values[~m][:, columns].astype(np.float64) for jets, m in zip(samples, masks)]
         fitted_on = (
-            f"the training split ({1 - HELD_OUT_FRACTION:.0%} of events) of every --data file, "
-            f"each meeting the targets ({sum(len(g) for g in fit_jets)} jets)"
+            f"the training split ({1 - HELD_OUT_FRACTION:.0%} of events) of every --data file "
+            f"({', '.join(names)}), each meeting the targets ({sum(len(g) for g in fit_jets)} jets)"
         )
         held_out = [np.flatnonzero(m) for m in masks]
         held_out_label = f"the other {HELD_OUT_FRACTION:.0%} of events"

@@ -8,6 +8,7 @@ the latent into link words, a binary-file test bench), test-bench data, a copy o
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import math
 import re
@@ -31,7 +32,8 @@ MANIFEST = "trigcomp.json"
 MANIFEST_KEYS = ("project_name", "backend", "model", "inputs", "latent", "link")
 #: The same for a codec project (``trigcomp hls --codec``, trigcomp.codec_hls): a codec in place of model and latent.
 CODEC_MANIFEST_KEYS = ("project_name", "backend", "codec", "inputs", "fields", "link")
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+#: The C++/Tcl/Verilog templates, package data: found the same way in a source tree and in an installed wheel.
+FIRMWARE_DIR = Path(str(importlib.resources.files("trigcomp").joinpath("firmware")))
 BACKENDS = {"vivado": "Vivado", "vitis": "Vitis"}
 STRATEGIES = {"latency": "Latency", "resource": "Resource", "distributed_arithmetic": "distributed_arithmetic"}
 IO_TYPES = {"parallel": "io_parallel", "stream": "io_stream"}

@@ -7,7 +7,7 @@ Layout of a project directory::
     estimate.json          da4ml estimate; rewritten with Yosys numbers by synthesize()
     pipelined/             da4ml project of the pipelined encoder (src/*.v, sim/ Verilator harness, model/)
     combinational/         the same logic without registers
-    */synth_xilinx.ys      Yosys script (from firmware/rtl/synth_xilinx.ys)
+    */synth_xilinx.ys      Yosys script (from the package templates, trigcomp/firmware/rtl/synth_xilinx.ys)
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import numpy as np
 
 from .boards import Board
 from .errors import UserError
-from .model import MODEL_FILES, TrainedModel, stack_versions
+from .model import EncoderModel, stack_versions
 from .staging import staged_dir, write_json
 
 PROJECT_NAME = "myproject"
@@ -34,8 +34,9 @@ BACKENDS = {"vivado": "Vivado", "vitis": "Vitis"}
 STRATEGIES = {"latency": "Latency", "resource": "Resource", "distributed_arithmetic": "distributed_arithmetic"}
 IO_TYPES = {"parallel": "io_parallel", "stream": "io_stream"}
 LINK_WIDTHS = (16, 32, 64)
-#: Layers the encoder may contain: each converts bit-exactly with hls4ml 1.3.
-ENCODER_LAYERS = ("InputLayer", "QActivation", "QDense")
+#: Layers the encoder may contain: each converts bit-exactly with hls4ml 1.3 (QActivation with quantized_bits or
+#: quantized_relu; the convolutions and the reshapes were checked word for word by csim on imported models).
+ENCODER_LAYERS = ("InputLayer", "QActivation", "QDense", "QConv1D", "QConv2D", "Reshape", "Flatten")
 
 
 @dataclass(frozen=True)
@@ -191,13 +192,13 @@ def layer_precisions(hls_model) -> dict[str, dict[str, str]]:
     return precisions
 
 
-def _check_no_widening(model: TrainedModel, hls_model) -> tuple[str, str]:
+def _check_no_widening(model: EncoderModel, hls_model) -> tuple[str, str]:
     """The ports must carry exactly the QKeras input and latent quantizers: hls4ml may not widen them."""
     input_type = hls_model.get_input_variables()[0].type
     latent_type = hls_model.get_output_variables()[0].type
     expected = (
-        (input_type, model.config.input_quantizer, "input"),
-        (latent_type, model.config.latent_quantizer, "latent"),
+        (input_type, model.input_quantizer, "input"),
+        (latent_type, model.latent_quantizer, "latent"),
     )
     for variable_type, fp, what in expected:
         precision = variable_type.precision
@@ -239,7 +240,7 @@ def _make_deterministic(project: Path, stamp: str) -> None:
         raise RuntimeError(f"{leftover[0]} still names the temporary path; this is a trigcomp bug")
 
 
-def _write_test_bench_data(project: Path, model: TrainedModel, jets: np.ndarray) -> int:
+def _write_test_bench_data(project: Path, model: EncoderModel, jets: np.ndarray) -> int:
     """Sample jets and the QKeras latent for hls4ml's own test bench (text) and trigcomp's (binary)."""
     tb_data = project / "tb_data"
     tb_data.mkdir(exist_ok=True)
@@ -252,7 +253,7 @@ def _write_test_bench_data(project: Path, model: TrainedModel, jets: np.ndarray)
 
 
 def write_hls_project(
-    model: TrainedModel, out: Path, options: HlsOptions, tb_jets: np.ndarray, force: bool = False
+    model: EncoderModel, out: Path, options: HlsOptions, tb_jets: np.ndarray, force: bool = False
 ) -> HlsProject:
     options.check()
     encoder = model.firmware_encoder()
@@ -267,7 +268,7 @@ def write_hls_project(
         stamp = model.hash[:8]
         _make_deterministic(tmp, stamp)
 
-        n_inputs, n_latent, latent_bits = len(model.variables), model.config.latent.size, model.config.latent.bits
+        n_inputs, n_latent, latent_bits = len(model.variables), model.n_latent, model.latent_quantizer.bits
         n_link_words = -(-n_latent * latent_bits // options.link_width)
         traced = _traced_layers(hls_model)
         params = {
@@ -281,6 +282,7 @@ def write_hls_project(
             "input_precision": _precision(input_type),
             "latent_precision": _precision(latent_type),
             "io_stream": int(options.io == "stream"),
+            "input_word": model.input_shape[-1] if options.io == "stream" else n_inputs,
             "traced_layers": ", ".join(f'{{"{name}", {size}}}' for name, size in traced),
         }
         (tmp / "firmware" / "trigcomp_params.h").write_text(_render_template("trigcomp_params.h.in", params))
@@ -288,7 +290,7 @@ def write_hls_project(
             shutil.copyfile(FIRMWARE_DIR / name, tmp / "firmware" / name)
         shutil.copyfile(FIRMWARE_DIR / "trigcomp_tb.cpp", tmp / "trigcomp_tb.cpp")
         (tmp / "model").mkdir()
-        for name in MODEL_FILES:  # the model itself, not evaluations or plots kept beside it
+        for name in model.model_files:  # the model itself, not evaluations or plots kept beside it
             shutil.copyfile(model.path / name, tmp / "model" / name)
         n_tb = _write_test_bench_data(tmp, model, tb_jets)
 
@@ -304,18 +306,18 @@ def write_hls_project(
             "reuse": options.reuse,
             "io": options.io,
             "model": {"name": model.name, "hash": model.hash, "dir": "model"},
-            "config": model.config.to_dict(),
+            "config": model.describe(),
             "inputs": {
                 "size": n_inputs,
                 "variables": list(model.variables),
                 "type": input_type.name,
                 "precision": _precision(input_type),
-                "quantizer": asdict(model.config.input_quantizer),
+                "quantizer": asdict(model.input_quantizer),
             },
             "latent": {
                 "size": n_latent,
                 "bits": latent_bits,
-                "integer": model.config.latent.integer,
+                "integer": model.latent_quantizer.integer,
                 "lsb": model.latent_lsb,
                 "type": latent_type.name,
                 "precision": _precision(latent_type),
@@ -326,18 +328,25 @@ def write_hls_project(
             "test_bench_jets": n_tb,
             "versions": stack_versions(),
         }
+        unavailable = _write_estimate(tmp, encoder, options)
+        if unavailable:
+            manifest["estimate_unavailable"] = unavailable
         write_json(tmp / MANIFEST, manifest)
-        _write_estimate(tmp, encoder, options)
     return HlsProject(Path(out), manifest)
 
 
-def _write_estimate(project: Path, encoder, options: HlsOptions) -> None:
-    """A labelled resource/latency estimate from da4ml's cost model, for CI machines without Vivado."""
+def _write_estimate(project: Path, encoder, options: HlsOptions) -> str | None:
+    """A labelled resource/latency estimate from da4ml's cost model, for CI machines without Vivado; returns why
+    there is none (da4ml missing, or layers the open path does not cover, such as convolutions)."""
     try:
         from .rtl import estimate
     except ImportError:
-        return
-    estimate(encoder, clock_ns=options.clock_ns, part=options.board.part).write(project)
+        return "da4ml is not installed (pip install 'trigcomp[rtl]')"
+    try:
+        estimate(encoder, clock_ns=options.clock_ns, part=options.board.part).write(project)
+    except UserError as err:
+        return f"the open-path estimate does not cover this encoder: {err}"
+    return None
 
 
 def project_digest(path: Path) -> str:

@@ -231,7 +231,7 @@ def _dense(layer) -> Dense:
     return Dense(layer.name, kernel, bias, kernel_quantizer, bias_quantizer)
 
 
-def _chain(model) -> list:
+def chain_layers(model) -> list:
     """The model's layers in order, checked to form a single straight chain."""
     import tensorflow as tf
 
@@ -263,7 +263,7 @@ def parse_encoder(model) -> EncoderSpec:
         raise UserError(f"the encoder input must be a flat vector (None, n), got {shape}")
     n_inputs = int(shape[1])
     steps: list[Dense | Quantize] = []
-    for layer in _chain(model):
+    for layer in chain_layers(model):
         kind = type(layer).__name__
         where = f"layer {layer.name!r} ({kind})"
         if kind == "QActivation":

@@ -11,7 +11,8 @@ directory holds the model file byte for byte (its sha256 recorded) and ``model.j
 
 Only layers hls4ml 1.3 converts bit-exactly are accepted (``trigcomp.hls.ENCODER_LAYERS``), with plain fixed-point
 quantizers; anything else is refused by name. The QKeras reference runs in float64, and every accumulator is
-checked to fit its 53-bit mantissa, so the reference is exactly the fixed-point arithmetic of the firmware.
+checked to fit its mantissa (``trigcomp.rtl.parse_encoder``: at most 50 of 53 bits), so the reference is exactly
+the fixed-point arithmetic of the firmware.
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ from .model import IMPORTED_MODEL_FORMAT, MODEL_FORMAT, EncoderModel, exact_arit
 from .staging import check_output, staged_dir, write_json
 
 KERAS_SUFFIXES = (".h5", ".keras")
-#: float64 holds integers up to 2**53 exactly: a sum of fixed-point products is exact while it fits.
-FLOAT64_MANTISSA_BITS = 53
 _AP_FIXED = re.compile(r"^\s*ap_fixed\s*<\s*(\d+)\s*,\s*(-?\d+)\s*>\s*$")
 #: Keras float layers that stand in for the quantized ones in the unquantized float model.
 _FLOAT_TWINS = {"QDense": "Dense", "QConv1D": "Conv1D", "QConv2D": "Conv2D"}
@@ -100,65 +99,20 @@ def _fixed_format(quantizer, where: str):
 
 
 def _check_layer(layer) -> None:
-    """Refuse, naming the layer, what hls4ml 1.3 does not convert bit-exactly."""
+    """Refuse, naming the layer, what hls4ml 1.3 does not convert bit-exactly (the quantizers themselves, the
+    shapes and the accumulator widths are checked on the whole encoder by trigcomp.rtl.parse_encoder)."""
     from tensorflow import keras
 
     kind = type(layer).__name__
     where = f"layer {layer.name!r} ({kind})"
     if kind not in ENCODER_LAYERS:
         raise UserError(f"{where} cannot be converted bit-exactly; supported: {', '.join(ENCODER_LAYERS)}")
-    if kind == "QActivation":
-        _fixed_format(layer.quantizer, where)
-    elif kind in _FLOAT_TWINS:
+    if kind in _FLOAT_TWINS:
         if layer.activation is not keras.activations.linear:
             raise UserError(f"{where}: an activation inside the layer is not supported; put it in a QActivation")
         for which in ("kernel", "bias") if layer.use_bias else ("kernel",):
-            quantizer = getattr(layer, f"{which}_quantizer_internal")
-            if quantizer is None:
+            if getattr(layer, f"{which}_quantizer_internal") is None:
                 raise UserError(f"{where}: the {which} has no quantizer, so the firmware cannot hold it exactly")
-            _fixed_format(quantizer, f"{where} {which}")
-        if kind != "QDense" and (max(layer.dilation_rate) != 1 or layer.groups != 1):
-            raise UserError(f"{where}: dilated or grouped convolutions are not supported")
-
-
-def _layer_constants(layer) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel (as fan-in x outputs) and bias exactly as the QKeras layer multiplies and adds them."""
-    kernel = np.asarray(layer.kernel_quantizer_internal(layer.kernel), dtype=np.float64)
-    bias = np.asarray(layer.bias_quantizer_internal(layer.bias), dtype=np.float64) if layer.use_bias else np.zeros(1)
-    return kernel.reshape(-1, kernel.shape[-1]), bias
-
-
-def check_float64_exact(chain: list, input_fp: FixedPoint) -> None:
-    """Refuse a model whose sums the float64 reference cannot hold exactly (bound over all inputs in range)."""
-    largest, lsb = max(abs(input_fp.min), abs(input_fp.max)), input_fp.lsb
-    for layer in chain:
-        kind = type(layer).__name__
-        if kind == "QActivation":
-            fmt = _fixed_format(layer.quantizer, layer.name)
-            low, high = (word * fmt.lsb for word in fmt.word_range)
-            largest, lsb = max(abs(low), abs(high)), fmt.lsb
-        elif kind in _FLOAT_TWINS:
-            kernel, bias = _layer_constants(layer)
-            kernel_lsb = _grid_step(kernel)
-            largest = largest * float(np.abs(kernel).sum(axis=0).max()) + float(np.abs(bias).max())
-            lsb = min(lsb * kernel_lsb, _grid_step(bias))
-            bits = int(np.ceil(np.log2(largest / lsb + 1))) + 1 if largest else 1
-            if bits > FLOAT64_MANTISSA_BITS:
-                raise UserError(
-                    f"layer {layer.name!r} ({kind}): its accumulator needs {bits} bits, more than float64's "
-                    f"{FLOAT64_MANTISSA_BITS}: the QKeras reference could not be exact (narrow the weights or inputs)"
-                )
-
-
-def _grid_step(values: np.ndarray) -> float:
-    """The coarsest power-of-two grid all values lie on (1 for integers and all-zero arrays)."""
-    nonzero = np.abs(values[values != 0])
-    if not nonzero.size:
-        return 1.0
-    step = 1.0
-    while not np.array_equal(nonzero / step, np.round(nonzero / step)):
-        step /= 2
-    return step
 
 
 def firmware_chain(model, input_fp: FixedPoint | None):
@@ -326,7 +280,7 @@ def import_keras(
     source: str | Path, out: str | Path, input_type: str | None = None, names: str | None = None, force: bool = False
 ) -> ImportedModel:
     """Check a QKeras encoder file and write its model directory (see the module docstring)."""
-    from .rtl.layers import chain_layers
+    from .rtl.layers import chain_layers, parse_encoder
 
     source, out = Path(source), Path(out)
     check_output(out, force)
@@ -350,7 +304,6 @@ def import_keras(
     latent_fp = _latent_type(chain, model.output_shape)
     input_shape = tuple(int(d) for d in model.input_shape[1:])
     variables = _input_names(names, int(np.prod(input_shape)))
-    check_float64_exact(chain, input_fp)
     sha256 = _file_sha256(source)
     info = {
         "format": IMPORTED_MODEL_FORMAT,
@@ -370,7 +323,9 @@ def import_keras(
     }
     imported = ImportedModel(None, info)
     imported._keras = model
-    check_encoder(imported.firmware_encoder())  # the same check `trigcomp hls` makes, now rather than later
+    encoder = imported.firmware_encoder()
+    check_encoder(encoder)  # the same check `trigcomp hls` makes, now rather than later
+    parse_encoder(encoder)  # every quantizer a plain fixed-point one; every accumulator exact in float64
     with staged_dir(out, force) as tmp:
         shutil.copyfile(source, tmp / info["model_file"])
         write_json(tmp / "model.json", info)

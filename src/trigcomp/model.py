@@ -485,15 +485,15 @@ def _read_json(path: Path, what: str) -> Any:
 def load_model(path: str | Path) -> TrainedModel:
     path = Path(path)
     model_json, weights_json = path / "model.json", path / "weights.json"
-    if not model_json.is_file() or not weights_json.is_file():
-        raise UserError(f"{path} is not a trigcomp model directory (needs model.json and weights.json)")
-    raw = _read_json(model_json, "model.json")
-    weights_raw = _read_json(weights_json, "weights.json")
+    raw = _read_json(model_json, "model.json") if model_json.is_file() else None
     if isinstance(raw, dict) and raw.get("format") == IMPORTED_MODEL_FORMAT:
         raise UserError(
             f"{path} holds an imported encoder (no decoder or normalisation): only hls, csim and rtl take it; "
             "this verb needs a model from `trigcomp train`"
         )
+    if raw is None or not weights_json.is_file():
+        raise UserError(f"{path} is not a trigcomp model directory (needs model.json and weights.json)")
+    weights_raw = _read_json(weights_json, "weights.json")
     if not isinstance(raw, dict) or raw.get("format") != MODEL_FORMAT:
         found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
         raise UserError(f"{path}: unknown model format {found!r} (expected {MODEL_FORMAT})")

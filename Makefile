@@ -8,6 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REFERENCE_MODELS := jet4 jet10
+IMPORTED := out/imported
 DEBIAN_TOOLS := yosys verilator iverilog
 
 .PHONY: run test test-fast test-slow csim-reference tools venv lint clean
@@ -45,6 +46,14 @@ csim-reference: venv
 	  $(BIN)/trigcomp hls --model models/$$m --board vu13p --out hls_projects/$$m --force --json > /dev/null && \
 	  $(BIN)/trigcomp csim hls_projects/$$m --jets 1000000 || exit 1; \
 	done
+	@# an imported QKeras encoder (README "Bring your own model"): the ECON-T-shaped Conv2D example
+	@mkdir -p $(IMPORTED)
+	$(BIN)/python examples/econ_t_encoder.py --kind conv --out $(IMPORTED)/econ_t_conv.h5
+	$(BIN)/python examples/econ_t_encoder.py --cells 100000 --out $(IMPORTED)/cells.npy
+	$(BIN)/trigcomp import --keras $(IMPORTED)/econ_t_conv.h5 --out $(IMPORTED)/econ_t_conv --force
+	$(BIN)/trigcomp hls --model $(IMPORTED)/econ_t_conv --board vu13p --data $(IMPORTED)/cells.npy \
+	  --out hls_projects/econ_t_conv --force --json > /dev/null
+	$(BIN)/trigcomp csim hls_projects/econ_t_conv --data $(IMPORTED)/cells.npy --jets 1000000
 
 test: test-fast test-slow csim-reference
 

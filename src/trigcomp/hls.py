@@ -210,10 +210,14 @@ def _check_no_widening(model: EncoderModel, hls_model) -> tuple[str, str]:
     return input_type, latent_type
 
 
-def _traced_layers(hls_model) -> list[tuple[str, int]]:
+def _traced_layers(hls_model, project: Path) -> list[tuple[str, int]]:
+    """The layers whose outputs the written C++ saves: not those hls4ml turns into no code (a Reshape or Flatten
+    in io_parallel is the same array under another name, and its trace hook is never called)."""
+    source = (project / "firmware" / f"{PROJECT_NAME}.cpp").read_text()
+    hooked = set(re.findall(r'save_layer_output<[^>]*>\(\s*\w+\s*,\s*"([^"]+)"', source))
     traced = []
     for layer in hls_model.get_layers():
-        if layer.get_attr("trace", False) and layer.class_name != "Input":
+        if layer.get_attr("trace", False) and layer.class_name != "Input" and layer.name in hooked:
             traced.append((layer.name, int(layer.get_output_variable().size())))
     return traced
 
@@ -270,7 +274,7 @@ def write_hls_project(
 
         n_inputs, n_latent, latent_bits = len(model.variables), model.n_latent, model.latent_quantizer.bits
         n_link_words = -(-n_latent * latent_bits // options.link_width)
-        traced = _traced_layers(hls_model)
+        traced = _traced_layers(hls_model, tmp)
         params = {
             "n_inputs": n_inputs,
             "n_latent": n_latent,

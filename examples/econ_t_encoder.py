@@ -42,7 +42,7 @@ def build_encoder(kind: str = "conv", seed: int = 0):
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     keras.utils.set_random_seed(seed)
-    weight_q = dict(kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(10, 3, alpha=1))
+    weight_q = {"kernel_quantizer": quantized_bits(6, 0, alpha=1), "bias_quantizer": quantized_bits(10, 3, alpha=1)}
     if kind == "image":
         cells = h = keras.Input(GRID, name="cells")
     else:

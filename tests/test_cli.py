@@ -16,7 +16,20 @@ from trigcomp.cli import build_parser, main
 from .conftest import TEST_DATA, TINY_CONFIG, synthetic_jets
 from .test_csim import _inject_one_lsb_fault
 
-VERBS = ("generate", "inspect", "train", "evaluate", "recommend", "hls", "build", "csim", "report", "rtl", "run")
+VERBS = (
+    "generate",
+    "inspect",
+    "train",
+    "evaluate",
+    "recommend",
+    "import",
+    "hls",
+    "build",
+    "csim",
+    "report",
+    "rtl",
+    "run",
+)
 
 
 def run_cli(capsys, *argv):

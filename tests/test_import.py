@@ -122,7 +122,9 @@ def test_no_input_type_is_refused_and_input_type_supplies_it(capsys, tmp_path, f
     assert info["input_type"] == "ap_fixed<16,7>" and info["input_type_from"] == "--input-type"
     assert info["input_quantizer"] == {"bits": 16, "integer": 6}
     # a model with its own input quantizer: --input-type may only repeat it
-    line = _refused(capsys, "import", "--keras", files["conv"], "--out", tmp_path / "c", "--input-type", "ap_fixed<12,5>")
+    line = _refused(
+        capsys, "import", "--keras", files["conv"], "--out", tmp_path / "c", "--input-type", "ap_fixed<12,5>"
+    )
     assert "differs from the model's input quantizer (ap_fixed<16,7>)" in line
     line = _refused(capsys, "import", "--keras", files["image"], "--out", tmp_path / "x", "--input-type", "int16")
     assert "ap_fixed<16,6>" in line
@@ -132,7 +134,9 @@ def test_names_must_match_the_inputs(capsys, tmp_path, files):
     line = _refused(capsys, "import", "--keras", files["dense"], "--out", tmp_path / "m", "--names", "a,b,c")
     assert "--names gives 3 names but the model takes 48 input values" in line
     duplicated = ",".join(["a"] * 48)
-    assert "distinct" in _refused(capsys, "import", "--keras", files["dense"], "--out", tmp_path / "m", "--names", duplicated)
+    assert "distinct" in _refused(
+        capsys, "import", "--keras", files["dense"], "--out", tmp_path / "m", "--names", duplicated
+    )
 
 
 def test_files_that_are_no_qkeras_model_are_refused(capsys, tmp_path):
@@ -206,7 +210,9 @@ def test_an_edited_model_file_is_refused(capsys, tmp_path, files):
 
 def test_verbs_that_need_a_decoder_refuse_an_imported_encoder(capsys, tmp_path, files):
     _import(capsys, files["dense"], tmp_path / "m")
-    line = _refused(capsys, "evaluate", "--model", tmp_path / "m", "--data", REPO / "data" / "qcd.root", "--out", tmp_path / "e")
+    line = _refused(
+        capsys, "evaluate", "--model", tmp_path / "m", "--data", REPO / "data" / "qcd.root", "--out", tmp_path / "e"
+    )
     assert "imported encoder" in line and "trigcomp train" in line
 
 
@@ -301,7 +307,9 @@ def test_hls_csim_report_build_on_trained_and_imported_models(capsys, tmp_path, 
         model_dir, data = tmp_path / "model", ("--data", files["cells"])
         _import(capsys, files[source], model_dir, *import_options)
     project = tmp_path / "hls"
-    code, stdout, err = _cli(capsys, "hls", "--model", model_dir, "--board", "vu13p", "--io", io, "--out", project, "--json", *data)
+    code, stdout, err = _cli(
+        capsys, "hls", "--model", model_dir, "--board", "vu13p", "--io", io, "--out", project, "--json", *data
+    )
     assert code == 0, err
     manifest = json.loads(stdout)
     assert manifest["io"] == io and manifest["inputs"]["size"] in (4, 48)
@@ -353,9 +361,31 @@ def test_rtl_on_imported_encoders(capsys, tmp_path, files, kind):
     extra = ("--input-type", "ap_fixed<16,7>") if kind == "image" else ()
     _import(capsys, files[kind], tmp_path / "m", *extra)
     code, stdout, err = _cli(
-        capsys, "rtl", "--model", tmp_path / "m", "--out", tmp_path / "r", "--data", files["cells"],
-        "--jets", "2000", "--no-synth", "--json",
+        capsys,
+        "rtl",
+        "--model",
+        tmp_path / "m",
+        "--out",
+        tmp_path / "r",
+        "--data",
+        files["cells"],
+        "--jets",
+        "2000",
+        "--no-synth",
+        "--json",
     )
     assert code == 0, err
     result = json.loads(stdout)
     assert result["mismatches"] == 0 and result["qkeras_mismatches"] == 0
+
+
+def test_keras_v3_files_import_like_h5(capsys, tmp_path, files):
+    """A .keras file (which QKeras 0.9 cannot load back by itself) gives the same encoder as the .h5 file."""
+    from trigcomp.imported import load_encoder_model
+
+    econ_t.build_encoder("conv", seed=0).save(tmp_path / "conv.keras")
+    info = _import(capsys, tmp_path / "conv.keras", tmp_path / "m")
+    assert info["model_file"] == "encoder.keras"
+    _import(capsys, files["conv"], tmp_path / "h5")
+    x = np.load(files["cells"])[:500]
+    assert np.array_equal(load_encoder_model(tmp_path / "m").encode(x), load_encoder_model(tmp_path / "h5").encode(x))

@@ -611,9 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
         "is checked to be one hls4ml converts bit-exactly (QDense, QConv1D/2D, QActivation with quantized_bits or "
         "quantized_relu, Reshape, Flatten); any other is refused by name. Out: a model dir (the file byte for byte, "
         "its sha256, model.json) that hls, csim and rtl take: an encoder only, inputs x0, x1, ... or --names.\n\n"
-        "example: python examples/econ_t_encoder.py --kind conv --out econ_t.h5\n"
-        "         trigcomp import --keras econ_t.h5 --out models/econ_t\n"
-        "         trigcomp hls --model models/econ_t --board vu13p --data cells.npy --out hls_projects/econ_t",
+        "example: trigcomp import --keras econ_t.h5 --out models/econ_t\n"
+        "         trigcomp hls --model models/econ_t --board vu13p --data cells.npy --out hls_projects/econ_t\n"
+        "(econ_t.h5 and cells.npy: python examples/econ_t_encoder.py --kind conv --out econ_t.h5, and --cells)",
     )
     p.add_argument("--keras", required=True, metavar="FILE", help="QKeras model file (.h5 or .keras)")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="model directory to write")

@@ -79,12 +79,37 @@ def load_keras_file(path: Path):
     if not path.is_file():
         raise UserError(f"model file not found: {path}")
     if path.suffix not in KERAS_SUFFIXES:
-        raise UserError(f"{path}: give a Keras model file ({' or '.join(KERAS_SUFFIXES)}), not {path.suffix or 'no suffix'}")
+        raise UserError(
+            f"{path}: give a Keras model file ({' or '.join(KERAS_SUFFIXES)}), not {path.suffix or 'no suffix'}"
+        )
     try:
+        if path.suffix == ".keras":
+            return _load_keras_v3(path)
         return keras.models.load_model(path, custom_objects=_custom_objects(), compile=False)
     except Exception as err:  # noqa: BLE001 -- h5py, Keras and zipfile each raise their own kinds on a bad file
         first = (str(err).splitlines() or [type(err).__name__])[0]
         raise UserError(f"{path} is not a Keras/QKeras model file Keras 2.14 can load: {first}") from None
+
+
+def _load_keras_v3(path: Path):
+    """A .keras file. QKeras 0.9's QActivation cannot read back the quantizer it saved there (a serialised dict
+    where its constructor wants an object), so Keras' load_model fails on every QKeras model; the config is read
+    from the archive with the quantizers deserialised, and the weights loaded into it."""
+    import zipfile
+
+    from tensorflow import keras
+
+    objects = _custom_objects()
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))["config"]
+    for layer in config.get("layers", []):
+        activation = layer["config"].get("activation")
+        if layer["class_name"] == "QActivation" and isinstance(activation, dict):
+            layer["config"]["activation"] = keras.utils.deserialize_keras_object(activation, custom_objects=objects)
+    with keras.utils.custom_object_scope(objects):
+        model = keras.Model.from_config(config)
+    model.load_weights(path)
+    return model
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -348,8 +348,9 @@ class EncoderModel:
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """The quantized latent, as the QKeras firmware encoder computes it (the bit-exact reference)."""
+        encoder, inputs = self.firmware_encoder(), self.encoder_input(x)  # built (and loaded) in Keras' own floatx
         with exact_arithmetic():
-            return self.firmware_encoder().predict(self.encoder_input(x), batch_size=65536, verbose=0)
+            return encoder.predict(inputs, batch_size=65536, verbose=0)
 
     def encode_with_accumulator(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The quantized latent and the value before the latent quantizer (to count saturation), in one pass."""
@@ -358,8 +359,9 @@ class EncoderModel:
 
             encoder = self.firmware_encoder()
             self._probe = keras.Model(encoder.input, [encoder.output, encoder.layers[-1].input])
+        inputs = self.encoder_input(x)
         with exact_arithmetic():
-            latent, accumulator = self._probe.predict(self.encoder_input(x), batch_size=65536, verbose=0)
+            latent, accumulator = self._probe.predict(inputs, batch_size=65536, verbose=0)
         return latent, accumulator
 
 

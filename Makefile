@@ -15,7 +15,7 @@ DEBIAN_TOOLS := yosys verilator iverilog
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[generate,rtl,dev]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[generate,rtl,scan,storage,dev]"
 	touch $(STAMP)
 
 venv: $(STAMP)

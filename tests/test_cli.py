@@ -28,6 +28,9 @@ VERBS = (
     "csim",
     "report",
     "rtl",
+    "scan",
+    "compress",
+    "decompress",
     "run",
 )
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from trigcomp.config import FixedPoint
-from trigcomp.csim import adversarial_jets, make_inputs, run_csim, unpack_latent
+from trigcomp.csim import adversarial_jets, make_inputs, run_csim, saturation_counts, unpack_latent
 from trigcomp.errors import UserError
 from trigcomp.hls import load_project
+from trigcomp.weights_proof import read_weight_arrays
 
 
 @pytest.mark.parametrize(("n_latent", "bits", "width"), [(4, 6, 64), (8, 4, 16), (3, 8, 16), (5, 7, 32)])
@@ -69,7 +70,7 @@ def _inject_one_lsb_fault(project_dir):
     values = txt.read_text().split(",")
     values[0] = repr(float(values[0]) + lsb)
     txt.write_text(",".join(values))
-    header.write_text(header.read_text().replace("{", "{" + values[0] + ", ", 1).replace(", ", ", ", 1))
+    header.write_text(re.sub(r"= \{[^,]*", "= {" + values[0], header.read_text(), count=1))
     return header.stem
 
 
@@ -86,3 +87,35 @@ def test_one_lsb_fault_is_caught_and_named(tmp_path, tiny_project, tiny_model, j
         ("input_q", True),
         ("enc_dense0", False),
     ]
+
+
+def test_a_fault_in_the_last_latent_value_alone_is_caught(tmp_path, tiny_project, tiny_model, jets):
+    """Zero the csim copy of the kernel column that feeds only the last latent value: every other value stays."""
+    faulty_dir = tmp_path / "faulty"
+    shutil.copytree(tiny_project.path, faulty_dir)
+    name = next(
+        name for name, (typedef, _, _) in read_weight_arrays(faulty_dir).items() if typedef == "enc_latent_weight_t"
+    )
+    txt = faulty_dir / "firmware" / "weights" / f"{name}.txt"
+    values = txt.read_text().split(",")
+    n_latent = tiny_project.n_latent
+    values = [" 0" if i % n_latent == n_latent - 1 else v for i, v in enumerate(values)]
+    txt.write_text(",".join(values))
+    result = run_csim(load_project(faulty_dir), tiny_model, jets.values, jets=5_000, adversarial=500)
+    assert result.mismatches > 0
+    expected, firmware = result.first_mismatch["expected_words"], result.first_mismatch["firmware_words"]
+    assert expected[:-1] == firmware[:-1] and expected[-1] != firmware[-1]
+
+
+def test_latent_saturation_is_counted_against_the_latent_range(tiny_model):
+    q_in, q_latent = tiny_model.config.input_quantizer, tiny_model.config.latent_quantizer
+    assert q_latent.max + 1 < q_in.max  # the values below are inside the input range, outside the latent's
+    x = np.zeros((4, len(tiny_model.variables)))
+    accumulator = np.zeros((4, tiny_model.config.latent.size))
+    accumulator[1, 0] = q_latent.max + q_latent.lsb  # one LSB above: saturates
+    accumulator[2, :2] = q_latent.min - 1.0
+    accumulator[3, 0] = q_latent.max + q_latent.lsb / 4  # rounds to max: not saturated
+    counts = saturation_counts(tiny_model, x, accumulator)
+    assert counts == {"input_values": 0, "input_jets": 0, "latent_values": 3, "latent_jets": 2}
+    x[0, 0] = q_in.max + q_in.lsb
+    assert saturation_counts(tiny_model, x, accumulator)["input_jets"] == 1

@@ -30,6 +30,9 @@ def _check_project(tmp_path, model, jets, strategy, backend, board, io):
     result = run_csim(project, model, jets.values, jets=3000, adversarial=1000, processes=1)
     assert result.jets == 3000
     assert result.mismatches == 0, result.first_mismatch
+    assert result.passed, result.weights["summary"]  # .h = .txt = the model
+    # distributed arithmetic writes the weights as constants into the C++ that csim and synthesis both compile
+    assert (result.weights["arrays"] > 0) is (strategy != "distributed_arithmetic")
 
 
 @pytest.mark.parametrize(("strategy", "backend", "board", "io"), FAST_TABLE)

@@ -79,6 +79,7 @@ def world(tmp_path_factory, tiny_model, tiny_project):
         "model": tiny_model.path,
         "project": tiny_project.path,
         "data": write_nanoaod(d / "jets.root", 300),
+        "training": write_nanoaod(d / "training.root"),  # the synthetic jets tiny_model was trained on
     }
     paths["file"] = d / "plain.txt"
     paths["file"].write_text("keep me\n")
@@ -209,7 +210,8 @@ def test_evaluate_out_is_staged_and_interrupt_safe(capsys, world, tmp_path, monk
     import trigcomp.evaluate
 
     out = tmp_path / "eval"
-    code, _, err = cli(capsys, ["evaluate", "--model", world["model"], "--data", world["data"], "--out", out])
+    argv = ["evaluate", "--model", world["model"], "--data", world["data"], "--training-data", world["training"]]
+    code, _, err = cli(capsys, [*argv, "--out", out])
     assert code == 0, err
     assert {"evaluation.md", "evaluation.json"} <= set(os.listdir(out)) and leftovers(tmp_path) == []
     (out / "stale.txt").write_text("from an earlier run")
@@ -217,12 +219,12 @@ def test_evaluate_out_is_staged_and_interrupt_safe(capsys, world, tmp_path, monk
 
     real_write_report = trigcomp.evaluate.write_report
 
-    def interrupted_half_way(evaluation, model, jets, where):
+    def interrupted_half_way(evaluation, where):
         (where / "evaluation.md").write_text("half")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(trigcomp.evaluate, "write_report", interrupted_half_way)
-    argv = ["evaluate", "--model", world["model"], "--data", world["data"], "--out", out, "--force"]
+    argv = [*argv, "--out", out, "--force"]
     code, _, err = cli(capsys, argv)
     assert code == 130 and err == "trigcomp: interrupted\n"
     assert tree_digest(out) == before and leftovers(tmp_path) == []

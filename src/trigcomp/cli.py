@@ -324,6 +324,7 @@ def _csim_text(result) -> str:
             f"mean {result.mean_lsb_vs_float:.3g} LSB"
         ),
         f"saturated: {result.saturated}",
+        result.weights["summary"],
         f"firmware throughput: {result.jets_per_s:,.0f} jets/s ({'cached' if result.compiled_from_cache else 'compiled'})",
     ]
     if result.first_mismatch:
@@ -356,8 +357,10 @@ def cmd_csim(args: argparse.Namespace) -> int:
     _emit(args, result.to_json(), _csim_text(result))
     if junit:
         write_junit(junit, "trigcomp csim", csim_cases(result, model.name))
-    if not result.passed:
+    if result.mismatches:
         raise CheckFailed(f"csim: {result.mismatches} of {result.jets} jets differ from the QKeras model")
+    if not result.passed:
+        raise CheckFailed(f"csim: {result.weights['summary']}")
     return 0
 
 
@@ -383,21 +386,102 @@ def cmd_rtl(args: argparse.Namespace) -> int:
 
     junit = _junit_path(args)
     model = load_encoder_model(args.model)
+    inputs = _model_inputs(args, model)
     result = run_rtl(
         model,
         Path(args.out),
-        _model_inputs(args, model),
+        inputs,
         clock_ns=args.clock_ns,
         pipeline_ns=args.pipeline_ns,
         jets=args.jets,
         synthesize=not args.no_synth,
         force=args.force,
     )
-    _emit(args, result.to_json(), result.format_text())
+    payload, text = result.to_json(), result.format_text()
+    if args.against_csim:
+        from .agreement import rtl_against_csim
+
+        agreement = rtl_against_csim(model, result.project, args.against_csim, inputs, args.jets)
+        payload, text = payload | {"against_csim": agreement.to_json()}, text + "\n" + agreement.format_text()
+    _emit(args, payload, text)
     if junit:
         write_junit(junit, "trigcomp rtl", rtl_cases(result, model.name))
     if result.mismatches:
         raise CheckFailed(f"rtl: {result.mismatches} jets differ from the QKeras model")
+    if args.against_csim and agreement.mismatches:
+        raise CheckFailed(f"rtl --against-csim: QKeras, csim and Verilator disagree on {agreement.mismatches} jets")
+    return 0
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from .storage import compress_files
+
+    results = compress_files(
+        args.model,
+        args.data,
+        args.out,
+        engine=args.engine,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        layout=args.layout,
+        compression=args.compression,
+        step_size=args.step_events,
+        force=args.force,
+        **dataclasses.asdict(_selection(args)),
+    )
+    files = [r.to_json() for r in results]
+    jets, size = sum(r.jets for r in results), sum(r.bytes for r in results)
+    payload = files[0] if len(files) == 1 else {"files": files, "jets": jets, "bytes": size}
+    lines = [
+        f"{r.source}: {r.jets:,} jets in {r.events:,} events -> {r.out} "
+        f"({r.bytes_per_jet:.2f} bytes/jet, {r.to_json()['jets_per_s'] or 0:,} jets/s, "
+        f"saturated {sum(r.extra['saturated'].values())})"
+        for r in results
+    ]
+    _emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    from .storage import decompress_file
+
+    result = decompress_file(
+        args.file, args.out, args.model, compression=args.compression, step_size=args.step_events, force=args.force
+    )
+    _emit(
+        args,
+        result.to_json(),
+        f"{result.jets:,} jets in {result.events:,} events decoded with {result.extra['codec']} -> {result.out}",
+    )
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from .model import resolve_model_variables
+    from .scan import PointOptions, load_scan, run_scan
+    from .targets import load_targets
+
+    spec = load_scan(args.grid)
+    targets = load_targets(args.targets) if args.targets else None
+    jets = _load(args, args.data, resolve_model_variables(spec.config({}).variables))
+    result = run_scan(
+        spec,
+        jets,
+        Path(args.out),
+        targets=targets,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        resume=args.resume,
+        force=args.force,
+        options=PointOptions(clock_ns=args.clock_ns, yosys=args.yosys),
+    )
+    counts = result.counts
+    _emit(
+        args,
+        result.to_json(),
+        f"{counts['ok']} of {counts['points']} points ok ({counts['cached']} cached, {counts['failed']} failed), "
+        f"{len(result.pareto)} on the Pareto front -> {result.out}/summary.md",
+    )
     return 0
 
 
@@ -419,8 +503,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     summary = run_pipeline(options)
     _emit(args, summary, (Path(args.out) / "summary.md").read_text())
-    if summary["csim"]["mismatches"]:
-        raise CheckFailed(f"csim: {summary['csim']['mismatches']} mismatching jets")
+    if not summary["csim"]["passed"]:
+        csim = summary["csim"]
+        raise CheckFailed(f"csim: {csim['mismatches']} mismatching jets; {csim['weights']['summary']}")
     return 0
 
 
@@ -703,8 +788,11 @@ def build_parser() -> argparse.ArgumentParser:
         "open path: Verilog, Verilator, Yosys",
         "In: a model dir. Out: the quantized encoder as Verilog "
         "(da4ml), simulated bit-exactly with Verilator against QKeras, synthesised with Yosys (LUT/FF/CARRY/DSP) "
-        "and an estimate.json that `trigcomp report` reads as a labelled estimate. Needs the rtl extra.\n\n"
-        "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl",
+        "and an estimate.json that `trigcomp report` reads as a labelled estimate. Needs the rtl extra.\n"
+        "With --against-csim HLS_PROJECT, the same jets (csim's stimulus: data + adversarial) also go through the "
+        "HLS project's C-simulation, and QKeras, csim and Verilator are compared word by word, pair by pair.\n\n"
+        "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl\n"
+        "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl --against-csim hls_projects/jet10",
     )
     p.add_argument("--model", required=True, help="model directory")
     p.add_argument("--out", required=True, help="output project directory")
@@ -716,10 +804,86 @@ def build_parser() -> argparse.ArgumentParser:
         "--jets", type=_int_at_least(1), default=100_000, help="jets simulated with Verilator (default 100,000)"
     )
     p.add_argument("--no-synth", action="store_true", help="skip Yosys synthesis")
+    p.add_argument(
+        "--against-csim",
+        metavar="HLS_PROJECT",
+        help="also run this HLS project's C-simulation on the same --jets jets and compare it with Verilator and QKeras",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing project")
     _add_junit_option(p, "per Verilog variant: mismatches and QKeras agreement")
     _add_data_options(p, DATA_HELP.format(what="inputs"))
     p.set_defaults(func=cmd_rtl)
+
+    p = verb(
+        "scan",
+        "design-space scan on Dask: the Pareto front",
+        "In: a scan file (TOML: base = a model config relative to the scan file; [grid] of dotted config keys "
+        "with lists of values, or [search] mode = random|bayes with [search.space]; [fixed] overrides) and jets. "
+        "Each point is trained, evaluated (targets with --targets, total NMSE otherwise) and costed (da4ml "
+        "estimate; Yosys with --yosys) on a Dask LocalCluster or on --scheduler. Points are cached in "
+        "DIR/points/<hash>/: --resume reruns only what is missing or failed. Out: scan.json, pareto.json, "
+        "pareto.png, summary.md. Exit 1 when every point failed.\n\n"
+        "example: trigcomp scan --grid configs/scan-jet4.toml --data data/qcd.root --targets l1-jets --out out/scan",
+    )
+    p.add_argument("--grid", required=True, metavar="SCAN.toml", help="scan file (see configs/scan-jet4.toml)")
+    p.add_argument("--targets", help="physics targets: preset (l1-jets) or TOML file; default: rank by total NMSE")
+    p.add_argument("--out", required=True, help="scan directory")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=int, default=2, help="local Dask worker processes, 1 thread each (default 2)")
+    g.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask scheduler instead of local workers")
+    g2 = p.add_mutually_exclusive_group()
+    g2.add_argument("--resume", action="store_true", help="continue a scan in an existing DIR (cached points kept)")
+    g2.add_argument("--force", action="store_true", help="remove an existing DIR and start over")
+    p.add_argument("--yosys", action="store_true", help="area from Yosys synth_xilinx (slow), not da4ml's estimate")
+    p.add_argument("--clock-ns", type=float, default=5.0, help="clock period for latency (default 5)")
+    _add_data_options(p, "ROOT file(s) with the jets every point trains and evaluates on", required=True)
+    p.set_defaults(func=cmd_scan)
+
+    p = verb(
+        "compress",
+        "store jets offline with a codec",
+        "In: a codec (--model: an autoencoder model dir, or a codec file as `recommend --write-config` writes it) "
+        "and ROOT files of jets. Out: per input, a ROOT file with every jet's codes (Jets tree), the "
+        "jets per event (Events/nJet) and metadata (codec, its hash, variables, input hash, trigcomp version); "
+        "`decompress` turns it back into jets, exactly the ones `evaluate` judged. Streams in chunks. An "
+        "autoencoder's encoder runs natively (numpy, bit-exact with QKeras) unless --engine tensorflow. Several "
+        "inputs (or a glob) go into the --out directory, one task per file on Dask.\n\n"
+        "example: trigcomp compress --model models/jet10 --data data/qcd.root --out out/qcd.trigcomp.root\n"
+        "         trigcomp compress --model out/codec.toml --data 'data/*.root' --out out/compressed --workers 2",
+    )
+    p.add_argument("--model", required=True, help="autoencoder model dir or codec file (TOML/JSON)")
+    p.add_argument("--out", required=True, help="output file (one input) or directory (several inputs)")
+    p.add_argument("--engine", default="native", help="autoencoder encoder: native (default) or tensorflow")
+    p.add_argument(
+        "--layout",
+        default="fields",
+        help="fields: one branch per field, smallest unsigned type (default: smaller on disk for fixed point and "
+        "float); packed: all fields bit-packed densely per jet (smaller for an autoencoder)",
+    )
+    p.add_argument("--compression", default="zstd:5", help="ROOT compression: zstd, lzma, zlib, lz4 or none[:LEVEL]")
+    p.add_argument("--step-events", type=int, default=200_000, help="events per chunk (default 200,000)")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    g = p.add_argument_group("Dask (several inputs)")
+    g.add_argument("--workers", type=int, help="local Dask worker processes, 1 thread each (default 2 for several)")
+    g.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask scheduler (shared file system)")
+    _add_data_options(p, "ROOT file(s) or globs with jets", required=True)
+    p.set_defaults(func=cmd_compress)
+
+    p = verb(
+        "decompress",
+        "decode a compressed file into NanoAOD-style jets",
+        "In: a file written by `trigcomp compress`. Out: a ROOT file with an Events tree of nJet and float32 "
+        "Jet_<variable> branches, decoded with the file's codec. --model is needed for an autoencoder whose model "
+        "dir is not where it was at compression; it must match the file's codec hash (else exit 2).\n\n"
+        "example: trigcomp decompress out/qcd.trigcomp.root --model models/jet10 --out out/qcd.reco.root",
+    )
+    p.add_argument("file", help="compressed ROOT file")
+    p.add_argument("--model", help="the autoencoder model dir or codec file it was compressed with")
+    p.add_argument("--out", required=True, help="output ROOT file")
+    p.add_argument("--compression", default="zstd:5", help="ROOT compression of the output (default zstd:5)")
+    p.add_argument("--step-events", type=int, default=200_000, help="events per chunk (default 200,000)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+    p.set_defaults(func=cmd_decompress)
 
     p = verb(
         "run",

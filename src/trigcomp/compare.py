@@ -23,6 +23,11 @@ class Comparison:
         return self.mismatch_indices[0] if self.mismatch_indices else None
 
 
+def _rows(values: np.ndarray) -> np.ndarray:
+    """One row per jet, every output of the jet in it."""
+    return np.asarray(values).reshape(len(values), -1)
+
+
 def to_words(values: np.ndarray, lsb: float) -> np.ndarray:
     """Fixed-point values -> their integer words. Raises if a value is off the LSB grid."""
     scaled = np.asarray(values, dtype=np.float64) / lsb
@@ -30,15 +35,15 @@ def to_words(values: np.ndarray, lsb: float) -> np.ndarray:
     off_grid = np.abs(scaled - words) > 1e-6
     if off_grid.any():
         row = int(np.argwhere(off_grid)[0][0])
-        raise ValueError(f"value {values.reshape(len(values), -1)[row]} of row {row} is not on the {lsb} grid")
+        raise ValueError(f"value {_rows(values)[row]} of row {row} is not on the {lsb} grid")
     return words.astype(np.int64)
 
 
 def lsb_distance(values: np.ndarray, float_model: np.ndarray, lsb: float) -> tuple[float, float]:
     """Max and mean |values - float model| in LSB (NaN for no rows)."""
-    values = np.asarray(values).reshape(len(values), -1)
     if not len(values):
         return float("nan"), float("nan")
+    values = _rows(values)
     distance = np.abs(values - np.asarray(float_model).reshape(values.shape)) / lsb
     return float(distance.max()), float(distance.mean())
 
@@ -51,8 +56,7 @@ def compare_words(
     keep: int = 10,
 ) -> Comparison:
     """Compare firmware output with the quantized reference word by word (and with the float model in LSB)."""
-    reference = np.asarray(reference).reshape(len(reference), -1)
-    firmware = np.asarray(firmware).reshape(len(firmware), -1)
+    reference, firmware = _rows(reference), _rows(firmware)
     if reference.shape != firmware.shape:
         raise ValueError(f"shape mismatch: reference {reference.shape} vs firmware {firmware.shape}")
     differs = (to_words(reference, lsb) != to_words(firmware, lsb)).any(axis=1)

@@ -227,14 +227,19 @@ def _check_bottleneck(config: ModelConfig) -> None:
         )
 
 
-def load_config(path: str | Path) -> ModelConfig:
+def read_toml(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """A TOML file as a dict; UserError naming ``what`` it is when it is missing or not TOML."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"config file not found: {path}")
+        raise UserError(f"{what} file not found: {path}")
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
-        raise UserError(f"config {path} is not valid TOML: {err}") from None
+        raise UserError(f"{what} {path} is not valid TOML: {err}") from None
+
+
+def load_config(path: str | Path) -> ModelConfig:
+    raw = read_toml(path)
     if not raw:
         raise UserError(f"config {path} is empty: give at least variables and a [latent] section (see configs/)")
     defaulted = [name for name in (*_TOP_LEVEL, *_SECTIONS) if name not in raw]

@@ -25,6 +25,7 @@ from .config import FixedPoint
 from .errors import UserError
 from .hls import HlsProject
 from .model import EncoderModel, exact_arithmetic
+from .weights_proof import prove_weights
 
 # Weights are read at run time relative to the project dir (the test bench runs there), so one cached binary
 # serves every copy of a project.
@@ -271,10 +272,11 @@ class CsimResult:
     compiled_from_cache: bool
     first_mismatch: dict[str, Any] | None = None
     mismatch_rows: list[int] = field(default_factory=list)
+    weights: dict[str, Any] = field(default_factory=dict)  # weights_proof: .h (synthesis) = .txt (csim) = model
 
     @property
     def passed(self) -> bool:
-        return self.mismatches == 0
+        return self.mismatches == 0 and self.weights.get("passed", False)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__) | {"passed": self.passed}
@@ -307,6 +309,7 @@ def run_csim(
 
     if model.hash != project.manifest["model"]["hash"]:
         raise UserError(f"{project.path}: model copy does not match the manifest's model hash")
+    weights = prove_weights(project.path, model.firmware_encoder(), project.manifest["strategy"] == "resource")
     seconds = {}
     start = time.perf_counter()
     binary, cached = build_testbench(project)
@@ -355,4 +358,5 @@ def run_csim(
         compiled_from_cache=cached,
         first_mismatch=first,
         mismatch_rows=list(comparison.mismatch_indices),
+        weights=weights.to_json() | {"summary": weights.describe()},
     )

@@ -37,6 +37,8 @@ LINK_WIDTHS = (16, 32, 64)
 #: Layers the encoder may contain: each converts bit-exactly with hls4ml 1.3 (QActivation with quantized_bits or
 #: quantized_relu; the convolutions and the reshapes were checked word for word by csim on imported models).
 ENCODER_LAYERS = ("InputLayer", "QActivation", "QDense", "QConv1D", "QConv2D", "Reshape", "Flatten")
+#: The vendor flow of trigcomp_top (encoder + link packing): HLS, then Vivado synthesis; copied from firmware/.
+VENDOR_FLOW = ("build_trigcomp_top.tcl", "trigcomp_top_vivado_synth.tcl")
 
 
 @dataclass(frozen=True)
@@ -292,7 +294,8 @@ def write_hls_project(
         (tmp / "firmware" / "trigcomp_params.h").write_text(_render_template("trigcomp_params.h.in", params))
         for name in ("trigcomp_top.h", "trigcomp_top.cpp"):
             shutil.copyfile(FIRMWARE_DIR / name, tmp / "firmware" / name)
-        shutil.copyfile(FIRMWARE_DIR / "trigcomp_tb.cpp", tmp / "trigcomp_tb.cpp")
+        for name in ("trigcomp_tb.cpp", *VENDOR_FLOW):
+            shutil.copyfile(FIRMWARE_DIR / name, tmp / name)
         (tmp / "model").mkdir()
         for name in model.model_files:  # the model itself, not evaluations or plots kept beside it
             shutil.copyfile(model.path / name, tmp / "model" / name)
@@ -369,7 +372,8 @@ VENDOR_TOOLS = {"vivado": "vivado_hls", "vitis": "vitis_hls"}
 
 
 def build_project(project: HlsProject, csynth: bool, vsynth: bool) -> dict[str, Any]:
-    """Run the vendor HLS tool (and Vivado) on a project; refuse in one line when the tool is not installed."""
+    """Synthesise the project's trigcomp_top with the vendor HLS tool (and Vivado), with build_trigcomp_top.tcl;
+    refuse in one line when the tool is not installed."""
     tool = VENDOR_TOOLS[project.manifest["backend"]]
     missing = [t for t in (tool,) + (("vivado",) if vsynth else ()) if shutil.which(t) is None]
     if missing:
@@ -377,10 +381,19 @@ def build_project(project: HlsProject, csynth: bool, vsynth: bool) -> dict[str, 
             f"{missing[0]} is not on PATH: vendor synthesis cannot run here (for numbers without vendor tools "
             "use `trigcomp rtl` or `trigcomp report`, which labels estimates)"
         )
-    # hls4ml's build_prj.tcl reads its switches from one "key=value ..." argument
-    command = [tool, "-f", "build_prj.tcl", f"reset=0 csim=0 synth={int(csynth)} cosim=0 export=0 vsynth={int(vsynth)}"]
+    flow = VENDOR_FLOW[0]
+    if not (project.path / flow).is_file():
+        raise UserError(f"{project.path} has no {flow} (made by an older trigcomp): regenerate it with `trigcomp hls`")
+    # like hls4ml's build_prj.tcl, the flow reads its switches from one "key=value ..." argument
+    command = [tool, "-f", flow, f"reset=1 synth={int(csynth)} export=0 vsynth={int(vsynth)}"]
     completed = subprocess.run(command, cwd=project.path, check=False, capture_output=True, text=True)
     if completed.returncode != 0:
         last = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
         raise UserError(f"{tool} failed (exit {completed.returncode}): {last[0]}")
-    return {"tool": tool, "command": " ".join(command), "csynth": csynth, "vsynth": vsynth}
+    return {
+        "tool": tool,
+        "command": " ".join(command),
+        "top": project.manifest["top"],
+        "csynth": csynth,
+        "vsynth": vsynth,
+    }

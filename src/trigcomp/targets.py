@@ -149,8 +149,10 @@ def _parse_targets(text: str, name: str) -> Targets:
         raise UserError(f"targets {name}: malformed TOML ({err})") from None
     unknown = [key for key in data if key not in ("name", "description", "pt_bins", "min_bin_jets", "variables")]
     if unknown:
-        raise UserError(f"targets {name}: unknown key {unknown[0]!r}; allowed: name, description, pt_bins, "
-                        "min_bin_jets, [variables.NAME]")
+        raise UserError(
+            f"targets {name}: unknown key {unknown[0]!r}; allowed: name, description, pt_bins, "
+            "min_bin_jets, [variables.NAME]"
+        )
     raw_variables = data.get("variables")
     if not isinstance(raw_variables, dict) or not raw_variables:
         raise UserError(f"targets {name}: needs at least one [variables.NAME] table with sigma (and optionally bias)")
@@ -178,8 +180,13 @@ def _parse_targets(text: str, name: str) -> Targets:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise UserError(f"targets {name}: description must be a string")
-    return Targets(name=title, variables=variables, pt_bins=_parse_pt_bins(name, data.get("pt_bins")),
-                   min_bin_jets=min_jets, description=description)
+    return Targets(
+        name=title,
+        variables=variables,
+        pt_bins=_parse_pt_bins(name, data.get("pt_bins")),
+        min_bin_jets=min_jets,
+        description=description,
+    )
 
 
 def load_targets(spec: str | Path) -> Targets:

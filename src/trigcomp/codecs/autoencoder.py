@@ -54,12 +54,16 @@ class AutoencoderCodec(Codec):
 
     def encode(self, x: np.ndarray) -> Encoding:
         x = as_table(x, self.variables, "input", min_jets=0)
-        latent, accumulator = self.model.encode_with_accumulator(x)
+        latent, accumulator = self.latent_and_accumulator(x)
         quantizer = self.model.config.latent_quantizer
         words = np.rint(latent / quantizer.lsb).astype(np.int64)
         # the quantizer rounds to the nearest level: only values beyond half an LSB past the edge were clamped
         clamped = (accumulator >= quantizer.max + quantizer.lsb / 2) | (accumulator < quantizer.min - quantizer.lsb / 2)
         return Encoding(words & ((1 << quantizer.bits) - 1), clamped.sum(axis=0).astype(np.int64))
+
+    def latent_and_accumulator(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The quantized latent and the value before the latent quantizer; here from QKeras (TensorFlow)."""
+        return self.model.encode_with_accumulator(x)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         codes = self._check_codes(codes)

@@ -322,6 +322,8 @@ def test_hls_csim_report_build_on_trained_and_imported_models(capsys, tmp_path, 
     result = json.loads(stdout)
     assert result["mismatches"] == 0 and result["jets"] == 4000 and result["adversarial_jets"] == 600
     assert result["saturated"]["input_jets"] > 0  # the adversarial inputs beyond the input type are counted
+    # every weight array synthesis compiles is the one csim ran and the QKeras encoder's (conv kernels included)
+    assert result["weights"]["passed"] and result["weights"]["compared_with_model"] == result["weights"]["arrays"]
     suite = ET.parse(junit).getroot()
     assert int(suite.get("tests")) >= 3 and suite.get("failures") == "0"
 

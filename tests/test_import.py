@@ -262,6 +262,9 @@ def test_input_tables(tmp_path):
         read_inputs([str(tmp_path / "flat.npy"), str(REPO / "data" / "qcd.root")], names, JetSelection())
     with pytest.raises(UserError, match="not jet variables"):
         read_inputs([str(REPO / "data" / "qcd.root")], names, JetSelection())
+    # inputs named after jet variables (import --names pt,eta,phi,mass) read ROOT jets through trigcomp.data
+    jets = read_inputs([str(REPO / "data" / "qcd.root")], ("pt", "eta", "phi", "mass"), JetSelection(pt_min=30.0))
+    assert jets.shape[1] == 4 and len(jets) > 1000 and (jets[:, 0] > 30).all()
     np.save(tmp_path / "nan.npy", np.full((2, 4), np.nan))
     with pytest.raises(UserError, match="NaN"):
         read_inputs([str(tmp_path / "nan.npy")], names, JetSelection())

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,8 +35,8 @@ def test_report_text_or_markdown(capsys, markdown):
 
 
 def _fake_pipeline(csim: dict):
-    def run_pipeline(args, load):
-        out = Path(args.out)
+    def run_pipeline(options):
+        out = Path(options.out)
         out.mkdir(parents=True)
         (out / "summary.md").write_text("summary\n")
         return {"csim": csim}
@@ -88,7 +89,8 @@ def test_main_turns_exceptions_into_exit_codes(capsys, monkeypatch, error, exit_
             dup2=lambda fd, to: redirected.append(to) or os.close(fd),
         )
         monkeypatch.setattr(trigcomp.cli, "os", fake_os)
-        monkeypatch.setattr(trigcomp.cli, "sys", SimpleNamespace(stdout=SimpleNamespace(fileno=lambda: 1)))
+        fake_sys = SimpleNamespace(stdout=SimpleNamespace(fileno=lambda: 1), stderr=sys.stderr, argv=sys.argv)
+        monkeypatch.setattr(trigcomp.cli, "sys", fake_sys)
     code, _, err = run_cli(capsys, "inspect", "jets.root")
     assert code == exit_code and err.strip() == message
     assert redirected == ([1] if isinstance(error, BrokenPipeError) else [])
@@ -146,9 +148,9 @@ def test_rtl_exit_codes(capsys, monkeypatch, rtl_mismatches, csim_mismatches, ex
     assert payload.get("against_csim") == (None if csim_mismatches is None else {"mismatches": csim_mismatches})
 
 
-@pytest.mark.parametrize(("verbose", "level", "others"), [([], "INFO", "WARNING"), (["-v"], "DEBUG", "INFO")])
+@pytest.mark.parametrize(("verbose", "level", "others"), [([], "WARNING", "WARNING"), (["-v"], "DEBUG", "INFO")])
 def test_trigcomp_notes_level(capsys, monkeypatch, verbose, level, others):
-    """trigcomp's own notes at INFO; other libraries' only with -v."""
+    """Notes are for a person at a terminal (stderr here is not one) or with -v; other libraries' only with -v."""
     import logging
 
     root = logging.getLogger()

@@ -73,7 +73,7 @@ def test_unwritable_location_is_a_user_error():
         write_junit("/proc/junit.xml", "s", CASES)
 
 
-def csim_result(mismatches: int = 0, mismatch_rows=(), saturated=None):
+def csim_result(mismatches: int = 0, mismatch_rows=(), saturated=None, weights=None):
     from trigcomp.csim import CsimResult
 
     return CsimResult(
@@ -90,11 +90,23 @@ def csim_result(mismatches: int = 0, mismatch_rows=(), saturated=None):
         seconds={"compile": 1.0, "firmware": 0.5},
         compiled_from_cache=True,
         mismatch_rows=list(mismatch_rows),
+        weights=weights or {},
     )
 
 
 def failures_by_name(cases) -> dict[str, str | None]:
     return {case.name: case.failure for case in cases}
+
+
+def test_csim_weights_proof_is_its_own_case():
+    from trigcomp.ci import csim_cases
+
+    equal = {"passed": True, "summary": "weights equal"}
+    differ = {"passed": False, "summary": "firmware/weights/w6.h[7] = 0.25 (synthesis) but w6.txt[7] = 0.125 (csim)"}
+    assert failures_by_name(csim_cases(csim_result(weights=equal), "jet10"))["weights proof"] is None
+    failed = failures_by_name(csim_cases(csim_result(weights=differ), "jet10"))
+    assert failed["weights proof"] == differ["summary"] and failed["mismatches"] is None
+    assert "weights proof" not in failures_by_name(csim_cases(csim_result(), "jet10"))  # no proof ran: no case
 
 
 def test_csim_cases_split_mismatches_into_data_and_adversarial_jets():

@@ -16,13 +16,13 @@ def design_name(path: str | Path) -> str:
 
 def csim_cases(result, design: str) -> list[JUnitCase]:
     """A csim result (trigcomp.csim.CsimResult) of ``design`` (the model's name): mismatches over all jets, on data
-    and on adversarial jets, and whether the saturation counts are consistent."""
+    and on adversarial jets, the weights proof, and whether the saturation counts are consistent."""
     classname = f"trigcomp.csim.{design}"
     cases = [
         JUnitCase(
             "mismatches",
             classname,
-            None if result.passed else f"{result.mismatches} of {result.jets} jets differ from the QKeras model",
+            f"{result.mismatches} of {result.jets} jets differ from the QKeras model" if result.mismatches else None,
             details=(
                 f"{result.jets} jets ({result.data_jets} data, {result.adversarial_jets} adversarial), "
                 f"{result.mismatches} mismatches; distance to the float model on data jets: max "
@@ -34,6 +34,10 @@ def csim_cases(result, design: str) -> list[JUnitCase]:
     ]
     for name, failure, total in _mismatches_by_kind(result):
         cases.append(JUnitCase(f"mismatches ({name})", classname, failure, details=f"{total} {name}"))
+    if result.weights:  # synthesised (.h) = simulated (.txt) = model weights
+        summary = result.weights.get("summary", "")
+        cases.append(JUnitCase("weights proof", classname, None if result.weights.get("passed") else summary,
+                               details=summary))
     saturated = result.saturated
     inconsistent = [
         kind

@@ -79,7 +79,7 @@ class AutoencoderCodec(Codec):
         except ImportError:  # the rtl extra (da4ml) is not installed
             return None
         da4ml = estimate(self.model.firmware_encoder())
-        return {"luts": da4ml["resources"]["LUT"], "source": da4ml["source"], "note": da4ml["note"]}
+        return {"luts": da4ml.resources["LUT"], "source": da4ml.source, "note": da4ml.note}
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,16 +1,18 @@
 # Vivado HLS (and Vivado synthesis) commands stubbed for tests: each call is appended to hls_calls.txt in the
 # working directory, one line "command arg arg ..." each, and csynth_design writes the Verilog directory and, when
-# TRIGCOMP_STUB_CSYNTH names a real csynth.xml, a copy of it as <top>_csynth.xml with the top's name.
+# TRIGCOMP_STUB_CSYNTH names a real csynth.xml, a copy of it as <top>_csynth.xml with the top's name and the part
+# set_part gave, as the real tool writes them.
 # Usage: hls_stub.tcl -f SCRIPT ARGS...
 # Licence: Apache-2.0, as trigcomp.
 
 set calls [open hls_calls.txt w]
 proc record {args} { puts $::calls [join $args " "] }
-foreach command {open_project open_solution add_files set_part create_clock set_clock_uncertainty config_compile
+foreach command {open_project open_solution add_files create_clock set_clock_uncertainty config_compile
                  config_schedule config_array_partition export_design synth_design opt_design report_utilization} {
     proc $command {args} "record $command {*}\$args"
 }
 proc set_top {name} { record set_top $name; set ::stub_top $name }
+proc set_part {args} { record set_part {*}$args; set ::stub_part [lindex $args 0] }
 proc csynth_design {} {
     record csynth_design
     set report ${::stub_top}_prj/solution1/syn/report
@@ -20,6 +22,7 @@ proc csynth_design {} {
         set xml [read $in]
         close $in
         regsub {<TopModelName>[^<]*</TopModelName>} $xml "<TopModelName>$::stub_top</TopModelName>" xml
+        if {[info exists ::stub_part]} { regsub {<Part>[^<]*</Part>} $xml "<Part>$::stub_part</Part>" xml }
         set out [open $report/${::stub_top}_csynth.xml w]
         puts -nonewline $out $xml
         close $out

@@ -243,7 +243,9 @@ def _model_inputs(args: argparse.Namespace, model) -> Any:
     """The rows of input values a model's firmware stages are fed (ROOT jets, or .npy/.csv/.parquet tables)."""
     from .inputs import read_inputs
 
-    return read_inputs(_default_data(args.data), model.variables, _selection(args), progress=_progress(args))
+    return read_inputs(
+        _default_data(args.data), model.variables, lambda paths: _load(args, paths, model.variables).values
+    )
 
 
 def cmd_import(args: argparse.Namespace) -> int:

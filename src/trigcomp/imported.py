@@ -30,7 +30,7 @@ import numpy as np
 from .config import FixedPoint
 from .errors import UserError
 from .hls import ENCODER_LAYERS, check_encoder
-from .model import IMPORTED_MODEL_FORMAT, MODEL_FORMAT, EncoderModel, exact_arithmetic, load_model, stack_versions
+from .model import IMPORTED_MODEL_FORMAT, MODEL_FORMAT, EncoderModel, exact_arithmetic, stack_versions
 from .staging import check_output, staged_dir, write_json
 
 KERAS_SUFFIXES = (".h5", ".keras")
@@ -376,9 +376,11 @@ def load_imported(path: str | Path) -> ImportedModel:
 
 def load_encoder_model(path: str | Path) -> EncoderModel:
     """A model directory for the firmware stages: trained (``trigcomp train``) or imported (``trigcomp import``)."""
+    from . import model as trained  # looked up at call time, as the verbs always did
+
     path = Path(path)
     try:
         fmt = json.loads((path / "model.json").read_text()).get("format")
     except (OSError, json.JSONDecodeError, UnicodeDecodeError, AttributeError):
         fmt = MODEL_FORMAT  # load_model says what is wrong with it
-    return load_imported(path) if fmt == IMPORTED_MODEL_FORMAT else load_model(path)
+    return load_imported(path) if fmt == IMPORTED_MODEL_FORMAT else trained.load_model(path)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +75,11 @@ def _read_table(path: Path, variables: tuple[str, ...]) -> np.ndarray:
     return _checked(values, path, len(variables))
 
 
-def read_inputs(paths: list[str], variables: tuple[str, ...], selection, progress: bool = False) -> np.ndarray:
-    """Rows of input values (N x len(variables), float64) from tables or ROOT jets (``selection``: JetSelection)."""
+def read_inputs(
+    paths: list[str], variables: tuple[str, ...], read_jets: Callable[[list[str]], np.ndarray]
+) -> np.ndarray:
+    """Rows of input values (N x len(variables), float64) from tables, or from ROOT files through ``read_jets``
+    (paths -> the jets' values in ``variables`` order: trigcomp.data with the command's preset or mapping)."""
     tables = [Path(p).suffix.lower() in TABLE_SUFFIXES for p in paths]
     if all(tables):
         return np.concatenate([_read_table(Path(p), variables) for p in paths])
@@ -87,4 +91,4 @@ def read_inputs(paths: list[str], variables: tuple[str, ...], selection, progres
             f"the model's inputs ({', '.join(not_jet[:3])}, ...) are not jet variables, so no ROOT jets can feed "
             "it: give --data FILE.npy/.csv/.parquet with those columns, or import the model with --names pt,eta,..."
         )
-    return selection.load(paths, variables, progress=progress).values
+    return read_jets(paths)

@@ -9,9 +9,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REFERENCE_MODELS := jet4 jet10
 IMPORTED := out/imported
+# The reference codec: fitted on four processes, Z' left out of the fit (checked on all its jets).
+JET10_L1_FIT := data/qcd.root data/ttbar.root data/qcd-highpt.root data/wjets.root
+JET10_L1_LEFT_OUT := data/zprime.root
 DEBIAN_TOOLS := yosys verilator iverilog
 
-.PHONY: run test test-fast test-slow csim-reference tools venv lint clean
+.PHONY: run test test-fast test-slow csim-reference reference-codec rtl-reference-codec tools venv lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +57,21 @@ csim-reference: venv
 	$(BIN)/trigcomp hls --model $(IMPORTED)/econ_t_conv --board vu13p --data $(IMPORTED)/cells.npy \
 	  --out hls_projects/econ_t_conv --force --json > /dev/null
 	$(BIN)/trigcomp csim hls_projects/econ_t_conv --data $(IMPORTED)/cells.npy --jets 1000000
+	$(BIN)/trigcomp hls --codec configs/jet10-l1.toml --board vu13p --out hls_projects/jet10-l1 --force --json > /dev/null
+	$(BIN)/trigcomp csim hls_projects/jet10-l1 --data $(JET10_L1_LEFT_OUT) --jets 1000000
+
+# The open RTL path of the reference codec: Verilator against Python on 100k jets, Yosys (~3 min).
+rtl-reference-codec: venv tools
+	$(BIN)/trigcomp rtl --codec configs/jet10-l1.toml --out hls_projects/jet10-l1-rtl --data $(JET10_L1_LEFT_OUT) \
+	  --force --json > models/jet10-l1/rtl.json
+
+# Remakes the reference codec models/jet10-l1 (its config configs/jet10-l1.toml and the recommendation files).
+reference-codec: venv
+	mkdir -p models/jet10-l1
+	$(BIN)/trigcomp recommend --targets l1-jets --data $(JET10_L1_FIT) --left-out $(JET10_L1_LEFT_OUT) \
+	  --write-config configs/jet10-l1.toml --force --json > models/jet10-l1/recommendation.json
+	$(BIN)/trigcomp recommend --targets l1-jets --data $(JET10_L1_FIT) --left-out $(JET10_L1_LEFT_OUT) \
+	  > models/jet10-l1/recommendation.txt
 
 test: test-fast test-slow csim-reference
 

@@ -126,3 +126,21 @@ def test_config_of_a_recommended_autoencoder_is_its_model_config(tiny_model, tmp
     )
     write_config(chosen, tmp_path / "model.toml")
     assert load_config(tmp_path / "model.toml") == tiny_model.config
+
+
+def test_a_left_out_process_is_judged_on_all_its_jets_and_never_fitted_on(capsys):
+    from trigcomp.recommend import recommend
+
+    targets = load_targets("l1-kinematics")
+    fitted = load_jets([SAMPLES[0]], variables="jet10")
+    left_out = load_jets([SAMPLES[1]], variables="jet10")
+    with_left_out = recommend(targets, [fitted], left_out=[left_out], area=False)
+    alone = recommend(targets, [fitted], area=False)
+    assert with_left_out.codec_objects["fixed_point"].to_json() == alone.codec_objects["fixed_point"].to_json()
+    samples = {s.sample: s for s in with_left_out.codecs[0].samples}
+    assert samples["ttbar (left out)"].left_out and samples["ttbar (left out)"].jets == len(left_out)
+    assert not samples["qcd"].left_out and samples["qcd"].jets < len(fitted)
+    assert with_left_out.codecs[0].firmware == "trigcomp hls --codec"
+
+    code, _, err = run_cli(capsys, "recommend", "--targets", "l1-jets", "--data", *SAMPLES, "--left-out", SAMPLES[1])
+    assert code == 2 and "also fitted on" in err

@@ -14,19 +14,20 @@ def design_name(path: str | Path) -> str:
     return Path(path).stem or Path(path).resolve().name
 
 
-def csim_cases(result, design: str) -> list[JUnitCase]:
+def csim_cases(result, design: str, stage: str = "csim") -> list[JUnitCase]:
     """A csim result (trigcomp.csim.CsimResult) of ``design`` (the model's name): mismatches over all jets, on data
-    and on adversarial jets, the weights proof, and whether the saturation counts are consistent."""
-    classname = f"trigcomp.csim.{design}"
+    and on adversarial jets, the weights proof, and whether the saturation counts are consistent. A codec csim or
+    RTL result (trigcomp.codec_hls) gives the same cases, with ``stage`` naming the check."""
+    classname = f"trigcomp.{stage}.{design}"
+    reference = result.reference
     cases = [
         JUnitCase(
             "mismatches",
             classname,
-            f"{result.mismatches} of {result.jets} jets differ from the QKeras model" if result.mismatches else None,
+            f"{result.mismatches} of {result.jets} jets differ from {reference}" if result.mismatches else None,
             details=(
                 f"{result.jets} jets ({result.data_jets} data, {result.adversarial_jets} adversarial), "
-                f"{result.mismatches} mismatches; distance to the float model on data jets: max "
-                f"{result.max_lsb_vs_float:.3g} LSB, mean {result.mean_lsb_vs_float:.3g} LSB"
+                f"{result.mismatches} mismatches; {result.quality_text()}"
                 + (f"\nfirst mismatch: {result.first_mismatch}" if result.first_mismatch else "")
             ),
             time_s=float(sum(result.seconds.values())),
@@ -34,24 +35,24 @@ def csim_cases(result, design: str) -> list[JUnitCase]:
     ]
     for name, failure, total in _mismatches_by_kind(result):
         cases.append(JUnitCase(f"mismatches ({name})", classname, failure, details=f"{total} {name}"))
-    if result.weights:  # synthesised (.h) = simulated (.txt) = model weights
-        summary = result.weights.get("summary", "")
-        cases.append(JUnitCase("weights proof", classname, None if result.weights.get("passed") else summary,
-                               details=summary))
+    weights = getattr(result, "weights", None)  # codec projects have no weight files
+    if weights:  # synthesised (.h) = simulated (.txt) = model weights
+        summary = weights.get("summary", "")
+        cases.append(JUnitCase("weights proof", classname, None if weights.get("passed") else summary, details=summary))
     saturated = result.saturated
+    # every kind with both counts (input, latent): at most one clipped jet per clipped value, and no more than jets
+    kinds = [key[: -len("_jets")] for key in saturated if key.endswith("_jets") and key[:-5] + "_values" in saturated]
     inconsistent = [
-        kind
-        for kind in ("input", "latent")
-        if not saturated[f"{kind}_jets"] <= min(saturated[f"{kind}_values"], result.jets)
+        kind for kind in kinds if not saturated[f"{kind}_jets"] <= min(saturated[f"{kind}_values"], result.jets)
     ]
     cases.append(
         JUnitCase(
             "saturation accounting",
             classname,
             f"inconsistent saturation counts for {', '.join(inconsistent)}: {saturated}" if inconsistent else None,
-            details=(
-                f"input: {saturated['input_values']} values clipped in {saturated['input_jets']} jets; "
-                f"latent: {saturated['latent_values']} values clipped in {saturated['latent_jets']} jets"
+            details="; ".join(
+                f"{kind}: {saturated[f'{kind}_values']} values clipped in {saturated[f'{kind}_jets']} jets"
+                for kind in kinds
             ),
         )
     )
@@ -75,7 +76,7 @@ def _mismatches_by_kind(result) -> list[tuple[str, str | None, int]]:
             failure = f"unknown: the first {len(rows)} of {result.mismatches} mismatching jets listed are all data jets"
         elif count:
             at_least = "" if complete else "at least "
-            failure = f"{at_least}{count} of {totals[name]} {name} differ from the QKeras model"
+            failure = f"{at_least}{count} of {totals[name]} {name} differ from {result.reference}"
         else:
             failure = None
         kinds.append((name, failure, totals[name]))

@@ -217,9 +217,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     variables = models[0].variables if models else resolve_model_variables(args.variables)
     if any(m.variables != variables for m in models):
         raise UserError("the --models must all take the same variables")
+    overlap = {Path(p).resolve() for p in args.left_out} & {Path(p).resolve() for p in [*args.data, args.train or ""]}
+    if overlap:
+        raise UserError(f"a --left-out file is also fitted on: {', '.join(sorted(map(str, overlap)))}")
     samples = [_load(args, [path], variables) for path in args.data]
+    left_out = [_load(args, [path], variables) for path in args.left_out]
     train = _load(args, [args.train], variables) if args.train else None
-    result = recommend(targets, samples, models, train=train, margin=args.margin)
+    result = recommend(targets, samples, models, train=train, margin=args.margin, left_out=left_out)
     payload, text = result.to_json(), result.format_text()
     if args.write_config and result.recommended is not None:
         write_config(result, Path(args.write_config), force=args.force)
@@ -269,7 +273,6 @@ def cmd_hls(args: argparse.Namespace) -> int:
     from .staging import check_output
 
     check_output(args.out, args.force)  # before the model and jets are loaded
-    model = load_encoder_model(args.model)
     board = _board(args)
     options = HlsOptions(
         board=board,
@@ -281,6 +284,9 @@ def cmd_hls(args: argparse.Namespace) -> int:
         link_width=args.link_width,
     )
     options.check()
+    if args.codec:
+        return _codec_hls(args, options)
+    model = load_encoder_model(args.model)
     inputs = _model_inputs(args, model)
     project = write_hls_project(model, Path(args.out), options, inputs[: args.tb_jets], force=args.force)
     _emit(
@@ -288,6 +294,24 @@ def cmd_hls(args: argparse.Namespace) -> int:
         project.to_json(),
         f"wrote {options.backend} HLS project for {board.part} "
         f"({options.strategy}, {options.clock_ns} ns) to {project.path}",
+    )
+    return 0
+
+
+def _codec_hls(args: argparse.Namespace, options) -> int:
+    """hls --codec: strategy, reuse and io type are the encoder's options; a codec is always one pipeline stage
+    of comparators, II=1."""
+    from .codec_hls import BoardInput, write_codec_project
+    from .codecs import load_codec
+
+    codec = load_codec(args.codec)
+    project = write_codec_project(codec, Path(args.out), options, BoardInput.parse(args.input_type), force=args.force)
+    _emit(
+        args,
+        project.to_json(),
+        f"wrote {options.backend} HLS project of the {codec.bits_per_jet}-bit {codec.name} codec for "
+        f"{options.board.part} "
+        f"({options.clock_ns} ns, input {args.input_type}) to {project.path}",
     )
     return 0
 
@@ -354,6 +378,8 @@ def cmd_csim(args: argparse.Namespace) -> int:
 
     junit = _junit_path(args)
     project = load_project(args.project)
+    if "codec" in project.manifest:
+        return _codec_csim(args, project, junit)
     model = load_encoder_model(project.path / project.manifest["model"]["dir"])
     result = _csim(project, model, _model_inputs(args, model), args)
     _emit(args, result.to_json(), _csim_text(result))
@@ -363,6 +389,50 @@ def cmd_csim(args: argparse.Namespace) -> int:
         raise CheckFailed(f"csim: {result.mismatches} of {result.jets} jets differ from the QKeras model")
     if not result.passed:
         raise CheckFailed(f"csim: {result.weights['summary']}")
+    return 0
+
+
+def _codec_csim(args: argparse.Namespace, project, junit: Path | None) -> int:
+    from .codec_hls import run_codec_csim
+
+    jets = _load(args, _default_data(args.data), project.manifest["inputs"]["variables"])
+    result = run_codec_csim(
+        project,
+        jets.values.astype(float),
+        jets=args.jets,
+        adversarial=args.adversarial if args.adversarial is not None else min(50_000, args.jets // 20),
+        processes=args.processes,
+        seed=args.seed,
+        progress=_progress(args),
+    )
+    saturated = result.saturated
+    lines = [
+        (
+            f"{result.jets} jets ({result.data_jets} data, {result.adversarial_jets} adversarial, of which "
+            f"{result.tie_jets} threshold ties): {result.mismatches} mismatches vs the Python codec"
+        ),
+        f"fields: {', '.join(result.fields)}",
+        (
+            f"saturated: input {saturated['input_values']} values in {saturated['input_jets']} jets; "
+            f"codec {saturated['codec_values']} values"
+        ),
+        f"firmware throughput: {result.jets_per_s:,.0f} jets/s ({'cached' if result.compiled_from_cache else 'compiled'})",
+    ]
+    if result.tie_jets_left_out:
+        lines.append(f"WARNING: {result.tie_jets_left_out} threshold ties did not fit; raise --adversarial")
+    first = result.first_mismatch
+    if first:
+        lines.append(
+            f"FIRST MISMATCH at jet {first['row']}: "
+            + "; ".join(f"field {f['field']}: python {f['python']}, firmware {f['firmware']}" for f in first["fields"])
+            + f" (board input {first['board_input']})"
+        )
+    _emit(args, result.to_json(), "\n".join(lines))
+    if junit:
+        write_junit(junit, "trigcomp csim", csim_cases(result, result.codec))
+    if not result.passed:
+        where = f"; first: jet {first['row']}, field {first['field']}" if first else ""
+        raise CheckFailed(f"csim: {result.mismatches} of {result.jets} jets differ from the Python codec{where}")
     return 0
 
 
@@ -387,6 +457,8 @@ def cmd_rtl(args: argparse.Namespace) -> int:
     from .rtl import run_rtl
 
     junit = _junit_path(args)
+    if args.codec:
+        return _codec_rtl(args, junit)
     model = load_encoder_model(args.model)
     inputs = _model_inputs(args, model)
     result = run_rtl(
@@ -487,6 +559,45 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _codec_rtl(args: argparse.Namespace, junit: Path | None) -> int:
+    from .codec_hls import BoardInput
+    from .codec_rtl import run_codec_rtl
+    from .codecs import load_codec
+    from .staging import check_output
+
+    check_output(args.out, args.force)
+    codec = load_codec(args.codec)
+    jets = _load(args, _default_data(args.data), codec.variables)
+    result = run_codec_rtl(
+        codec,
+        Path(args.out),
+        BoardInput.parse(args.input_type),
+        jets.values.astype(float),
+        jets=args.jets,
+        adversarial=min(20_000, args.jets // 5),
+        synthesize=not args.no_synth,
+        force=args.force,
+    )
+    lines = [
+        f"Verilator: {result.jets} jets ({result.adversarial_jets} adversarial, {result.tie_jets} threshold ties): "
+        + f"{result.mismatches} mismatches vs the Python codec (fields {', '.join(result.fields)})"
+    ]
+    if result.first_mismatch:
+        lines.append(f"FIRST MISMATCH at jet {result.first_mismatch['row']}: {result.first_mismatch['fields']}")
+    if result.yosys:
+        y = result.yosys
+        lines.append(
+            f"Yosys synth_xilinx -family xcup (combinational, no registers): {y['lut']:,} LUT, {y['carry']} CARRY, "
+            f"{y['dsp']} DSP, logic depth {y['logic_depth']} ({y['yosys_version']})"
+        )
+    _emit(args, result.to_json(), "\n".join(lines))
+    if junit:
+        write_junit(junit, "trigcomp rtl", csim_cases(result, result.codec, stage="rtl"))
+    if not result.passed:
+        raise CheckFailed(f"rtl: {result.mismatches} of {result.jets} jets differ from the Python codec")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .run import RunOptions, run_pipeline
 
@@ -550,6 +661,18 @@ def _add_csim_options(p: argparse.ArgumentParser, jets: int) -> None:
     )
     p.add_argument("--processes", type=_int_at_least(1), default=2, help="parallel test-bench processes (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed for resampling and adversarial jets")
+
+
+def _add_model_or_codec_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--model", help="model directory (an autoencoder)")
+    g.add_argument("--codec", help="codec config (TOML or JSON, from recommend --write-config): fixed point")
+    p.add_argument(
+        "--input-type",
+        default="ap_fixed<21,13>",
+        help="with --codec: the board's input type (default ap_fixed<21,13>: up to 4 TeV, LSB 1/256, covers every "
+        "bundled jet; ap_fixed<20,12> saturates high-pt QCD)",
+    )
 
 
 def _add_junit_option(p: argparse.ArgumentParser, cases: str) -> None:
@@ -679,6 +802,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--train", help="ROOT file to fit the classical codecs on (default: training split of --data)")
     p.add_argument(
+        "--left-out",
+        nargs="+",
+        metavar="FILE",
+        default=[],
+        help="processes never fitted on: judged on all their jets (a generalisation check), flagged as left out",
+    )
+    p.add_argument(
         "--margin",
         type=float,
         default=0.95,
@@ -718,10 +848,13 @@ def build_parser() -> argparse.ArgumentParser:
         "write an HLS project for a board",
         "In: a model dir and a board. Out: an hls4ml project of the "
         "encoder (bit_exact), trigcomp's top level and test bench, test-bench data and a manifest "
-        "trigcomp.json. Byte-identical for the same inputs; written atomically.\n\n"
-        "example: trigcomp hls --model models/jet10 --board vu13p --out hls_projects/jet10",
+        "trigcomp.json. Byte-identical for the same inputs; written atomically. With --codec (a file from "
+        "`trigcomp recommend --write-config`): a project of a per-variable fixed-point codec, every field a ladder "
+        "of comparators on the input word, top trigcomp_codec_top.\n\n"
+        "example: trigcomp hls --model models/jet10 --board vu13p --out hls_projects/jet10\n"
+        "example: trigcomp hls --codec configs/jet10-l1.toml --board vu13p --out hls_projects/jet10-l1",
     )
-    p.add_argument("--model", required=True, help="model directory")
+    _add_model_or_codec_options(p)
     _add_board_options(p, required=True)
     p.add_argument("--clock-ns", type=_finite(positive=True), help="clock period in ns (default: the board's)")
     p.add_argument("--backend", default="vivado", help="vivado or vitis (default vivado)")
@@ -794,9 +927,11 @@ def build_parser() -> argparse.ArgumentParser:
         "With --against-csim HLS_PROJECT, the same jets (csim's stimulus: data + adversarial) also go through the "
         "HLS project's C-simulation, and QKeras, csim and Verilator are compared word by word, pair by pair.\n\n"
         "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl\n"
-        "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl --against-csim hls_projects/jet10",
+        "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl --against-csim hls_projects/jet10\n"
+        "example: trigcomp rtl --codec configs/jet10-l1.toml --out hls_projects/jet10-l1-rtl   (a fixed-point "
+        "codec: comparator ladders in Verilog, no pipeline registers)",
     )
-    p.add_argument("--model", required=True, help="model directory")
+    _add_model_or_codec_options(p)
     p.add_argument("--out", required=True, help="output project directory")
     p.add_argument("--clock-ns", type=_finite(positive=True), default=5.0, help="clock period in ns (default 5)")
     p.add_argument(

@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -43,10 +43,22 @@ def cache_dir() -> Path:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _compile_units(project: HlsProject) -> list[Path]:
+    """The .cpp files of the test bench: the manifest's ``compile_units`` (codec projects), else the encoder's."""
+    units = project.manifest.get("compile_units") or [
+        f"firmware/{project.manifest['project_name']}.cpp",
+        "firmware/trigcomp_top.cpp",
+        "trigcomp_tb.cpp",
+    ]
+    return [project.path / unit for unit in units]
+
+
 def _sources(project: HlsProject) -> list[Path]:
+    """Everything the test bench is built from: firmware/ and the test bench's own files in the project root."""
     firmware = project.path / "firmware"
     files = [p for p in firmware.rglob("*") if p.is_file() and p.suffix in (".h", ".cpp", ".txt")]
-    return sorted(files + [project.path / "trigcomp_tb.cpp"])
+    files += [p for p in project.path.glob("*") if p.is_file() and p.suffix in (".h", ".cpp")]
+    return sorted(set(files + _compile_units(project)))
 
 
 def build_testbench(project: HlsProject) -> tuple[Path, bool]:
@@ -67,9 +79,7 @@ def build_testbench(project: HlsProject) -> tuple[Path, bool]:
         f"-I{project.path}",
         f"-I{project.path / 'firmware'}",
         f"-I{project.path / 'firmware' / 'ap_types'}",
-        str(project.path / "firmware" / f"{project.manifest['project_name']}.cpp"),
-        str(project.path / "firmware" / "trigcomp_top.cpp"),
-        str(project.path / "trigcomp_tb.cpp"),
+        *(str(unit) for unit in _compile_units(project)),
         "-o",
         str(binary.with_suffix(".tmp")),
     ]
@@ -110,14 +120,18 @@ def unpack_latent(words: np.ndarray, n_latent: int, bits: int, link_width: int) 
     """Link words -> signed latent codes (the inverse of trigcomp_top's packing)."""
     codes = np.zeros((len(words), n_latent), dtype=np.int64)
     for i in range(n_latent):
-        value = np.zeros(len(words), dtype=np.uint64)
-        for bit in range(bits):
-            position = i * bits + bit
-            word, offset = divmod(position, link_width)
-            value |= ((words[:, word] >> np.uint64(offset)) & np.uint64(1)) << np.uint64(bit)
-        signed = value.astype(np.int64)
+        signed = extract_bits(words, i * bits, bits, link_width).astype(np.int64)
         codes[:, i] = np.where(signed >= 2 ** (bits - 1), signed - 2**bits, signed)
     return codes
+
+
+def extract_bits(words: np.ndarray, start: int, bits: int, link_width: int) -> np.ndarray:
+    """Bits [start, start + bits) of each row's packed link words (word 0 lowest) as unsigned integers."""
+    value = np.zeros(len(words), dtype=np.uint64)
+    for bit in range(bits):
+        word, offset = divmod(start + bit, link_width)
+        value |= ((words[:, word] >> np.uint64(offset)) & np.uint64(1)) << np.uint64(bit)
+    return value
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -157,7 +171,16 @@ def adversarial_jets(data: np.ndarray, quantizer: FixedPoint, n: int, rng: np.ra
     return np.concatenate([fixed, in_range, ties])
 
 
-def make_inputs(data: np.ndarray, quantizer: FixedPoint, jets: int, adversarial: int, seed: int) -> np.ndarray:
+def make_inputs(
+    data: np.ndarray,
+    quantizer: FixedPoint,
+    jets: int,
+    adversarial: int,
+    seed: int,
+    extra_adversarial: np.ndarray | None = None,
+) -> np.ndarray:
+    """``jets`` rows: data resampled, then ``adversarial`` edge cases: csim's own, then ``extra_adversarial`` (e.g. a
+    codec's threshold ties; at most what is left after csim's fixed edge cases)."""
     if adversarial > jets:
         raise UserError(f"--adversarial ({adversarial}) cannot exceed --jets ({jets})")
     if len(data) == 0:
@@ -165,7 +188,9 @@ def make_inputs(data: np.ndarray, quantizer: FixedPoint, jets: int, adversarial:
     rng = np.random.default_rng(seed)
     n_data = jets - adversarial
     rows = rng.choice(len(data), n_data, replace=n_data > len(data))
-    x = np.concatenate([data[rows], adversarial_jets(data, quantizer, adversarial, rng)])
+    extra = np.zeros((0, data.shape[1])) if extra_adversarial is None else extra_adversarial[:adversarial]
+    edge_cases = adversarial_jets(data, quantizer, adversarial - len(extra), rng)
+    x = np.concatenate([data[rows], edge_cases, extra])
     with np.errstate(over="ignore"):  # beyond float32 becomes +-inf, which saturates like any large value
         return x.astype(np.float32).astype(np.float64)  # QKeras sees float32: both sides get the same values
 
@@ -256,8 +281,21 @@ def trace_jet(binary: Path, project: HlsProject, model: EncoderModel, jet: np.nd
 # ---------------------------------------------------------------------------------------------------------------
 
 
+class WordCheck:
+    """What every csim result shares: it passes when no jet's words differ; its JSON says so."""
+
+    mismatches: int
+
+    @property
+    def passed(self) -> bool:
+        return self.mismatches == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__) | {"passed": self.passed}
+
+
 @dataclass
-class CsimResult:
+class CsimResult(WordCheck):
     project: str
     jets: int
     data_jets: int
@@ -273,13 +311,17 @@ class CsimResult:
     first_mismatch: dict[str, Any] | None = None
     mismatch_rows: list[int] = field(default_factory=list)
     weights: dict[str, Any] = field(default_factory=dict)  # weights_proof: .h (synthesis) = .txt (csim) = model
+    reference: ClassVar[str] = "the QKeras model"  # what the firmware is compared with (JUnit texts)
 
     @property
     def passed(self) -> bool:
         return self.mismatches == 0 and self.weights.get("passed", False)
 
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__) | {"passed": self.passed}
+    def quality_text(self) -> str:
+        return (
+            f"distance to the float model on data jets: max {self.max_lsb_vs_float:.3g} LSB, "
+            f"mean {self.mean_lsb_vs_float:.3g} LSB"
+        )
 
 
 def saturation_counts(model: EncoderModel, x: np.ndarray, accumulator: np.ndarray) -> dict[str, int]:
@@ -295,6 +337,24 @@ def saturation_counts(model: EncoderModel, x: np.ndarray, accumulator: np.ndarra
     }
 
 
+def run_firmware(
+    project: HlsProject, x: np.ndarray, processes: int, progress: bool
+) -> tuple[np.ndarray, Path, bool, dict[str, float]]:
+    """Build the project's test bench (cached) and run jets ``x`` through it: the link words, the binary, whether
+    it came from the cache, and the seconds spent compiling and simulating."""
+    from tqdm.auto import tqdm
+
+    seconds = {}
+    start = time.perf_counter()
+    binary, cached = build_testbench(project)
+    seconds["compile"] = time.perf_counter() - start
+    start = time.perf_counter()
+    with tqdm(total=len(x), desc="csim", unit="jet", disable=not progress, leave=False) as bar:
+        words = run_testbench(binary, x, project, processes, bar)
+    seconds["firmware"] = time.perf_counter() - start
+    return words, binary, cached, seconds
+
+
 def run_csim(
     project: HlsProject,
     model: EncoderModel,
@@ -305,21 +365,11 @@ def run_csim(
     seed: int = 0,
     progress: bool = False,
 ) -> CsimResult:
-    from tqdm.auto import tqdm
-
     if model.hash != project.manifest["model"]["hash"]:
         raise UserError(f"{project.path}: model copy does not match the manifest's model hash")
     weights = prove_weights(project.path, model.firmware_encoder(), project.manifest["strategy"] == "resource")
-    seconds = {}
-    start = time.perf_counter()
-    binary, cached = build_testbench(project)
-    seconds["compile"] = time.perf_counter() - start
-
     x = make_inputs(data, model.input_quantizer, jets, adversarial, seed)
-    start = time.perf_counter()
-    with tqdm(total=len(x), desc="csim", unit="jet", disable=not progress, leave=False) as bar:
-        words = run_testbench(binary, x, project, processes, bar)
-    seconds["firmware"] = time.perf_counter() - start
+    words, binary, cached, seconds = run_firmware(project, x, processes, progress)
     codes = unpack_latent(words, project.n_latent, project.latent_bits, project.link_width)
 
     start = time.perf_counter()

@@ -8,6 +8,7 @@ the latent into link words, a binary-file test bench), test-bench data, a copy o
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import math
 import re
@@ -29,11 +30,16 @@ PROJECT_NAME = "myproject"
 MANIFEST = "trigcomp.json"
 #: What csim, report and build read from a project's manifest.
 MANIFEST_KEYS = ("project_name", "backend", "model", "inputs", "latent", "link")
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+#: The same for a codec project (``trigcomp hls --codec``, trigcomp.codec_hls): a codec in place of model and latent.
+CODEC_MANIFEST_KEYS = ("project_name", "backend", "codec", "inputs", "fields", "link")
+#: The C++/Tcl/Verilog templates, package data: found the same way in a source tree and in an installed wheel.
+FIRMWARE_DIR = Path(str(importlib.resources.files("trigcomp").joinpath("firmware")))
 BACKENDS = {"vivado": "Vivado", "vitis": "Vitis"}
 STRATEGIES = {"latency": "Latency", "resource": "Resource", "distributed_arithmetic": "distributed_arithmetic"}
 IO_TYPES = {"parallel": "io_parallel", "stream": "io_stream"}
 LINK_WIDTHS = (16, 32, 64)
+#: The test bench and the row loop it shares with codec projects' (project root, beside firmware/).
+TEST_BENCH_FILES = ("trigcomp_tb.cpp", "trigcomp_tb_rows.h")
 #: Layers the encoder may contain: each converts bit-exactly with hls4ml 1.3 (QActivation with quantized_bits or
 #: quantized_relu; the convolutions and the reshapes were checked word for word by csim on imported models).
 ENCODER_LAYERS = ("InputLayer", "QActivation", "QDense", "QConv1D", "QConv2D", "Reshape", "Flatten")
@@ -117,7 +123,8 @@ def load_project(path: str | Path) -> HlsProject:
     kind = manifest.get("kind") if isinstance(manifest, dict) else type(manifest).__name__
     if kind != "hls":
         raise UserError(f"{path} is a {kind!r} project, not an HLS project")
-    missing = [key for key in MANIFEST_KEYS if key not in manifest]
+    required = CODEC_MANIFEST_KEYS if "codec" in manifest else MANIFEST_KEYS
+    missing = [key for key in required if key not in manifest]
     if missing:
         raise UserError(f"{manifest_path} lacks {', '.join(missing)}; regenerate it with `trigcomp hls`")
     return HlsProject(path, manifest)
@@ -294,7 +301,7 @@ def write_hls_project(
         (tmp / "firmware" / "trigcomp_params.h").write_text(_render_template("trigcomp_params.h.in", params))
         for name in ("trigcomp_top.h", "trigcomp_top.cpp"):
             shutil.copyfile(FIRMWARE_DIR / name, tmp / "firmware" / name)
-        for name in ("trigcomp_tb.cpp", *VENDOR_FLOW):
+        for name in (*TEST_BENCH_FILES, *VENDOR_FLOW):
             shutil.copyfile(FIRMWARE_DIR / name, tmp / name)
         (tmp / "model").mkdir()
         for name in model.model_files:  # the model itself, not evaluations or plots kept beside it
@@ -381,7 +388,7 @@ def build_project(project: HlsProject, csynth: bool, vsynth: bool) -> dict[str, 
             f"{missing[0]} is not on PATH: vendor synthesis cannot run here (for numbers without vendor tools "
             "use `trigcomp rtl` or `trigcomp report`, which labels estimates)"
         )
-    flow = VENDOR_FLOW[0]
+    flow = project.manifest.get("vendor_flow", VENDOR_FLOW[0])  # codec projects name their own
     if not (project.path / flow).is_file():
         raise UserError(f"{project.path} has no {flow} (made by an older trigcomp): regenerate it with `trigcomp hls`")
     # like hls4ml's build_prj.tcl, the flow reads its switches from one "key=value ..." argument

@@ -52,6 +52,7 @@ class SampleResult:
     worst_ratio: float
     saturated: int
     failures: list[str]
+    left_out: bool = False  # a process no codec was fitted on (--left-out)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"worst_ratio": _finite(self.worst_ratio)}
@@ -66,6 +67,7 @@ class CodecResult:
     samples: list[SampleResult] = field(default_factory=list)
     config: dict[str, Any] | None = None
     note: str = ""
+    firmware: str | None = None  # the command that builds its firmware (None: no firmware yet)
 
     @property
     def meets_targets(self) -> bool:
@@ -86,6 +88,7 @@ class CodecResult:
             "samples": [s.to_json() for s in self.samples],
             "config": self.config,
             "note": self.note,
+            "firmware": self.firmware,
         }
 
 
@@ -143,7 +146,7 @@ class Recommendation:
     def format_text(self) -> str:
         samples = self.samples
         header = ["codec", "bits/jet", "meets targets", "worst ratio"] + [f"ratio {s}" for s in samples]
-        header += ["area (LUT, estimate)"]
+        header += ["area (LUT, estimate)", "firmware"]
         rows = []
         for c in self.codecs:
             ratios = {s.sample: s.worst_ratio for s in c.samples}
@@ -156,7 +159,7 @@ class Recommendation:
                     _ratio(c.worst_ratio),
                 ]
                 + [_ratio(ratios.get(name, math.inf)) for name in samples]
-                + [area]
+                + [area, c.firmware or "none yet"]
             )
         widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
         lines = [
@@ -193,7 +196,9 @@ def _held_out_mask(jets: JetTable) -> np.ndarray:
     return ~train
 
 
-def _score(codec: Codec, targets: Targets, variables, truth: np.ndarray, sample: str, held_out: str) -> SampleResult:
+def _score(
+    codec: Codec, targets: Targets, variables, truth: np.ndarray, sample: str, held_out: str, left_out: bool = False
+) -> SampleResult:
     codes, saturated = codec.encode(truth)
     report = check_targets(targets, variables, truth, codec.decode(codes), sample=sample)
     return SampleResult(
@@ -204,6 +209,7 @@ def _score(codec: Codec, targets: Targets, variables, truth: np.ndarray, sample:
         worst_ratio=report.worst_ratio,
         saturated=int(np.sum(saturated)),
         failures=[f"{c.variable} ({c.scope}: {c.worst_ratio:.3g}x)" for c in report.failures()],
+        left_out=left_out,
     )
 
 
@@ -214,14 +220,18 @@ def recommend(
     train: JetTable | None = None,
     area: bool = True,
     margin: float = DEFAULT_MARGIN,
+    left_out: list[JetTable] = (),
 ) -> Recommendation:
-    """Fit the classical codecs, evaluate them and ``models`` on every sample, and pick the cheapest that passes."""
+    """Fit the classical codecs, evaluate them and ``models`` on every sample, and pick the cheapest that passes.
+
+    ``left_out`` samples are never fitted on: every codec is judged on all their jets, and must meet the targets
+    there too (a generalisation check on a process outside the fit)."""
     if not samples:
         raise UserError("recommend needs at least one --data file")
     if not 0 < margin <= 1:
         raise UserError(f"the margin must be in (0, 1], got {margin}")
     variables = tuple(samples[0].variables)
-    for jets in [*samples, *([train] if train is not None else [])]:
+    for jets in [*samples, *left_out, *([train] if train is not None else [])]:
         check_variables(variables, jets)
     for model in models:
         check_variables(model.variables, samples[0])
@@ -241,12 +251,16 @@ def recommend(
         masks = [_held_out_mask(jets) for jets in samples]
         fit_jets = [jets.values[~m][:, columns].astype(np.float64) for jets, m in zip(samples, masks)]
         fitted_on = (
-            f"the training split ({1 - HELD_OUT_FRACTION:.0%} of events) of every --data file, "
-            f"each meeting the targets ({sum(len(g) for g in fit_jets)} jets)"
+            f"the training split ({1 - HELD_OUT_FRACTION:.0%} of events) of every --data file "
+            f"({', '.join(names)}), each meeting the targets ({sum(len(g) for g in fit_jets)} jets)"
         )
         held_out = [np.flatnonzero(m) for m in masks]
         held_out_label = f"the other {HELD_OUT_FRACTION:.0%} of events"
     fitted_on += f", to a worst ratio <= {margin:g}"
+    n_fitted = len(samples)
+    names += [_sample_name(jets, len(names) + i) + " (left out)" for i, jets in enumerate(left_out)]
+    held_out += [np.arange(len(jets)) for jets in left_out]
+    samples = [*samples, *left_out]
 
     results, objects = [], {}
     for codec_class in target_codecs():
@@ -262,10 +276,18 @@ def recommend(
                 )
             )
             continue
-        result = CodecResult(codec.name, codec.kind, codec.bits_per_jet, codec.area_estimate(), config=codec.to_json())
-        for jets, rows, name in zip(samples, held_out, names):
+        result = CodecResult(
+            codec.name,
+            codec.kind,
+            codec.bits_per_jet,
+            codec.area_estimate(),
+            config=codec.to_json(),
+            firmware=codec.firmware,
+        )
+        for i, (jets, rows, name) in enumerate(zip(samples, held_out, names)):
             truth = jets.values[np.ix_(rows, columns)].astype(np.float64)
-            result.samples.append(_score(codec, checked, coded, truth, name, held_out_label))
+            label = held_out_label if i < n_fitted else "all jets (left out of fitting)"
+            result.samples.append(_score(codec, checked, coded, truth, name, label, left_out=i >= n_fitted))
         if getattr(codec, "remainder", None):
             result.note = f"{codec.remainder} is sent as 1 - the sum of the other energy fractions (0 bits)"
         if getattr(codec, "simplex", None):
@@ -280,7 +302,12 @@ def recommend(
     for model in models:
         codec = AutoencoderCodec(model)
         result = CodecResult(
-            codec.name, codec.kind, codec.bits_per_jet, codec.area_estimate() if area else None, config=codec.to_json()
+            codec.name,
+            codec.kind,
+            codec.bits_per_jet,
+            codec.area_estimate() if area else None,
+            config=codec.to_json(),
+            firmware=codec.firmware,
         )
         for jets, name in zip(samples, names):
             rows, how = _evaluation_rows(model, jets)
@@ -305,7 +332,12 @@ def config_text(recommendation: Recommendation) -> str:
     )
     if isinstance(codec, AutoencoderCodec):
         return tomlfile.dumps(codec.model.config.to_dict(), comment + f"\nmodel config of {codec.model.path}")
-    return codec_to_toml(codec, comment + "\nload with trigcomp.codecs.load_codec(path)")
+    comment += (
+        f"\nfitted on {recommendation.fitted_on}\nmeets the targets on {', '.join(recommendation.samples)}"
+        f"\nload with trigcomp.codecs.load_codec(path)"
+        + (f"; firmware: {codec.firmware} FILE --board BOARD --out DIR" if codec.firmware else "")
+    )
+    return codec_to_toml(codec, comment)
 
 
 def write_config(recommendation: Recommendation, out: Path, force: bool = False) -> None:

@@ -21,6 +21,7 @@ from .base import Codec, Encoding, as_table
 class AutoencoderCodec(Codec):
     kind: ClassVar[str] = "autoencoder"
     label: ClassVar[str] = "quantization-aware autoencoder"
+    firmware: ClassVar[str] = "trigcomp hls --model"
 
     def __init__(self, model) -> None:
         self.model = model

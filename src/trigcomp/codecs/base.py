@@ -36,6 +36,7 @@ class Codec(ABC):
 
     kind: ClassVar[str]  # registry key and the "codec" value of to_json
     label: ClassVar[str]  # for tables and plot legends
+    firmware: ClassVar[str | None] = None  # the command that puts it on the board, None when it has no firmware
     variables: tuple[str, ...]
 
     @property

@@ -183,6 +183,7 @@ class FixedPointCodec(PerVariableCodec):
 
     kind: ClassVar[str] = "fixed_point"
     label: ClassVar[str] = "per-variable fixed point"
+    firmware: ClassVar[str] = "trigcomp hls --codec"
     field_type: ClassVar[type] = FixedPointField
     area_note: ClassVar[str] = "per field: log bins = a comparator per bin edge, linear = offset, constant scale"
 

@@ -6,6 +6,11 @@ then the missing units to the largest remainders) keeps every fraction within 1/
 the lattice has C(N + k - 1, k - 1) points for k parts: the field is the point's rank in the combinatorial number
 system (stars and bars), ceil(log2(count)) bits. Values outside [0, 1], or fractions not summing to 1 (more than
 1 without slack) are clamped and counted.
+
+The rounding is done in exact integer arithmetic on a 2^-24 grid (``GRID_BITS``): fractions are rounded to it, then
+scaled, floored and ranked by their integer remainders, so a board whose input type has at most 24 fractional bits
+computes the same lattice point with integer adders, dividers and comparators (``firmware/codec/trigcomp_codec.h``):
+the floor and the order of the remainders do not change when every share is scaled by the same power of two.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from ..errors import UserError
 #: A jet's fractions may miss a sum of 1 by this much (float32 rounding) before it counts as clamped.
 SUM_TOLERANCE = 1e-3
 MAX_LEVELS = 4096
+#: Fractions are rounded to multiples of 2^-GRID_BITS before the exact integer rounding onto the lattice.
+GRID_BITS = 24
 
 
 @dataclass(frozen=True)
@@ -52,24 +59,29 @@ class SimplexField:
         clipped = np.clip(fractions, 0.0, 1.0)
         total = clipped.sum(axis=1)
         saturated = np.any(clipped != fractions, axis=1) | (total > 1 + SUM_TOLERANCE)
-        if self.slack:
-            clipped = np.column_stack([clipped, np.maximum(1.0 - total, 0.0)])
-        else:
+        if not self.slack:
             saturated |= total < 1 - SUM_TOLERANCE
-        total = clipped.sum(axis=1, keepdims=True)
-        shares = np.where(total > 0, clipped / np.where(total > 0, total, 1.0), 1.0 / self.parts)
-        scaled = shares * self.levels
-        units = np.floor(scaled).astype(np.int64)
-        missing = self.levels - units.sum(axis=1)
-        # the missing units go to the largest remainders, one each (ties: the first part)
-        order = np.argsort(-(scaled - units), axis=1, kind="stable")
-        rows = np.arange(len(units))
-        for k in range(self.parts):
-            units[rows, order[:, k]] += missing > k
+        shares = np.rint(clipped * (1 << GRID_BITS)).astype(np.int64)
+        if self.slack:
+            shares = np.column_stack([shares, np.maximum((1 << GRID_BITS) - shares.sum(axis=1), 0)])
+        units = self.lattice_units(shares)
         positions = np.cumsum(units[:, :-1], axis=1) + np.arange(self.parts - 1)  # strictly increasing
         binomials = self._binomials()
         ranks = sum(binomials[positions[:, j], j + 1] for j in range(self.parts - 1))
         return np.asarray(ranks, dtype=np.int64), saturated
+
+    def lattice_units(self, shares: np.ndarray) -> np.ndarray:
+        """Integer shares (jets, parts) -> lattice units summing to ``levels``: floor(share * N / total), then one
+        unit each to the largest remainders (ties: the first part); all-zero shares count as equal ones."""
+        shares = np.where(shares.sum(axis=1, keepdims=True) > 0, shares, 1)
+        total = shares.sum(axis=1, keepdims=True)
+        units, remainders = np.divmod(shares * self.levels, total)
+        missing = self.levels - units.sum(axis=1)
+        order = np.argsort(-remainders, axis=1, kind="stable")
+        rows = np.arange(len(units))
+        for k in range(self.parts):
+            units[rows, order[:, k]] += missing > k
+        return units
 
     def decode(self, ranks: np.ndarray) -> np.ndarray:
         """Fractions (jets, len(variables)) of the lattice points with these ranks."""

@@ -50,9 +50,17 @@ def _count(cells: dict[str, int], names: tuple[str, ...]) -> int:
 def synthesize(project: RtlProject | Path, variant: str = "pipelined") -> YosysResult:
     """Run the project's Yosys script on one variant; for the pipelined one, rewrite estimate.json with the
     Yosys resources ("estimate:yosys+da4ml")."""
-    yosys = require_tool("yosys")
     project = load_project(project)
     workdir = project.variant_dir(variant)
+    result = YosysResult(variant=variant, top=project.project_name, part=project.manifest["part"], **run_yosys(workdir))
+    if variant == "pipelined":
+        yosys_estimate(project, result).write(project.path)
+    return result
+
+
+def run_yosys(workdir: Path) -> dict:
+    """Run ``workdir``'s Yosys script (synth_xilinx.ys): cell counts by kind, logic depth, seconds, version, log."""
+    yosys = require_tool("yosys")
     for stale in ("yosys_stat.json", "yosys_ltp.txt"):
         (workdir / stale).unlink(missing_ok=True)
     start = time.monotonic()
@@ -70,24 +78,18 @@ def synthesize(project: RtlProject | Path, variant: str = "pipelined") -> YosysR
     stat = json.loads((workdir / "yosys_stat.json").read_text())
     cells = {name: int(count) for name, count in sorted(stat["design"]["num_cells_by_type"].items())}
     depth = _LTP.search((workdir / "yosys_ltp.txt").read_text())
-    result = YosysResult(
-        variant=variant,
-        top=project.project_name,
-        part=project.manifest["part"],
-        lut=_count(cells, _LUT_CELLS),
-        ff=_count(cells, _FF_CELLS),
-        carry=_count(cells, _CARRY_CELLS),
-        dsp=_count(cells, _DSP_CELLS),
-        bram=_count(cells, _BRAM_CELLS),
-        logic_depth=int(depth.group(1)) if depth else 0,
-        cells=cells,
-        seconds=round(seconds, 1),
-        yosys_version=stat.get("creator", "yosys"),
-        log=workdir / "yosys.log",
-    )
-    if variant == "pipelined":
-        yosys_estimate(project, result).write(project.path)
-    return result
+    return {
+        "lut": _count(cells, _LUT_CELLS),
+        "ff": _count(cells, _FF_CELLS),
+        "carry": _count(cells, _CARRY_CELLS),
+        "dsp": _count(cells, _DSP_CELLS),
+        "bram": _count(cells, _BRAM_CELLS),
+        "logic_depth": int(depth.group(1)) if depth else 0,
+        "cells": cells,
+        "seconds": round(seconds, 1),
+        "yosys_version": stat.get("creator", "yosys"),
+        "log": workdir / "yosys.log",
+    }
 
 
 def yosys_estimate(project: RtlProject, result: YosysResult) -> Estimate:

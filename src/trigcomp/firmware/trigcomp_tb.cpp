@@ -16,6 +16,7 @@
 #include "firmware/myproject.h"
 #include "firmware/nnet_utils/nnet_helpers.h"
 #include "firmware/trigcomp_top.h"
+#include "trigcomp_tb_rows.h"
 
 namespace nnet {
 bool trace_enabled = false;
@@ -29,28 +30,11 @@ struct TracedLayer {
 };
 static const TracedLayer traced_layers[] = {TRIGCOMP_TRACED_LAYERS};
 
-static int fail(const char *message, const char *detail) {
-    std::fprintf(stderr, "trigcomp_tb: %s %s\n", message, detail);
-    return 2;
-}
+static int fail(const char *message, const char *detail) { return trigcomp_tb_fail(message, detail); }
 
 static int run(const char *input_path, const char *output_path) {
-    FILE *in = std::fopen(input_path, "rb");
-    if (!in) return fail("cannot open", input_path);
-    FILE *out = std::fopen(output_path, "wb");
-    if (!out) return fail("cannot create", output_path);
-    double row[TRIGCOMP_N_INPUTS];
-    uint64_t words[TRIGCOMP_N_LINK_WORDS];
-    while (std::fread(row, sizeof(double), TRIGCOMP_N_INPUTS, in) == TRIGCOMP_N_INPUTS) {
-        trigcomp_input_t jet[TRIGCOMP_N_INPUTS];
-        for (int i = 0; i < TRIGCOMP_N_INPUTS; i++) jet[i] = row[i];
-        trigcomp_link_t link[TRIGCOMP_N_LINK_WORDS];
-        trigcomp_top(jet, link);
-        for (int w = 0; w < TRIGCOMP_N_LINK_WORDS; w++) words[w] = link[w].to_uint64();
-        std::fwrite(words, sizeof(uint64_t), TRIGCOMP_N_LINK_WORDS, out);
-    }
-    std::fclose(in);
-    return std::fclose(out) == 0 ? 0 : fail("cannot write", output_path);
+    return trigcomp_run_rows<trigcomp_input_t, TRIGCOMP_N_INPUTS, trigcomp_link_t, TRIGCOMP_N_LINK_WORDS>(
+        input_path, output_path, trigcomp_top);
 }
 
 static int trace(const char *input_path, long row_index, const char *output_path) {

@@ -21,6 +21,7 @@ from string import Template
 
 from ..boards import get_board
 from ..errors import UserError
+from ..hls import FIRMWARE_DIR as PACKAGE_FIRMWARE
 from ..reports.parsers.estimate import Estimate
 from ..staging import check_output, staged_dir, write_json
 from .layers import EncoderSpec, parse_encoder
@@ -30,7 +31,7 @@ MANIFEST = "trigcomp.json"
 VARIANTS = ("pipelined", "combinational")
 DEFAULT_PROJECT_NAME = "trigcomp_encoder"
 YOSYS_SCRIPT = "synth_xilinx.ys"
-FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware" / "rtl"
+FIRMWARE_DIR = PACKAGE_FIRMWARE / "rtl"  # package data since the templates moved into src/trigcomp/firmware
 
 # Debian bookworm ships Verilator 5.006, which cannot build da4ml's emulator as da4ml 0.5.2 writes it. Each patch
 # is (file, text da4ml writes, replacement); all are harmless on newer Verilator, so they are always applied and
@@ -177,7 +178,7 @@ def _stage_index(name: str) -> int:
 def _write_yosys_script(variant_dir: Path, project_name: str) -> None:
     source = FIRMWARE_DIR / YOSYS_SCRIPT
     if not source.is_file():
-        raise RuntimeError(f"{source} is missing: the RTL path runs from a trigcomp checkout (pip install -e)")
+        raise RuntimeError(f"{source} is missing: trigcomp is installed without its firmware templates")
     template = Template(source.read_text())
     sources = " ".join(yosys_sources(variant_dir, project_name))
     (variant_dir / YOSYS_SCRIPT).write_text(template.substitute(sources=sources, top=project_name))

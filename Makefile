@@ -8,6 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REFERENCE_MODELS := jet4 jet10
+IMPORTED := out/imported
 # The reference codec: fitted on four processes, Z' left out of the fit (checked on all its jets).
 JET10_L1_FIT := data/qcd.root data/ttbar.root data/qcd-highpt.root data/wjets.root
 JET10_L1_LEFT_OUT := data/zprime.root
@@ -48,6 +49,14 @@ csim-reference: venv
 	  $(BIN)/trigcomp hls --model models/$$m --board vu13p --out hls_projects/$$m --force --json > /dev/null && \
 	  $(BIN)/trigcomp csim hls_projects/$$m --jets 1000000 || exit 1; \
 	done
+	@# an imported QKeras encoder (README "Bring your own model"): the ECON-T-shaped Conv2D example
+	@mkdir -p $(IMPORTED)
+	$(BIN)/python examples/econ_t_encoder.py --kind conv --out $(IMPORTED)/econ_t_conv.h5
+	$(BIN)/python examples/econ_t_encoder.py --cells 100000 --out $(IMPORTED)/cells.npy
+	$(BIN)/trigcomp import --keras $(IMPORTED)/econ_t_conv.h5 --out $(IMPORTED)/econ_t_conv --force
+	$(BIN)/trigcomp hls --model $(IMPORTED)/econ_t_conv --board vu13p --data $(IMPORTED)/cells.npy \
+	  --out hls_projects/econ_t_conv --force --json > /dev/null
+	$(BIN)/trigcomp csim hls_projects/econ_t_conv --data $(IMPORTED)/cells.npy --jets 1000000
 	$(BIN)/trigcomp hls --codec configs/jet10-l1.toml --board vu13p --out hls_projects/jet10-l1 --force --json > /dev/null
 	$(BIN)/trigcomp csim hls_projects/jet10-l1 --data $(JET10_L1_LEFT_OUT) --jets 1000000
 

@@ -22,6 +22,7 @@ VERBS = (
     "train",
     "evaluate",
     "recommend",
+    "import",
     "hls",
     "build",
     "csim",

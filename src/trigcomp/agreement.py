@@ -20,7 +20,7 @@ from .csim import build_testbench, make_inputs, run_testbench, unpack_latent
 from .errors import UserError
 from .hls import HlsProject
 from .hls import load_project as load_hls_project
-from .model import TrainedModel
+from .model import EncoderModel
 from .rtl import RtlProject, simulate
 from .rtl import load_project as load_rtl_project
 
@@ -60,14 +60,14 @@ class Agreement:
         return "\n".join(lines)
 
 
-def check_same_model(model: TrainedModel, hls_project: HlsProject, rtl_project: RtlProject) -> None:
+def check_same_model(model: EncoderModel, hls_project: HlsProject, rtl_project: RtlProject) -> None:
     for kind, project in (("HLS", hls_project), ("RTL", rtl_project)):
         if project.manifest.get("model", {}).get("hash") != model.hash:
             raise UserError(f"the {kind} project {project.path} was made from another model than {model.name}")
 
 
 def agree(
-    model: TrainedModel,
+    model: EncoderModel,
     hls_project: HlsProject,
     rtl_project: RtlProject,
     x: np.ndarray,
@@ -102,7 +102,7 @@ def agree(
 
 
 def rtl_against_csim(
-    model: TrainedModel,
+    model: EncoderModel,
     rtl_project: RtlProject | Path,
     hls_dir: str | Path,
     data: np.ndarray,
@@ -111,5 +111,5 @@ def rtl_against_csim(
     processes: int = 2,
 ) -> Agreement:
     """``trigcomp rtl --against-csim HLS_PROJECT``: csim's stimulus (5 % adversarial) through all three."""
-    x = make_inputs(data, model.config.input_quantizer, jets, min(50_000, jets // 20), seed)
+    x = make_inputs(data, model.input_quantizer, jets, min(50_000, jets // 20), seed)
     return agree(model, load_hls_project(hls_dir), load_rtl_project(rtl_project), x, processes)

@@ -25,6 +25,10 @@ from .junit import check_junit_path, write_junit
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO_ROOT / "data" / "qcd.root"
 DEFAULT_RUN_CONFIG = REPO_ROOT / "configs" / "run.toml"
+DATA_HELP = (
+    "{what}: a ROOT file of jets (default: the bundled sample), or a table: .npy (N x inputs or N x input "
+    "shape), .csv with a header row, .parquet (needs pyarrow); columns named like the model's inputs"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -239,9 +243,33 @@ def _board(args: argparse.Namespace):
     return get_board(args.board)
 
 
+def _model_inputs(args: argparse.Namespace, model) -> Any:
+    """The rows of input values a model's firmware stages are fed (ROOT jets, or .npy/.csv/.parquet tables)."""
+    from .inputs import read_inputs
+
+    return read_inputs(
+        _default_data(args.data), model.variables, lambda paths: _load(args, paths, model.variables).values
+    )
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .imported import import_keras
+
+    model = import_keras(args.keras, args.out, input_type=args.input_type, names=args.names, force=args.force)
+    payload = {"model": str(model.path), "hash": model.hash} | model.info
+    _emit(
+        args,
+        payload,
+        f"imported {model.name}: {len(model.variables)} inputs ({model.info['input_type']}, from "
+        f"{model.info['input_type_from']}) -> {model.n_latent} x {model.latent_quantizer.bits}-bit latent, "
+        f"sha256 {model.info['sha256'][:16]}… -> {model.path}",
+    )
+    return 0
+
+
 def cmd_hls(args: argparse.Namespace) -> int:
     from .hls import HlsOptions, write_hls_project
-    from .model import load_model
+    from .imported import load_encoder_model
     from .staging import check_output
 
     check_output(args.out, args.force)  # before the model and jets are loaded
@@ -258,9 +286,9 @@ def cmd_hls(args: argparse.Namespace) -> int:
     options.check()
     if args.codec:
         return _codec_hls(args, options)
-    model = load_model(args.model)
-    jets = _load(args, _default_data(args.data), model.variables)
-    project = write_hls_project(model, Path(args.out), options, jets.values[: args.tb_jets], force=args.force)
+    model = load_encoder_model(args.model)
+    inputs = _model_inputs(args, model)
+    project = write_hls_project(model, Path(args.out), options, inputs[: args.tb_jets], force=args.force)
     _emit(
         args,
         project.to_json(),
@@ -346,15 +374,14 @@ def _divergence_text(mismatch: dict[str, Any]) -> str:
 
 def cmd_csim(args: argparse.Namespace) -> int:
     from .hls import load_project
-    from .model import load_model
+    from .imported import load_encoder_model
 
     junit = _junit_path(args)
     project = load_project(args.project)
     if "codec" in project.manifest:
         return _codec_csim(args, project, junit)
-    model = load_model(project.path / project.manifest["model"]["dir"])
-    jets = _load(args, _default_data(args.data), model.variables)
-    result = _csim(project, model, jets.values, args)
+    model = load_encoder_model(project.path / project.manifest["model"]["dir"])
+    result = _csim(project, model, _model_inputs(args, model), args)
     _emit(args, result.to_json(), _csim_text(result))
     if junit:
         write_junit(junit, "trigcomp csim", csim_cases(result, model.name))
@@ -426,18 +453,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_rtl(args: argparse.Namespace) -> int:
-    from .model import load_model
+    from .imported import load_encoder_model
     from .rtl import run_rtl
 
     junit = _junit_path(args)
     if args.codec:
         return _codec_rtl(args, junit)
-    model = load_model(args.model)
-    jets = _load(args, _default_data(args.data), model.variables)
+    model = load_encoder_model(args.model)
+    inputs = _model_inputs(args, model)
     result = run_rtl(
         model,
         Path(args.out),
-        jets.values,
+        inputs,
         clock_ns=args.clock_ns,
         pipeline_ns=args.pipeline_ns,
         jets=args.jets,
@@ -448,7 +475,7 @@ def cmd_rtl(args: argparse.Namespace) -> int:
     if args.against_csim:
         from .agreement import rtl_against_csim
 
-        agreement = rtl_against_csim(model, result.project, args.against_csim, jets.values, args.jets)
+        agreement = rtl_against_csim(model, result.project, args.against_csim, inputs, args.jets)
         payload, text = payload | {"against_csim": agreement.to_json()}, text + "\n" + agreement.format_text()
     _emit(args, payload, text)
     if junit:
@@ -794,6 +821,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_recommend)
 
     p = verb(
+        "import",
+        "bring your own QKeras encoder",
+        "In: a QKeras encoder saved with Keras (.h5 or .keras) that starts with an input quantizer "
+        "QActivation(quantized_bits(...)) or is given --input-type, and ends in a quantized_bits latent. Every layer "
+        "is checked to be one hls4ml converts bit-exactly (QDense, QConv1D/2D, QActivation with quantized_bits or "
+        "quantized_relu, Reshape, Flatten); any other is refused by name. Out: a model dir (the file byte for byte, "
+        "its sha256, model.json) that hls, csim and rtl take: an encoder only, inputs x0, x1, ... or --names.\n\n"
+        "example: trigcomp import --keras econ_t.h5 --out models/econ_t\n"
+        "         trigcomp hls --model models/econ_t --board vu13p --data cells.npy --out hls_projects/econ_t\n"
+        "(econ_t.h5 and cells.npy: python examples/econ_t_encoder.py --kind conv --out econ_t.h5, and --cells)",
+    )
+    p.add_argument("--keras", required=True, metavar="FILE", help="QKeras model file (.h5 or .keras)")
+    p.add_argument("--out", required=True, metavar="MODEL_DIR", help="model directory to write")
+    p.add_argument(
+        "--input-type",
+        metavar="'ap_fixed<W,I>'",
+        help="the board's input type, when the model has no leading input quantizer (I counts the sign bit)",
+    )
+    p.add_argument("--names", metavar="a,b,...", help="one name per input value (default x0, x1, ...)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing model directory")
+    p.set_defaults(func=cmd_import)
+
+    p = verb(
         "hls",
         "write an HLS project for a board",
         "In: a model dir and a board. Out: an hls4ml project of the "
@@ -817,7 +867,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tb-jets", type=_int_at_least(1), default=1000, help="jets written as test-bench data (default 1000)"
     )
-    _add_data_options(p, "ROOT file with test-bench jets (default: the bundled sample)")
+    _add_data_options(p, DATA_HELP.format(what="test-bench inputs"))
     p.set_defaults(func=cmd_hls)
 
     p = verb(
@@ -844,7 +894,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", help="project directory made by `trigcomp hls`")
     _add_csim_options(p, 1_000_000)
     _add_junit_option(p, "mismatches on all, data and adversarial jets; saturation accounting")
-    _add_data_options(p, "ROOT file with jets (default: the bundled sample)")
+    _add_data_options(p, DATA_HELP.format(what="inputs"))
     p.set_defaults(func=cmd_csim)
 
     p = verb(
@@ -898,7 +948,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing project")
     _add_junit_option(p, "per Verilog variant: mismatches and QKeras agreement")
-    _add_data_options(p, "ROOT file with jets (default: the bundled sample)")
+    _add_data_options(p, DATA_HELP.format(what="inputs"))
     p.set_defaults(func=cmd_rtl)
 
     p = verb(

@@ -24,7 +24,7 @@ from .compare import compare_words, lsb_distance
 from .config import FixedPoint
 from .errors import UserError
 from .hls import HlsProject
-from .model import TrainedModel, exact_arithmetic
+from .model import EncoderModel, exact_arithmetic
 from .weights_proof import prove_weights
 
 # Weights are read at run time relative to the project dir (the test bench runs there), so one cached binary
@@ -224,7 +224,7 @@ def has_trace_hooks(project: HlsProject) -> bool:
     return "nnet::save_layer_output" in source.read_text()
 
 
-def trace_jet(binary: Path, project: HlsProject, model: TrainedModel, jet: np.ndarray) -> dict[str, Any]:
+def trace_jet(binary: Path, project: HlsProject, model: EncoderModel, jet: np.ndarray) -> dict[str, Any]:
     """Trace one jet through the firmware and through QKeras; name the first layer whose output differs.
 
     The firmware's input (after the board's input conversion) is compared with QKeras' input quantizer, each
@@ -324,9 +324,9 @@ class CsimResult(WordCheck):
         )
 
 
-def saturation_counts(model: TrainedModel, x: np.ndarray, accumulator: np.ndarray) -> dict[str, int]:
+def saturation_counts(model: EncoderModel, x: np.ndarray, accumulator: np.ndarray) -> dict[str, int]:
     """Values clipped by the input quantizer, and pre-latent values outside the latent range (clipped too)."""
-    q_in, q_latent = model.config.input_quantizer, model.config.latent_quantizer
+    q_in, q_latent = model.input_quantizer, model.latent_quantizer
     outside_input = (x > q_in.max + q_in.lsb / 2) | (x < q_in.min - q_in.lsb / 2)
     outside_latent = (accumulator > q_latent.max + q_latent.lsb / 2) | (accumulator < q_latent.min - q_latent.lsb / 2)
     return {
@@ -357,7 +357,7 @@ def run_firmware(
 
 def run_csim(
     project: HlsProject,
-    model: TrainedModel,
+    model: EncoderModel,
     data: np.ndarray,
     jets: int = 1_000_000,
     adversarial: int = 50_000,
@@ -368,7 +368,7 @@ def run_csim(
     if model.hash != project.manifest["model"]["hash"]:
         raise UserError(f"{project.path}: model copy does not match the manifest's model hash")
     weights = prove_weights(project.path, model.firmware_encoder(), project.manifest["strategy"] == "resource")
-    x = make_inputs(data, model.config.input_quantizer, jets, adversarial, seed)
+    x = make_inputs(data, model.input_quantizer, jets, adversarial, seed)
     words, binary, cached, seconds = run_firmware(project, x, processes, progress)
     codes = unpack_latent(words, project.n_latent, project.latent_bits, project.link_width)
 

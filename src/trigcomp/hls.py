@@ -23,7 +23,7 @@ import numpy as np
 
 from .boards import Board
 from .errors import UserError
-from .model import MODEL_FILES, TrainedModel, stack_versions
+from .model import EncoderModel, stack_versions
 from .staging import staged_dir, write_json
 
 PROJECT_NAME = "myproject"
@@ -40,8 +40,9 @@ IO_TYPES = {"parallel": "io_parallel", "stream": "io_stream"}
 LINK_WIDTHS = (16, 32, 64)
 #: The test bench and the row loop it shares with codec projects' (project root, beside firmware/).
 TEST_BENCH_FILES = ("trigcomp_tb.cpp", "trigcomp_tb_rows.h")
-#: Layers the encoder may contain: each converts bit-exactly with hls4ml 1.3.
-ENCODER_LAYERS = ("InputLayer", "QActivation", "QDense")
+#: Layers the encoder may contain: each converts bit-exactly with hls4ml 1.3 (QActivation with quantized_bits or
+#: quantized_relu; the convolutions and the reshapes were checked word for word by csim on imported models).
+ENCODER_LAYERS = ("InputLayer", "QActivation", "QDense", "QConv1D", "QConv2D", "Reshape", "Flatten")
 #: The vendor flow of trigcomp_top (encoder + link packing): HLS, then Vivado synthesis; copied from firmware/.
 VENDOR_FLOW = ("build_trigcomp_top.tcl", "trigcomp_top_vivado_synth.tcl")
 
@@ -200,13 +201,13 @@ def layer_precisions(hls_model) -> dict[str, dict[str, str]]:
     return precisions
 
 
-def _check_no_widening(model: TrainedModel, hls_model) -> tuple[str, str]:
+def _check_no_widening(model: EncoderModel, hls_model) -> tuple[str, str]:
     """The ports must carry exactly the QKeras input and latent quantizers: hls4ml may not widen them."""
     input_type = hls_model.get_input_variables()[0].type
     latent_type = hls_model.get_output_variables()[0].type
     expected = (
-        (input_type, model.config.input_quantizer, "input"),
-        (latent_type, model.config.latent_quantizer, "latent"),
+        (input_type, model.input_quantizer, "input"),
+        (latent_type, model.latent_quantizer, "latent"),
     )
     for variable_type, fp, what in expected:
         precision = variable_type.precision
@@ -218,10 +219,14 @@ def _check_no_widening(model: TrainedModel, hls_model) -> tuple[str, str]:
     return input_type, latent_type
 
 
-def _traced_layers(hls_model) -> list[tuple[str, int]]:
+def _traced_layers(hls_model, project: Path) -> list[tuple[str, int]]:
+    """The layers whose outputs the written C++ saves: not those hls4ml turns into no code (a Reshape or Flatten
+    in io_parallel is the same array under another name, and its trace hook is never called)."""
+    source = (project / "firmware" / f"{PROJECT_NAME}.cpp").read_text()
+    hooked = set(re.findall(r'save_layer_output<[^>]*>\(\s*\w+\s*,\s*"([^"]+)"', source))
     traced = []
     for layer in hls_model.get_layers():
-        if layer.get_attr("trace", False) and layer.class_name != "Input":
+        if layer.get_attr("trace", False) and layer.class_name != "Input" and layer.name in hooked:
             traced.append((layer.name, int(layer.get_output_variable().size())))
     return traced
 
@@ -248,7 +253,7 @@ def _make_deterministic(project: Path, stamp: str) -> None:
         raise RuntimeError(f"{leftover[0]} still names the temporary path; this is a trigcomp bug")
 
 
-def _write_test_bench_data(project: Path, model: TrainedModel, jets: np.ndarray) -> int:
+def _write_test_bench_data(project: Path, model: EncoderModel, jets: np.ndarray) -> int:
     """Sample jets and the QKeras latent for hls4ml's own test bench (text) and trigcomp's (binary)."""
     tb_data = project / "tb_data"
     tb_data.mkdir(exist_ok=True)
@@ -261,7 +266,7 @@ def _write_test_bench_data(project: Path, model: TrainedModel, jets: np.ndarray)
 
 
 def write_hls_project(
-    model: TrainedModel, out: Path, options: HlsOptions, tb_jets: np.ndarray, force: bool = False
+    model: EncoderModel, out: Path, options: HlsOptions, tb_jets: np.ndarray, force: bool = False
 ) -> HlsProject:
     options.check()
     encoder = model.firmware_encoder()
@@ -276,9 +281,9 @@ def write_hls_project(
         stamp = model.hash[:8]
         _make_deterministic(tmp, stamp)
 
-        n_inputs, n_latent, latent_bits = len(model.variables), model.config.latent.size, model.config.latent.bits
+        n_inputs, n_latent, latent_bits = len(model.variables), model.n_latent, model.latent_quantizer.bits
         n_link_words = -(-n_latent * latent_bits // options.link_width)
-        traced = _traced_layers(hls_model)
+        traced = _traced_layers(hls_model, tmp)
         params = {
             "n_inputs": n_inputs,
             "n_latent": n_latent,
@@ -290,6 +295,7 @@ def write_hls_project(
             "input_precision": _precision(input_type),
             "latent_precision": _precision(latent_type),
             "io_stream": int(options.io == "stream"),
+            "input_word": model.input_shape[-1] if options.io == "stream" else n_inputs,
             "traced_layers": ", ".join(f'{{"{name}", {size}}}' for name, size in traced),
         }
         (tmp / "firmware" / "trigcomp_params.h").write_text(_render_template("trigcomp_params.h.in", params))
@@ -298,7 +304,7 @@ def write_hls_project(
         for name in (*TEST_BENCH_FILES, *VENDOR_FLOW):
             shutil.copyfile(FIRMWARE_DIR / name, tmp / name)
         (tmp / "model").mkdir()
-        for name in MODEL_FILES:  # the model itself, not evaluations or plots kept beside it
+        for name in model.model_files:  # the model itself, not evaluations or plots kept beside it
             shutil.copyfile(model.path / name, tmp / "model" / name)
         n_tb = _write_test_bench_data(tmp, model, tb_jets)
 
@@ -314,18 +320,18 @@ def write_hls_project(
             "reuse": options.reuse,
             "io": options.io,
             "model": {"name": model.name, "hash": model.hash, "dir": "model"},
-            "config": model.config.to_dict(),
+            "config": model.describe(),
             "inputs": {
                 "size": n_inputs,
                 "variables": list(model.variables),
                 "type": input_type.name,
                 "precision": _precision(input_type),
-                "quantizer": asdict(model.config.input_quantizer),
+                "quantizer": asdict(model.input_quantizer),
             },
             "latent": {
                 "size": n_latent,
                 "bits": latent_bits,
-                "integer": model.config.latent.integer,
+                "integer": model.latent_quantizer.integer,
                 "lsb": model.latent_lsb,
                 "type": latent_type.name,
                 "precision": _precision(latent_type),
@@ -336,18 +342,25 @@ def write_hls_project(
             "test_bench_jets": n_tb,
             "versions": stack_versions(),
         }
+        unavailable = _write_estimate(tmp, encoder, options)
+        if unavailable:
+            manifest["estimate_unavailable"] = unavailable
         write_json(tmp / MANIFEST, manifest)
-        _write_estimate(tmp, encoder, options)
     return HlsProject(Path(out), manifest)
 
 
-def _write_estimate(project: Path, encoder, options: HlsOptions) -> None:
-    """A labelled resource/latency estimate from da4ml's cost model, for CI machines without Vivado."""
+def _write_estimate(project: Path, encoder, options: HlsOptions) -> str | None:
+    """A labelled resource/latency estimate from da4ml's cost model, for CI machines without Vivado; returns why
+    there is none (da4ml missing, or layers the open path does not cover, such as convolutions)."""
     try:
         from .rtl import estimate
     except ImportError:
-        return
-    estimate(encoder, clock_ns=options.clock_ns, part=options.board.part).write(project)
+        return "da4ml is not installed (pip install 'trigcomp[rtl]')"
+    try:
+        estimate(encoder, clock_ns=options.clock_ns, part=options.board.part).write(project)
+    except UserError as err:
+        return f"the open-path estimate does not cover this encoder: {err}"
+    return None
 
 
 def project_digest(path: Path) -> str:

@@ -37,6 +37,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 log = logging.getLogger("trigcomp")
 
 MODEL_FORMAT = "trigcomp-model/1"
+#: An encoder brought in by ``trigcomp import`` (trigcomp.imported): no decoder, no normalisation.
+IMPORTED_MODEL_FORMAT = "trigcomp-imported/1"
 MODEL_FILES = ("model.json", "weights.json", "metrics.json")
 MIN_TRAINING_JETS = 1000
 #: Non-linear target transforms, applied on the decoder side only.
@@ -304,8 +306,67 @@ def float_encoder_forward(config: ModelConfig, norm: Normalization, weights: dic
 # ---------------------------------------------------------------------------------------------------------------
 
 
+class EncoderModel:
+    """What the firmware stages (hls, csim, rtl) need of a model: a QKeras encoder that runs on the board and its
+    bit-exact reference. Subclasses: ``TrainedModel`` (``trigcomp train``) and ``ImportedModel`` (``trigcomp
+    import``, in trigcomp.imported). They provide ``path``, ``name``, ``hash``, ``variables`` (one name per input
+    value), ``input_quantizer``, ``latent_quantizer``, ``model_files`` (what an HLS project copies),
+    ``describe()`` (the manifest's "config"), ``firmware_encoder()`` (Keras, float64) and ``encode_float(x)``
+    (the unquantized float model's latent); the reference computations below are shared.
+    """
+
+    path: Path | None
+
+    @property
+    def latent_lsb(self) -> float:
+        return self.latent_quantizer.lsb
+
+    @property
+    def n_latent(self) -> int:
+        return int(self.firmware_encoder().output_shape[-1])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The encoder's input shape without the batch axis; the board sees it flattened (C order, channels last)."""
+        return tuple(int(d) for d in self.firmware_encoder().input_shape[1:])
+
+    def encoder_input(self, x: np.ndarray) -> np.ndarray:
+        """Inputs as the board sees them: float32 values (held in float64), saturated to the input type, in the
+        encoder's input shape (rows of ``len(variables)`` values are reshaped).
+
+        The firmware converts each value to the input type with saturation, so every value beyond the range,
+        however large, and +-inf become the range's end. Clipping here first gives QKeras the same words and
+        keeps its quantizer away from the values it overflows on (|x| >= ~1e20 turned into wrong words). NaN is
+        no jet value: the readers drop it (or refuse it with --strict), and it is refused here.
+        """
+        with np.errstate(over="ignore"):  # beyond float32 becomes +-inf, which saturates like any large value
+            x = np.asarray(x, dtype=np.float32).astype(np.float64)
+        if np.isnan(x).any():
+            raise UserError(f"{int(np.isnan(x).any(axis=-1).sum())} jet(s) hold NaN: NaN is not a valid jet value")
+        quantizer = self.input_quantizer
+        return np.clip(x, quantizer.min, quantizer.max).reshape((len(x),) + self.input_shape)
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """The quantized latent, as the QKeras firmware encoder computes it (the bit-exact reference)."""
+        encoder, inputs = self.firmware_encoder(), self.encoder_input(x)  # built (and loaded) in Keras' own floatx
+        with exact_arithmetic():
+            return encoder.predict(inputs, batch_size=65536, verbose=0)
+
+    def encode_with_accumulator(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The quantized latent and the value before the latent quantizer (to count saturation), in one pass."""
+        if not hasattr(self, "_probe"):  # built once: a new Keras model per call retraces its predict function
+            from tensorflow import keras
+
+            encoder = self.firmware_encoder()
+            self._probe = keras.Model(encoder.input, [encoder.output, encoder.layers[-1].input])
+        inputs = self.encoder_input(x)
+        with exact_arithmetic():
+            latent, accumulator = self._probe.predict(inputs, batch_size=65536, verbose=0)
+        return latent, accumulator
+
+
 @dataclass
-class TrainedModel:
+class TrainedModel(EncoderModel):
     """A model directory: config, normalisation, weights, provenance and metrics (self-describing)."""
 
     path: Path | None
@@ -313,6 +374,8 @@ class TrainedModel:
     normalization: Normalization
     weights: dict[str, list[np.ndarray]]
     info: dict[str, Any]
+
+    model_files = MODEL_FILES
 
     @property
     def name(self) -> str:
@@ -327,12 +390,27 @@ class TrainedModel:
         return self.config.bits_per_jet
 
     @property
-    def latent_lsb(self) -> float:
-        return self.config.latent_quantizer.lsb
+    def input_quantizer(self) -> FixedPoint:
+        return self.config.input_quantizer
+
+    @property
+    def latent_quantizer(self) -> FixedPoint:
+        return self.config.latent_quantizer
+
+    @property
+    def n_latent(self) -> int:
+        return self.config.latent.size
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (len(self.variables),)
 
     @property
     def hash(self) -> str:
         return _model_hash(self.config, self.normalization, self.weights)
+
+    def describe(self) -> dict[str, Any]:
+        return self.config.to_dict()
 
     def firmware_encoder(self):
         if not hasattr(self, "_encoder"):
@@ -346,37 +424,6 @@ class TrainedModel:
                 if layer.name in self.weights:
                     layer.set_weights(self.weights[layer.name])
         return self._decoder
-
-    def encoder_input(self, x: np.ndarray) -> np.ndarray:
-        """Jets as the board's input sees them: float32 values (held in float64), saturated to the input type.
-
-        The firmware converts each value to the input type with saturation, so every value beyond the range,
-        however large, and +-inf become the range's end. Clipping here first gives QKeras the same words and
-        keeps its quantizer away from the values it overflows on (|x| >= ~1e20 turned into wrong words). NaN is
-        no jet value: the readers drop it (or refuse it with --strict), and it is refused here.
-        """
-        with np.errstate(over="ignore"):  # beyond float32 becomes +-inf, which saturates like any large value
-            x = np.asarray(x, dtype=np.float32).astype(np.float64)
-        if np.isnan(x).any():
-            raise UserError(f"{int(np.isnan(x).any(axis=-1).sum())} jet(s) hold NaN: NaN is not a valid jet value")
-        quantizer = self.config.input_quantizer
-        return np.clip(x, quantizer.min, quantizer.max)
-
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        """The quantized latent, as the QKeras firmware encoder computes it (the bit-exact reference)."""
-        with exact_arithmetic():
-            return self.firmware_encoder().predict(self.encoder_input(x), batch_size=65536, verbose=0)
-
-    def encode_with_accumulator(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The quantized latent and the value before the latent quantizer (to count saturation), in one pass."""
-        if not hasattr(self, "_probe"):  # built once: a new Keras model per call retraces its predict function
-            from tensorflow import keras
-
-            encoder = self.firmware_encoder()
-            self._probe = keras.Model(encoder.input, [encoder.output, encoder.get_layer("enc_latent").output])
-        with exact_arithmetic():
-            latent, accumulator = self._probe.predict(self.encoder_input(x), batch_size=65536, verbose=0)
-        return latent, accumulator
 
     def encode_float(self, x: np.ndarray) -> np.ndarray:
         return float_encoder_forward(self.config, self.normalization, self.weights, x)
@@ -440,9 +487,14 @@ def _read_json(path: Path, what: str) -> Any:
 def load_model(path: str | Path) -> TrainedModel:
     path = Path(path)
     model_json, weights_json = path / "model.json", path / "weights.json"
-    if not model_json.is_file() or not weights_json.is_file():
+    raw = _read_json(model_json, "model.json") if model_json.is_file() else None
+    if isinstance(raw, dict) and raw.get("format") == IMPORTED_MODEL_FORMAT:
+        raise UserError(
+            f"{path} holds an imported encoder (no decoder or normalisation): only hls, csim and rtl take it; "
+            "this verb needs a model from `trigcomp train`"
+        )
+    if raw is None or not weights_json.is_file():
         raise UserError(f"{path} is not a trigcomp model directory (needs model.json and weights.json)")
-    raw = _read_json(model_json, "model.json")
     weights_raw = _read_json(weights_json, "weights.json")
     if not isinstance(raw, dict) or raw.get("format") != MODEL_FORMAT:
         found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__

@@ -169,13 +169,16 @@ def read_weight_arrays(project: Path) -> dict[str, tuple[str, list[str], list[st
 
 
 def model_weights(encoder, transposed: bool) -> dict[str, np.ndarray]:
-    """typedef name -> the flat quantized values each QDense of the QKeras encoder computes with.
+    """typedef name -> the flat quantized values each QDense (and QConv1D/2D) of the QKeras encoder computes with.
 
-    hls4ml names a layer's weight types "<layer>_weight_t" and "<layer>_bias_t" (see defines.h).
+    hls4ml names a layer's weight types "<layer>_weight_t" and "<layer>_bias_t" (see defines.h). Convolution
+    kernels are written in Keras' order (checked with the Latency strategy, io_parallel and io_stream); their
+    Resource-strategy layout is not, so they are compared only without ``transposed``.
     """
+    compared = ("QDense",) if transposed else ("QDense", "QConv1D", "QConv2D")
     weights = {}
     for layer in encoder.layers:
-        if type(layer).__name__ != "QDense":
+        if type(layer).__name__ not in compared:
             continue
         kernel_quantizer, bias_quantizer = layer.get_quantizers()
         kernel = np.asarray(kernel_quantizer(layer.kernel), dtype=np.float64)

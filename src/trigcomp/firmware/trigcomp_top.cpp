@@ -7,12 +7,16 @@ void trigcomp_encode(trigcomp_input_t jet[TRIGCOMP_N_INPUTS], trigcomp_latent_t 
 #if TRIGCOMP_IO_STREAM
     hls::stream<trigcomp_input_port_t> jet_stream;
     hls::stream<trigcomp_latent_port_t> latent_stream;
-    trigcomp_input_port_t jet_word;
-    for (int i = 0; i < TRIGCOMP_N_INPUTS; i++) {
+    // an image input streams one pixel (all its channels) per word; a flat input is one word
+    for (int w = 0; w < TRIGCOMP_N_INPUTS / TRIGCOMP_INPUT_WORD; w++) {
         #pragma HLS UNROLL
-        jet_word[i] = jet[i];
+        trigcomp_input_port_t jet_word;
+        for (int i = 0; i < TRIGCOMP_INPUT_WORD; i++) {
+            #pragma HLS UNROLL
+            jet_word[i] = jet[w * TRIGCOMP_INPUT_WORD + i];
+        }
+        jet_stream.write(jet_word);
     }
-    jet_stream.write(jet_word);
     myproject(jet_stream, latent_stream);
     trigcomp_latent_port_t latent_word = latent_stream.read();
     for (int i = 0; i < TRIGCOMP_N_LATENT; i++) {

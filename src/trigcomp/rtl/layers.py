@@ -1,9 +1,12 @@
 """The quantized encoder as plain data: fixed-point formats, constant matrices, and an exact software reference.
 
-The walker accepts exactly the chain the firmware path supports (InputLayer -> input quantizer -> QDense ->
-quantizer ... -> quantizer) and refuses anything else with a UserError naming the layer. Weights are taken exactly
-as QDense uses them (``layer.kernel_quantizer_internal(layer.kernel)``), so the firmware multiplies by the same
-constants as QKeras.
+The walker accepts exactly the chain the firmware path supports (InputLayer -> input quantizer -> QDense or
+QConv1D/2D -> quantizer ... -> quantizer, with Reshape and Flatten between them) and refuses anything else with a
+UserError naming the layer. Weights are taken exactly as the layer uses them
+(``layer.kernel_quantizer_internal(layer.kernel)``), so the firmware multiplies by the same constants as QKeras.
+A convolution is a constant matrix on the flattened (channels-last) values: it becomes a Dense step whose kernel
+is the convolution's response to each unit input, zeros elsewhere (da4ml spends nothing on the zeros); Reshape
+and Flatten do not move values in that order and are no steps at all.
 """
 
 from __future__ import annotations
@@ -231,7 +234,27 @@ def _dense(layer) -> Dense:
     return Dense(layer.name, kernel, bias, kernel_quantizer, bias_quantizer)
 
 
-def _chain(model) -> list:
+def _convolution(layer) -> Dense:
+    """A QConv1D/QConv2D as the Dense step it is on flattened values (exact: each entry is one kernel value or 0)."""
+    import tensorflow as tf
+
+    if layer.data_format != "channels_last" or max(layer.dilation_rate) != 1 or layer.groups != 1:
+        raise UserError(f"layer {layer.name!r}: only plain channels_last convolutions (no dilation or groups)")
+    kernel, kernel_quantizer = _constant(layer, "kernel")
+    in_shape = tuple(int(d) for d in layer.input_shape[1:])
+    n_in = int(np.prod(in_shape))
+    units = np.eye(n_in).reshape((n_in,) + in_shape)
+    response = tf.nn.convolution(units, kernel, strides=layer.strides, padding=layer.padding.upper())
+    matrix = np.asarray(response, dtype=np.float64).reshape(n_in, -1)
+    positions = matrix.shape[1] // kernel.shape[-1]
+    if layer.use_bias:
+        bias, bias_quantizer = _constant(layer, "bias")
+    else:
+        bias, bias_quantizer = np.zeros(kernel.shape[-1]), "none"
+    return Dense(layer.name, matrix, np.tile(bias, positions), kernel_quantizer, bias_quantizer)
+
+
+def chain_layers(model) -> list:
     """The model's layers in order, checked to form a single straight chain."""
     import tensorflow as tf
 
@@ -259,22 +282,27 @@ def parse_encoder(model) -> EncoderSpec:
     import tensorflow as tf
 
     shape = tuple(model.input_shape)
-    if len(shape) != 2 or shape[1] is None:
-        raise UserError(f"the encoder input must be a flat vector (None, n), got {shape}")
-    n_inputs = int(shape[1])
+    if len(shape) < 2 or None in shape[1:]:
+        raise UserError(f"the encoder input must have a fixed shape, got {shape}")
+    n_inputs = int(np.prod(shape[1:]))
     steps: list[Dense | Quantize] = []
-    for layer in _chain(model):
+    for layer in chain_layers(model):
         kind = type(layer).__name__
         where = f"layer {layer.name!r} ({kind})"
         if kind == "QActivation":
             steps.append(Quantize(layer.name, str(layer.quantizer), quantizer_format(layer.quantizer, where)))
-        elif kind == "QDense":
-            steps.append(_dense(layer))
+        elif kind in ("Reshape", "Flatten"):
+            continue  # channels-last C order is kept: the flat values do not move
+        elif kind in ("QDense", "QConv1D", "QConv2D"):
+            steps.append(_dense(layer) if kind == "QDense" else _convolution(layer))
             activation = layer.activation
             if activation is not None and activation is not tf.keras.activations.linear:
                 steps.append(Quantize(layer.name, str(activation), quantizer_format(activation, where)))
         else:
-            raise UserError(f"{where} is not supported: the encoder may hold only QActivation and QDense layers")
+            raise UserError(
+                f"{where} is not supported by the open RTL path: the encoder may hold only QActivation, QDense, "
+                "QConv1D/2D, Reshape and Flatten layers"
+            )
     if not steps or not isinstance(steps[0], Quantize) or steps[0].format.bits <= 0:
         raise UserError("the encoder must start with a QActivation(quantized_bits(...)) input quantizer")
     if len(steps) < 2 or not isinstance(steps[-1], Quantize) or not any(isinstance(s, Dense) for s in steps):
@@ -296,7 +324,10 @@ def _check_exact_in_float64(spec: EncoderSpec) -> None:
             lsb = min(lsb * 2.0 ** -_fractional_bits(step.kernel), 2.0 ** -_fractional_bits(step.bias))
             span = max(np.abs(low).max(initial=0.0), np.abs(high).max(initial=0.0)) / lsb
             if span >= 2.0**MAX_EXACT_ACCUMULATOR_BITS:
-                raise UserError(f"layer {step.name!r}: accumulator wider than {MAX_EXACT_ACCUMULATOR_BITS} bits")
+                raise UserError(
+                    f"layer {step.name!r}: accumulator wider than {MAX_EXACT_ACCUMULATOR_BITS} bits, so the float64 "
+                    "QKeras reference would not be exact (narrow the weights or the input type)"
+                )
         else:
             word_low, word_high = step.format.word_range
             low = np.clip(low, word_low * step.format.lsb, word_high * step.format.lsb)

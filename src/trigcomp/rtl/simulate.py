@@ -166,7 +166,8 @@ def verify(
     quantized, saturated = spec.quantize_inputs(inputs)
     # trigcomp's own encoders are built in float64 (exact); an encoder built in float32 runs as it was built
     with exact_arithmetic() if encoder.layers[-1].dtype == "float64" else nullcontext():
-        qkeras = np.asarray(encoder.predict(quantized.astype(np.float64), batch_size=65536, verbose=0), np.float64)
+        shaped = quantized.astype(np.float64).reshape((-1,) + tuple(encoder.input_shape[1:]))  # image inputs
+        qkeras = np.asarray(encoder.predict(shaped, batch_size=65536, verbose=0), np.float64)
     exact, _ = spec.reference(quantized)
     firmware = simulate(project, quantized, variant)
     comparison = compare_words(qkeras, firmware, spec.output_format.lsb, float_model=float_model)

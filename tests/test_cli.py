@@ -154,6 +154,8 @@ def test_run_end_to_end(tmp_path):
     """`trigcomp run` through the real console script on a tiny sample: summary written, 0 mismatches."""
     data = write_nanoaod(tmp_path / "jets.root")
     config = write_config(tmp_path / "tiny.toml", epochs=2)
+    targets = tmp_path / "targets.toml"  # pt: loose enough for 2 epochs; eta: no codec meets 1e-9
+    targets.write_text("[variables.pt]\nsigma = 10.0\n[variables.eta]\nsigma = 1e-9\n")
     out = tmp_path / "run"
     command = [
         sys.executable,
@@ -168,11 +170,16 @@ def test_run_end_to_end(tmp_path):
         str(out),
         "--adversarial",
         "2000",
+        "--targets",
+        str(targets),
         "--json",
     ]
     completed = subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
-    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.returncode == 0, completed.stderr[-2000:]  # targets are reported by run, gated by evaluate
     summary = json.loads(completed.stdout)
+    assert summary["physics_targets"]["targets"] == "targets"
+    assert summary["physics_targets"]["failing_variables"] == ["eta"]
+    assert summary["physics_targets"]["meets_targets"] is False
     assert summary["csim"]["mismatches"] == 0
     assert summary["csim"]["jets"] == summary["data"]["test_jets"] + 2000
     assert summary["bits_per_jet"] == 24

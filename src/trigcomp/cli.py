@@ -600,7 +600,9 @@ def _codec_rtl(args: argparse.Namespace, junit: Path | None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .run import RunOptions, run_pipeline
+    from .targets import load_targets
 
+    load_targets(args.targets)  # a bad --targets is refused before minutes of training
     options = RunOptions(
         out=Path(args.out),
         config=Path(args.config),
@@ -613,6 +615,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         selection=_selection(args),
         quiet=not _progress(args),
+        targets=args.targets,
     )
     summary = run_pipeline(options)
     _emit(args, summary, (Path(args.out) / "summary.md").read_text())
@@ -1033,6 +1036,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/run", help="output directory (default out/run)")
     p.add_argument("--config", default=str(DEFAULT_RUN_CONFIG), help="model config (default configs/run.toml)")
     p.add_argument("--board", default="vu13p", help="board (default vu13p)")
+    p.add_argument(
+        "--targets",
+        default="l1-jets",
+        help="physics targets reported on the held-out jets: preset or TOML (default l1-jets; "
+        "`trigcomp evaluate --targets` is the exit-1 gate)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output directory")
     _add_csim_options(p, 0)
     _add_data_options(p, "ROOT file(s) with jets (default: the bundled QCD sample)")

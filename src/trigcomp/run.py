@@ -62,6 +62,7 @@ class RunOptions:
     seed: int = 0
     selection: JetSelection = field(default_factory=JetSelection)
     quiet: bool = False
+    targets: str = "l1-jets"  # physics targets reported on the held-out jets (evaluate --targets is the CI gate)
 
 
 def run_pipeline(options: RunOptions) -> dict[str, Any]:
@@ -72,6 +73,7 @@ def run_pipeline(options: RunOptions) -> dict[str, Any]:
     from .hls import HlsOptions, write_hls_project
     from .model import resolve_model_variables, save_model, split_events, train
     from .staging import check_output, staged_dir
+    from .targets import load_targets
 
     quiet, adversarial = options.quiet, options.adversarial
     check_output(options.out, options.force)
@@ -95,7 +97,7 @@ def run_pipeline(options: RunOptions) -> dict[str, Any]:
 
         clock = time.perf_counter()
         _stage(2, "evaluate on held-out jets against equal-bit baselines", quiet)
-        evaluation = evaluate(model, jets)
+        evaluation = evaluate(model, jets, targets=load_targets(options.targets))
         write_report(evaluation, tmp / "evaluation")
         seconds["evaluate"] = time.perf_counter() - clock
 
@@ -138,6 +140,7 @@ def run_pipeline(options: RunOptions) -> dict[str, Any]:
             "variables": {
                 name: {k: v[k] for k in ("bias", "sigma", "rms", "kind")} for name, v in evaluation.variables.items()
             },
+            "physics_targets": _targets_summary(evaluation),
             "total_nmse": evaluation.total_nmse,
             "best_baseline_at_budget": evaluation.best_baseline_at_budget,
             "autoencoder_wins": evaluation.autoencoder_wins,
@@ -153,6 +156,22 @@ def run_pipeline(options: RunOptions) -> dict[str, Any]:
     return summary
 
 
+def _targets_line(t: dict[str, Any]) -> str:
+    verdict = "met" if t["meets_targets"] else f"**NOT met** (failing: {', '.join(t['failing_variables'])})"
+    return f"- physics targets `{t['targets']}` on held-out jets: {verdict}; worst ratio to target {t['worst_ratio']:.3g}"
+
+
+def _targets_summary(evaluation) -> dict[str, Any]:
+    (sample,) = evaluation.samples  # run evaluates one data set, on its held-out split
+    report = sample.targets
+    return {
+        "targets": report.targets,
+        "meets_targets": report.meets_targets,
+        "worst_ratio": report.worst_ratio,
+        "failing_variables": sample.failing_variables(),
+    }
+
+
 def render_summary(s: dict[str, Any]) -> str:
     csim, res = s["csim"], s["resources"]
     best = s["best_baseline_at_budget"]
@@ -160,7 +179,8 @@ def render_summary(s: dict[str, Any]) -> str:
         f"# trigcomp run: `{s['model']['name']}` — {s['bits_per_jet']} bits per jet",
         "",
         f"- data: {', '.join(s['data']['sources'])} ({s['data']['jets']} jets, {s['data']['test_jets']} held out)",
-        f"- total normalised MSE on held-out jets: {s['total_nmse']:.4g}"
+        _targets_line(s["physics_targets"]),
+        f"- total normalised MSE on held-out jets (secondary view): {s['total_nmse']:.4g}"
         + (
             f" (best equal-bit baseline, {best['codec']}: {best['total_nmse']:.4g} → "
             f"{'autoencoder wins' if s['autoencoder_wins'] else 'baseline wins'})"

@@ -3,8 +3,8 @@
     cd /work/main && PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/bench_rtl.py [--model models/jet10 ...]
 
 Encoders: every trained model in models/ (or those given with --model), and always three synthetic encoders built
-with the test suite's pattern: 4 -> 3, and 10 -> 32 -> 16 -> 8 with an 8-bit latent in two flavours (the probe's
-12-bit input, and a 20-bit input with a wide first layer as when the input normalisation is folded in).
+with trigcomp.rtl.synthetic (as the tests do): 4 -> 3, and 10 -> 32 -> 16 -> 8 with an 8-bit latent in two flavours
+(the probe's 12-bit input, and a 20-bit input with a wide first layer as when the input normalisation is folded in).
 Target for a jet10 encoder: <= 1 % of VU13P LUTs, 0 DSP, <= 50 ns at 200 MHz.
 """
 
@@ -18,13 +18,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the synthetic encoders come from the test suite (one builder for both)
-
-from tests.test_rtl import EncoderConfig, build_encoder, test_inputs
-
 from trigcomp.boards import get_board
 from trigcomp.reports import Estimate
 from trigcomp.rtl import parse_encoder, simulate, synthesize, verify, write_rtl_project
+from trigcomp.rtl.synthetic import EncoderConfig, build_encoder, verification_inputs
 from trigcomp.rtl.tracing import trace
 
 SYNTHETIC = {
@@ -73,9 +70,9 @@ def bench_one(name: str, encoder, workdir: Path) -> dict:
     comb = trace(spec).comb
 
     start = time.perf_counter()
-    check = verify(encoder, project, test_inputs(encoder, CHECK_JETS))  # also builds the emulator
+    check = verify(encoder, project, verification_inputs(encoder, CHECK_JETS))  # also builds the emulator
     verify_s = time.perf_counter() - start
-    jets = spec.quantize_inputs(test_inputs(encoder, THROUGHPUT_JETS)[:THROUGHPUT_JETS])[0]
+    jets = spec.quantize_inputs(verification_inputs(encoder, THROUGHPUT_JETS)[:THROUGHPUT_JETS])[0]
     verilator_rate = _rate(lambda: simulate(project, jets, n_threads=1), len(jets))
     interpreter_rate = _rate(lambda: comb.predict(jets, n_threads=1), len(jets))
 

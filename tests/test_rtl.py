@@ -1,14 +1,13 @@
 """The open RTL path: da4ml Verilog, Verilator bit-exactness against QKeras, Yosys synthesis.
 
-Encoders are built here with the exact layer pattern trigcomp.model produces (input quantizer, QDense with
-quantized weights, quantized_relu, quantized_bits latent) and small deterministic random weights.
+Encoders are built by trigcomp.rtl.synthetic with the exact layer pattern trigcomp.model produces (input quantizer,
+QDense with quantized weights, quantized_relu, quantized_bits latent) and small deterministic random weights.
 The first da4ml trace in a fresh environment compiles its solver with numba (~100-250 s, cached in site-packages).
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,23 +15,9 @@ import pytest
 
 from trigcomp.compare import compare_words
 from trigcomp.errors import UserError
+from trigcomp.rtl.synthetic import EncoderConfig, build_encoder, verification_inputs
 
 REPO = Path(__file__).parents[1]
-
-
-@dataclass(frozen=True)
-class EncoderConfig:
-    sizes: tuple[int, ...]
-    input_q: tuple[int, int] = (12, 6)
-    first_kernel_q: tuple[int, int] = (6, 0)  # wide in real models: the input normalisation is folded in
-    first_bias_q: tuple[int, int] = (6, 0)
-    kernel_q: tuple[int, int] = (6, 0)
-    bias_q: tuple[int, int] = (6, 0)
-    hidden_q: tuple[int, int] = (8, 4)
-    latent_q: tuple[int, int] = (8, 3)
-    latent_symmetric: int = 0
-    seed: int = 0
-
 
 CONFIGS = {
     "4-3": EncoderConfig((4, 3)),
@@ -41,32 +26,6 @@ CONFIGS = {
         (10, 32, 16, 8), input_q=(14, 7), first_kernel_q=(12, 2), first_bias_q=(12, 4), latent_symmetric=1, seed=2
     ),
 }
-
-
-def build_encoder(config: EncoderConfig):
-    import tensorflow as tf
-    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
-
-    inp = tf.keras.Input((config.sizes[0],), name="jet")
-    x = QActivation(quantized_bits(*config.input_q, keep_negative=1, alpha=1), name="input_q")(inp)
-    n_dense = len(config.sizes) - 1
-    for index, units in enumerate(config.sizes[1:]):
-        kernel_q, bias_q = (
-            (config.first_kernel_q, config.first_bias_q) if index == 0 else (config.kernel_q, config.bias_q)
-        )
-        x = QDense(
-            units,
-            kernel_quantizer=quantized_bits(*kernel_q, alpha=1),
-            bias_quantizer=quantized_bits(*bias_q, alpha=1),
-            name=f"dense{index}",
-        )(x)
-        if index < n_dense - 1:
-            x = QActivation(quantized_relu(*config.hidden_q), name=f"relu{index}")(x)
-    latent = quantized_bits(*config.latent_q, alpha=1, symmetric=config.latent_symmetric)
-    encoder = tf.keras.Model(inp, QActivation(latent, name="latent")(x), name="encoder")
-    rng = np.random.default_rng(config.seed)
-    encoder.set_weights([rng.normal(0.0, 0.5, w.shape).astype(np.float32) for w in encoder.get_weights()])
-    return encoder
 
 
 @pytest.fixture(scope="module")
@@ -79,21 +38,6 @@ def small_project(tmp_path_factory, encoders):
     from trigcomp.rtl import write_rtl_project
 
     return write_rtl_project(encoders["4-3"], tmp_path_factory.mktemp("rtl") / "small", manifest={"model": "4-3"})
-
-
-def test_inputs(encoder, n_jets: int, seed: int = 0) -> np.ndarray:
-    """Random jets, edge values and out-of-range inputs (stimulus) plus exact rounding ties of the input grid."""
-    from trigcomp.rtl import parse_encoder, stimulus
-
-    fmt = parse_encoder(encoder).input.format
-    rng = np.random.default_rng(seed)
-    real_like = rng.lognormal(0.0, 1.5, (500, encoder.input_shape[1])) * rng.choice([-1, 1], (500, 1))
-    jets, _ = stimulus(fmt, real_like, n_jets, seed=seed)
-    ties = (rng.integers(*fmt.word_range, (1000, jets.shape[1])) + 0.5) * fmt.lsb
-    return np.concatenate([jets, ties])
-
-
-test_inputs.__test__ = False  # a helper, not a test
 
 
 def require(tool: str) -> None:
@@ -172,7 +116,7 @@ def test_trace_is_bit_exact_in_da4ml_interpreter(encoders):
 
     for name, encoder in encoders.items():
         spec = parse_encoder(encoder)
-        quantized, _ = spec.quantize_inputs(test_inputs(encoder, 20_000))
+        quantized, _ = spec.quantize_inputs(verification_inputs(encoder, 20_000))
         exact, _ = spec.reference(quantized)
         qkeras = encoder.predict(quantized.astype(np.float32), batch_size=8192, verbose=0)
         interpreted = trace(spec).comb.predict(quantized, n_threads=1)
@@ -192,7 +136,7 @@ def test_reference_models_trace_bit_exact(model_dir):
 
     encoder = load_model(REPO / "models" / model_dir).firmware_encoder()
     spec = parse_encoder(encoder)
-    quantized, _ = spec.quantize_inputs(test_inputs(encoder, 20_000))
+    quantized, _ = spec.quantize_inputs(verification_inputs(encoder, 20_000))
     exact, _ = spec.reference(quantized)
     interpreted = trace(spec).comb.predict(quantized, n_threads=1)
     assert compare_words(exact, interpreted, spec.output_format.lsb).mismatches == 0
@@ -292,7 +236,7 @@ def test_verilator_is_bit_exact(tmp_path, encoders, name):
 
     encoder = encoders[name]
     project = write_rtl_project(encoder, tmp_path / name)
-    inputs = test_inputs(encoder, 100_000)
+    inputs = verification_inputs(encoder, 100_000)
     spec = parse_encoder(encoder)
     assert ties_before(spec, spec.quantize_inputs(inputs)[0]) > 100
     variants = ("pipelined", "combinational") if name == "10-16-8" else ("pipelined",)
@@ -320,7 +264,7 @@ def test_verilator_comparison_catches_a_flipped_bit(tmp_path, encoders):
     statement = f"model_out <= stage{last_stage}_out;"
     assert statement in text
     top.write_text(text.replace(statement, f"model_out <= stage{last_stage}_out ^ 1;"))
-    inputs = test_inputs(encoder, 2_000)
+    inputs = verification_inputs(encoder, 2_000)
     result = verify(encoder, project, inputs)
     assert result.mismatches == result.jets == len(inputs)
     assert result.firmware_errors == result.jets and result.mismatch_indices[:3] == (0, 1, 2)

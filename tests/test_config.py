@@ -1,17 +1,35 @@
 """Model configs: every key is checked, and errors name the key and what is allowed."""
 
+import json
+
 import pytest
 
-from trigcomp.config import FixedPoint, config_from_dict, load_config
+from trigcomp.config import FixedPoint, config_from_dict, load_config, read_toml
 from trigcomp.errors import UserError
+from trigcomp.model import resolve_model_variables
 
 from .conftest import REPO
 
+MODEL_CONFIGS = sorted(p.stem for p in (REPO / "configs").glob("*.toml") if {"name", "latent"} <= set(read_toml(p)))
 
-@pytest.mark.parametrize("name", ["jet4", "jet10", "run"])
-def test_shipped_configs_load(name):
+
+def test_every_shipped_model_config_is_checked():
+    assert {"jet4", "jet10", "jet10-8x6", "jet10-8x8", "run"} <= set(MODEL_CONFIGS)
+
+
+@pytest.mark.parametrize("name", MODEL_CONFIGS)
+def test_shipped_configs_load_and_match_their_reference_model(name):
+    """A shipped config is what models/<name> was trained from: same config, same bits per jet, same variables."""
     config = load_config(REPO / "configs" / f"{name}.toml")
     assert config.bits_per_jet == config.latent.size * config.latent.bits
+    model_json = REPO / "models" / config.name / "model.json"
+    if not model_json.exists():
+        assert name == "run"  # `trigcomp run` trains its own model; every other model config ships one
+        return
+    record = json.loads(model_json.read_text())
+    assert record["config"] == json.loads(json.dumps(config.to_dict()))  # tuples as JSON lists
+    assert record["metrics"]["bits_per_jet"] == config.bits_per_jet
+    assert record["normalization"]["variables"] == list(resolve_model_variables(config.variables))
 
 
 @pytest.mark.parametrize(

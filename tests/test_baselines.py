@@ -1,5 +1,6 @@
 """Equal-bit baselines: fixed point and cut-mantissa floats, checked against analytic and brute-force answers."""
 
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -69,10 +70,15 @@ def test_uniform_variable_mse_is_range_squared_over_12_times_4_to_the_bits(low, 
 def test_log_companding_chosen_for_log_normal_variable():
     rng = np.random.default_rng(2)
     train = np.exp(rng.normal(3.5, 1.0, (50_000, 1)))
+    test = np.exp(rng.normal(3.5, 1.0, 50_000))
     codec = FixedPointCodec.fit(train, ("pt",), 6)
-    assert codec.allocation[0].companding == "log"
-    linear_error = np.mean((FixedPointCodec.from_bits(train, ("pt",), [6]).roundtrip(train)[0] - train) ** 2)
-    assert linear_error == pytest.approx(codec.train_nmse * np.var(train))  # from_bits also picks the better one
+    log_field = codec.allocation[0]
+    assert log_field.companding == "log" and log_field.bits == 6
+    # the same field sent linearly (same bits, same range) is measurably worse on held-out jets
+    linear_field = dataclasses.replace(log_field, companding="linear")
+    log_error = np.mean((codec.roundtrip(test[:, None])[0][:, 0] - test) ** 2)
+    linear_error = np.mean((linear_field.roundtrip(test)[0] - test) ** 2)
+    assert log_error < 0.9 * linear_error
 
 
 def test_dynamic_programming_equals_brute_force_over_all_allocations():

@@ -232,29 +232,19 @@ def test_search_modes_ask_points_reproducibly_and_resume_from_the_cache(tmp_path
     assert calls.read_text() == "" and again.counts["computed"] == 0 and again.counts["cached"] == 6
 
 
+def _scan_command(scan, data, out, *extra):
+    """`trigcomp scan` on one local worker process, as a user runs it."""
+    command = [sys.executable, "-m", "trigcomp.cli", "scan", "--grid", scan, "--data", data, "--out", out]
+    return [*map(str, command), "--workers", "1", *extra]
+
+
 @pytest.mark.slow
 def test_cli_scan_on_worker_processes(tmp_path):
     """The real distributed path: the console script, a LocalCluster with 1 worker process, 2 points, --json."""
     data = write_nanoaod(tmp_path / "jets.root", n_events=1500)
     scan = write_scan(tmp_path, '[grid]\n"latent.bits" = [3, 5]\n[fixed]\n"training.epochs" = 1\n')
     out = tmp_path / "scan"
-    command = [
-        sys.executable,
-        "-m",
-        "trigcomp.cli",
-        "scan",
-        "--grid",
-        str(scan),
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        "--workers",
-        "1",
-        "--targets",
-        "l1-jets",
-        "--json",
-    ]
+    command = _scan_command(scan, data, out, "--targets", "l1-jets", "--json")
     completed = subprocess.run(command, check=False, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stderr[-2000:]
     payload = json.loads(completed.stdout)
@@ -348,20 +338,7 @@ def test_an_interrupt_stops_the_scan_with_130_and_leaves_nothing_without_points(
         tmp_path, '[grid]\n"latent.bits" = [4]\n[fixed]\n"training.epochs" = 5000\n"training.patience" = 5000\n'
     )
     out = tmp_path / "scan"
-    command = [
-        sys.executable,
-        "-m",
-        "trigcomp.cli",
-        "scan",
-        "--grid",
-        str(scan),
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        "--workers",
-        "1",
-    ]
+    command = _scan_command(scan, data, out)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (out / "points").is_dir() and time.monotonic() < deadline:  # the scan has started

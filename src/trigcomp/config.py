@@ -13,35 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .ir import FixedPoint
 from .records import VARIABLE_SETS
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class FixedPoint:
-    """A QKeras ``quantized_bits(bits, integer)``: ``bits`` total including the sign, ``integer`` above the point."""
-
-    bits: int
-    integer: int
-
-    @property
-    def lsb(self) -> float:
-        return 2.0 ** (self.integer - self.bits + 1)
-
-    @property
-    def max(self) -> float:
-        return 2.0**self.integer - self.lsb
-
-    @property
-    def min(self) -> float:
-        return -(2.0**self.integer)
-
-
-@dataclass(frozen=True)
 class InputConfig:
+    """The board's input: one ``quantized_bits(bits, integer)`` for every variable, except those given their own
+    ``[input.variables]`` format (``name = [bits, integer]``, e.g. energy fractions in [0, 1]: ``chHEF = [10, 1]``)."""
+
     bits: int = 20
     integer: int = 11
+    variables: tuple[tuple[str, int, int], ...] = ()  # (name, bits, integer) in the order given
 
 
 @dataclass(frozen=True)
@@ -87,7 +72,7 @@ class TrainingConfig:
 LOSSES = ("mse", "targets", "targets-log")
 #: Keys written into a model's config only when they differ from these values, so that models trained before
 #: the keys existed keep their hash (the hash covers the config as written).
-_OMITTED_WHEN_DEFAULT = {"training": {"loss": "mse", "targets": "l1-jets"}}
+_OMITTED_WHEN_DEFAULT = {"training": {"loss": "mse", "targets": "l1-jets"}, "input": {"variables": ()}}
 
 
 @dataclass(frozen=True)
@@ -105,6 +90,14 @@ class ModelConfig:
     def input_quantizer(self) -> FixedPoint:
         return FixedPoint(self.input.bits, self.input.integer)
 
+    def input_formats(self, variables: tuple[str, ...]) -> tuple[FixedPoint, ...]:
+        """Each input variable's format: its own from ``[input.variables]``, else the common ``[input]`` one."""
+        own = {name: FixedPoint(bits, integer) for name, bits, integer in self.input.variables}
+        unknown = sorted(set(own) - set(variables))
+        if unknown:
+            raise UserError(f"bad config: input.variables.{unknown[0]} is not one of the model's variables")
+        return tuple(own.get(name, self.input_quantizer) for name in variables)
+
     @property
     def latent_quantizer(self) -> FixedPoint:
         return FixedPoint(self.latent.bits, self.latent.integer)
@@ -115,8 +108,9 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
+        raw["input"]["variables"] = {name: [bits, integer] for name, bits, integer in self.input.variables}
         for section, defaults in _OMITTED_WHEN_DEFAULT.items():
-            if all(raw[section][key] == value for key, value in defaults.items()):
+            if all(getattr(getattr(self, section), key) == value for key, value in defaults.items()):
                 for key in defaults:
                     del raw[section][key]
         return raw
@@ -157,8 +151,30 @@ def _section(name: str, cls: type, raw: Any) -> Any:
     if unknown:
         raise UserError(f"unknown config key {name}.{unknown[0]}; allowed keys in [{name}]: {', '.join(allowed)}")
     defaults = cls()
-    values = {k: _coerce(f"{name}.{k}", v, getattr(defaults, k)) for k, v in raw.items()}
+    values = {k: _coerce(f"{name}.{k}", v, getattr(defaults, k)) for k, v in raw.items() if k != "variables"}
+    if cls is InputConfig and "variables" in raw:
+        values["variables"] = _input_variables(raw["variables"])
     return cls(**values)
+
+
+def _input_variables(raw: Any) -> tuple[tuple[str, int, int], ...]:
+    """``[input.variables]``: name = [bits, integer] per variable (a signed quantized_bits, as ``[input]``)."""
+    if not isinstance(raw, dict):
+        raise UserError("config section [input.variables] must be a table of name = [bits, integer]")
+    formats = []
+    for name, value in raw.items():
+        ok = (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        )
+        if not ok or not (2 <= value[0] <= 32 and 0 <= value[1] < value[0]):
+            raise UserError(
+                f"config key input.variables.{name} must be [bits, integer] with 2 <= bits <= 32 and "
+                f"0 <= integer < bits, got {value!r}"
+            )
+        formats.append((str(name), value[0], value[1]))
+    return tuple(formats)
 
 
 def _validate(config: ModelConfig) -> None:

@@ -235,13 +235,13 @@ def trace_jet(binary: Path, project: HlsProject, model: EncoderModel, jet: np.nd
 
     firmware = _firmware_trace(binary, project, jet)
     encoder = model.firmware_encoder()
-    keras_names = [layer.name for layer in encoder.layers]
+    names = model.firmware_ir.layer_names()  # the Keras layer of each step is named as the step
     hooks = has_trace_hooks(project)
     # test bench name -> Keras layer name, in firmware order
-    pairs = [("input", keras_names[1])]
+    pairs = [("input", names[0])]
     if hooks:
-        pairs += [(name, name) for name in firmware if name in keras_names]
-    pairs.append(("output", keras_names[-1]))
+        pairs += [(name, name) for name in firmware if name in names]
+    pairs.append(("output", names[-1]))
     probe = keras.Model(encoder.input, [encoder.get_layer(name).output for _, name in pairs])
     with exact_arithmetic():
         outputs = probe.predict(model.encoder_input(np.reshape(jet, (1, -1))), verbose=0)
@@ -325,9 +325,11 @@ class CsimResult(WordCheck):
 
 
 def saturation_counts(model: EncoderModel, x: np.ndarray, accumulator: np.ndarray) -> dict[str, int]:
-    """Values clipped by the input quantizer, and pre-latent values outside the latent range (clipped too)."""
-    q_in, q_latent = model.input_quantizer, model.latent_quantizer
-    outside_input = (x > q_in.max + q_in.lsb / 2) | (x < q_in.min - q_in.lsb / 2)
+    """Values clipped by their input format (each variable's own, when it has one), and pre-latent values outside
+    the latent range (clipped too)."""
+    formats, q_latent = model.firmware_ir.input.formats, model.latent_quantizer
+    top, bottom = (np.array([f.max + f.lsb / 2 for f in formats]), np.array([f.min - f.lsb / 2 for f in formats]))
+    outside_input = (x > top) | (x < bottom)
     outside_latent = (accumulator > q_latent.max + q_latent.lsb / 2) | (accumulator < q_latent.min - q_latent.lsb / 2)
     return {
         "input_values": int(outside_input.sum()),
@@ -369,7 +371,7 @@ def run_csim(
         raise UserError(f"{project.path}: model copy does not match the manifest's model hash")
     weights = prove_weights(project.path, model.firmware_encoder(), project.manifest["strategy"] == "resource")
     x = make_inputs(data, model.input_quantizer, jets, adversarial, seed)
-    words, binary, cached, seconds = run_firmware(project, x, processes, progress)
+    words, binary, cached, seconds = run_firmware(project, model.board_values(x), processes, progress)
     codes = unpack_latent(words, project.n_latent, project.latent_bits, project.link_width)
 
     start = time.perf_counter()

@@ -15,7 +15,7 @@ import re
 import shutil
 import string
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,6 @@ IO_TYPES = {"parallel": "io_parallel", "stream": "io_stream"}
 LINK_WIDTHS = (16, 32, 64)
 #: The test bench and the row loop it shares with codec projects' (project root, beside firmware/).
 TEST_BENCH_FILES = ("trigcomp_tb.cpp", "trigcomp_tb_rows.h")
-#: Layers the encoder may contain: each converts bit-exactly with hls4ml 1.3 (QActivation with quantized_bits or
-#: quantized_relu; the convolutions and the reshapes were checked word for word by csim on imported models).
-ENCODER_LAYERS = ("InputLayer", "QActivation", "QDense", "QConv1D", "QConv2D", "Reshape", "Flatten")
 #: The vendor flow of trigcomp_top (encoder + link packing): HLS, then Vivado synthesis; copied from firmware/.
 VENDOR_FLOW = ("build_trigcomp_top.tcl", "trigcomp_top_vivado_synth.tcl")
 
@@ -131,24 +128,11 @@ def load_project(path: str | Path) -> HlsProject:
 
 
 def check_encoder(encoder) -> None:
-    """Refuse a decoder given in place of an encoder, and what hls4ml cannot convert bit-exactly."""
-    last = encoder.layers[-1]
-    quantizer = getattr(last, "quantizer", None)
-    if type(last).__name__ != "QActivation" or type(quantizer).__name__ != "quantized_bits":
-        raise UserError(
-            f"the model ends in {last.name!r} ({type(last).__name__}), not a quantized latent: "
-            "give an encoder (raw jet in, quantized_bits latent out), not a decoder"
-        )
-    for layer in encoder.layers:
-        kind = type(layer).__name__
-        if kind not in ENCODER_LAYERS:
-            raise UserError(
-                f"layer {layer.name!r} ({kind}) cannot be converted bit-exactly; the encoder may contain only "
-                f"{', '.join(ENCODER_LAYERS)}"
-            )
-    first = encoder.layers[1] if len(encoder.layers) > 1 else last
-    if type(first).__name__ != "QActivation":
-        raise UserError(f"the encoder's first layer {first.name!r} is not an input quantizer (QActivation)")
+    """Refuse a decoder given in place of an encoder, and what hls4ml cannot convert bit-exactly: the encoder must
+    parse into the encoder description (the one whitelist, ``trigcomp.ir.KERAS_STEPS``)."""
+    from .ir import from_keras
+
+    from_keras(encoder)
 
 
 def _hls4ml_config(encoder, options: HlsOptions) -> dict[str, Any]:
@@ -259,6 +243,7 @@ def _write_test_bench_data(project: Path, model: EncoderModel, jets: np.ndarray)
     tb_data.mkdir(exist_ok=True)
     jets = np.asarray(jets, dtype=np.float32)
     latent = model.encode(jets)
+    jets = model.board_values(jets)  # per-variable input formats: each value as it arrives on the port
     np.savetxt(tb_data / "tb_input_features.dat", jets, fmt="%.9g")
     np.savetxt(tb_data / "tb_output_predictions.dat", latent, fmt="%.9g")
     jets.astype(np.float64).tofile(tb_data / "trigcomp_input.f64")
@@ -326,7 +311,7 @@ def write_hls_project(
                 "variables": list(model.variables),
                 "type": input_type.name,
                 "precision": _precision(input_type),
-                "quantizer": asdict(model.input_quantizer),
+                "quantizer": {"bits": model.input_quantizer.bits, "integer": model.input_quantizer.integer},
             },
             "latent": {
                 "size": n_latent,

@@ -9,10 +9,10 @@ directory holds the model file byte for byte (its sha256 recorded) and ``model.j
   ``--input-type 'ap_fixed<W,I>'`` (then the firmware encoder gets that quantizer in front of the model);
 * the latent type (the last layer must be a signed ``quantized_bits`` QActivation on a flat vector).
 
-Only layers hls4ml 1.3 converts bit-exactly are accepted (``trigcomp.hls.ENCODER_LAYERS``), with plain fixed-point
-quantizers; anything else is refused by name. The QKeras reference runs in float64, and every accumulator is
-checked to fit its mantissa (``trigcomp.rtl.parse_encoder``: at most 50 of 53 bits), so the reference is exactly
-the fixed-point arithmetic of the firmware.
+The model is parsed into the encoder description (``trigcomp.ir.from_keras``): only layers hls4ml 1.3 converts
+bit-exactly are accepted (``trigcomp.ir.KERAS_STEPS``), with plain fixed-point quantizers; anything else is refused
+by name. The QKeras reference runs in float64, and every accumulator is checked to fit its mantissa (at most 50 of
+53 bits), so the reference is exactly the fixed-point arithmetic of the firmware.
 """
 
 from __future__ import annotations
@@ -27,26 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from .config import FixedPoint
+from . import ir
 from .errors import UserError
-from .hls import ENCODER_LAYERS, check_encoder
-from .model import IMPORTED_MODEL_FORMAT, MODEL_FORMAT, EncoderModel, exact_arithmetic, stack_versions
+from .ir import FixedPoint, qkeras_objects
+from .model import IMPORTED_MODEL_FORMAT, MODEL_FORMAT, EncoderModel, stack_versions
 from .staging import check_output, staged_dir, write_json
 
 KERAS_SUFFIXES = (".h5", ".keras")
 _AP_FIXED = re.compile(r"^\s*ap_fixed\s*<\s*(\d+)\s*,\s*(-?\d+)\s*>\s*$")
-#: Keras float layers that stand in for the quantized ones in the unquantized float model.
-_FLOAT_TWINS = {"QDense": "Dense", "QConv1D": "Conv1D", "QConv2D": "Conv2D"}
-_QUANTIZER_KEYS = (
-    "kernel_quantizer",
-    "bias_quantizer",
-    "kernel_range",
-    "bias_range",
-    "kernel_initializer",
-    "bias_initializer",
-    "kernel_constraint",
-    "bias_constraint",
-)
 
 
 def parse_input_type(text: str) -> FixedPoint:
@@ -64,14 +52,6 @@ def ap_fixed(fp: FixedPoint) -> str:
     return f"ap_fixed<{fp.bits},{fp.integer + 1}>"
 
 
-def _custom_objects() -> dict[str, Any]:
-    from qkeras.utils import _add_supported_quantized_objects
-
-    objects: dict[str, Any] = {}
-    _add_supported_quantized_objects(objects)
-    return objects
-
-
 def load_keras_file(path: Path):
     """The Keras model in ``path``, with QKeras' layers and quantizers registered; a UserError when it is none."""
     from tensorflow import keras
@@ -85,7 +65,7 @@ def load_keras_file(path: Path):
     try:
         if path.suffix == ".keras":
             return _load_keras_v3(path)
-        return keras.models.load_model(path, custom_objects=_custom_objects(), compile=False)
+        return keras.models.load_model(path, custom_objects=qkeras_objects(), compile=False)
     except Exception as err:  # noqa: BLE001 -- h5py, Keras and zipfile each raise their own kinds on a bad file
         first = (str(err).splitlines() or [type(err).__name__])[0]
         raise UserError(f"{path} is not a Keras/QKeras model file Keras 2.14 can load: {first}") from None
@@ -99,7 +79,7 @@ def _load_keras_v3(path: Path):
 
     from tensorflow import keras
 
-    objects = _custom_objects()
+    objects = qkeras_objects()
     with zipfile.ZipFile(path) as archive:
         config = json.loads(archive.read("config.json"))["config"]
     for layer in config.get("layers", []):
@@ -112,110 +92,14 @@ def _load_keras_v3(path: Path):
     return model
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# What the board can run, bit-exactly
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _fixed_format(quantizer, where: str):
-    from .rtl.layers import quantizer_format  # the open path's check: alpha=1, no stochastic rounding, plain relu
-
-    return quantizer_format(quantizer, where)
-
-
-def _check_layer(layer) -> None:
-    """Refuse, naming the layer, what hls4ml 1.3 does not convert bit-exactly (the quantizers themselves, the
-    shapes and the accumulator widths are checked on the whole encoder by trigcomp.rtl.parse_encoder)."""
-    from tensorflow import keras
-
-    kind = type(layer).__name__
-    where = f"layer {layer.name!r} ({kind})"
-    if kind not in ENCODER_LAYERS:
-        raise UserError(f"{where} cannot be converted bit-exactly; supported: {', '.join(ENCODER_LAYERS)}")
-    if kind in _FLOAT_TWINS:
-        if layer.activation is not keras.activations.linear:
-            raise UserError(f"{where}: an activation inside the layer is not supported; put it in a QActivation")
-        for which in ("kernel", "bias") if layer.use_bias else ("kernel",):
-            if getattr(layer, f"{which}_quantizer_internal") is None:
-                raise UserError(f"{where}: the {which} has no quantizer, so the firmware cannot hold it exactly")
-
-
-def firmware_chain(model, input_fp: FixedPoint | None):
-    """The model rebuilt in float64 (every layer, weights copied), with an input quantizer in front when given.
-
-    Saved layers carry dtype float32; only a rebuild with dtype float64 makes QKeras compute exactly.
-    """
-    from qkeras import QActivation, quantized_bits
-    from tensorflow import keras
-
-    from .rtl.layers import chain_layers
-
-    with exact_arithmetic(), keras.utils.custom_object_scope(_custom_objects()):
-        inputs = keras.Input(model.input_shape[1:], name=model.input_names[0], dtype="float64")
-        h = inputs
-        if input_fp is not None:
-            names = {layer.name for layer in model.layers}
-            name = next(n for n in ("input_quantizer", "trigcomp_input_quantizer") if n not in names)
-            h = QActivation(quantized_bits(input_fp.bits, input_fp.integer, alpha=1), name=name)(h)
-        for layer in chain_layers(model):
-            clone = type(layer).from_config(layer.get_config() | {"dtype": "float64"})
-            h = clone(h)
-            clone.set_weights(layer.get_weights())
-        return keras.Model(inputs, h, name=model.name)
-
-
-def float_chain(model):
-    """The unquantized float model: float twins of the quantized layers, shadow weights, ReLU uncapped."""
-    from tensorflow import keras
-
-    from .rtl.layers import chain_layers
-
-    with exact_arithmetic():
-        inputs = keras.Input(model.input_shape[1:], dtype="float64")
-        h = inputs
-        for layer in chain_layers(model):
-            kind = type(layer).__name__
-            config = layer.get_config() | {"dtype": "float64"}
-            if kind == "QActivation":
-                relu = type(layer.quantizer).__name__ == "quantized_relu"
-                clone = keras.layers.Activation("relu" if relu else "linear", name=layer.name, dtype="float64")
-            elif kind in _FLOAT_TWINS:
-                config = {k: v for k, v in config.items() if k not in _QUANTIZER_KEYS}
-                clone = getattr(keras.layers, _FLOAT_TWINS[kind]).from_config(config)
-            else:
-                clone = type(layer).from_config(config)
-            h = clone(h)
-            if layer.get_weights():
-                clone.set_weights(layer.get_weights())
-        return keras.Model(inputs, h)
-
-
-def _leading_input_type(chain: list) -> FixedPoint | None:
-    first = chain[0]
-    if type(first).__name__ != "QActivation" or type(first.quantizer).__name__ != "quantized_bits":
-        return None
-    fmt = _fixed_format(first.quantizer, f"layer {first.name!r}")
+def _latent_type(encoder: ir.Encoder, output_shape) -> FixedPoint:
+    """The link words need a signed, non-symmetric latent on a flat vector."""
+    fmt, name = encoder.output_format, encoder.steps[-1].name
     if not fmt.signed or fmt.symmetric:
-        raise UserError(
-            f"layer {first.name!r}: the input quantizer must be a signed, non-symmetric quantized_bits "
-            "(the board's input is one ap_fixed type)"
-        )
-    return FixedPoint(fmt.bits, fmt.integer)
-
-
-def _latent_type(chain: list, output_shape) -> FixedPoint:
-    last = chain[-1]
-    if type(last).__name__ != "QActivation" or type(last.quantizer).__name__ != "quantized_bits":
-        raise UserError(
-            f"the model ends in {last.name!r} ({type(last).__name__}), not a QActivation(quantized_bits(...)) "
-            "latent: the link words need a fixed-point latent"
-        )
-    fmt = _fixed_format(last.quantizer, f"layer {last.name!r}")
-    if not fmt.signed or fmt.symmetric:
-        raise UserError(f"layer {last.name!r}: the latent quantizer must be a signed, non-symmetric quantized_bits")
+        raise UserError(f"layer {name!r}: the latent quantizer must be a signed, non-symmetric quantized_bits")
     if len(output_shape) != 2:
         raise UserError(f"the latent must be a flat vector, got shape {tuple(output_shape[1:])}: add a Flatten")
-    return FixedPoint(fmt.bits, fmt.integer)
+    return fmt
 
 
 def _input_names(names: str | None, n_inputs: int) -> tuple[str, ...]:
@@ -262,14 +146,6 @@ class ImportedModel(EncoderModel):
         return tuple(self.info["variables"])
 
     @property
-    def input_quantizer(self) -> FixedPoint:
-        return FixedPoint(**self.info["input_quantizer"])
-
-    @property
-    def latent_quantizer(self) -> FixedPoint:
-        return FixedPoint(**self.info["latent_quantizer"])
-
-    @property
     def model_files(self) -> tuple[str, ...]:
         return ("model.json", self.info["model_file"])
 
@@ -282,18 +158,11 @@ class ImportedModel(EncoderModel):
             self._keras = load_keras_file(self.path / self.info["model_file"])
         return self._keras
 
-    def firmware_encoder(self):
-        if not hasattr(self, "_encoder"):
-            added = self.input_quantizer if self.info["input_type_from"] == "--input-type" else None
-            self._encoder = firmware_chain(self.keras_model(), added)
-        return self._encoder
-
-    def encode_float(self, x: np.ndarray) -> np.ndarray:
-        if not hasattr(self, "_float"):
-            self._float = float_chain(self.keras_model())
-        x = np.asarray(x, dtype=np.float64).reshape((len(x),) + self.input_shape)
-        with exact_arithmetic():
-            return self._float.predict(x, batch_size=65536, verbose=0)
+    def encoder_ir(self) -> ir.Encoder:
+        if not hasattr(self, "_ir"):
+            added = FixedPoint(**self.info["input_quantizer"]) if self.info["input_type_from"] == "--input-type" else None
+            self._ir = ir.from_keras(self.keras_model(), added)
+        return self._ir
 
 
 def _imported_hash(sha256: str, input_fp: FixedPoint, variables: tuple[str, ...]) -> str:
@@ -305,16 +174,11 @@ def import_keras(
     source: str | Path, out: str | Path, input_type: str | None = None, names: str | None = None, force: bool = False
 ) -> ImportedModel:
     """Check a QKeras encoder file and write its model directory (see the module docstring)."""
-    from .rtl.layers import chain_layers, parse_encoder
-
     source, out = Path(source), Path(out)
     check_output(out, force)
     given_fp = parse_input_type(input_type) if input_type is not None else None
     model = load_keras_file(source)
-    chain = chain_layers(model)
-    for layer in chain:
-        _check_layer(layer)
-    leading_fp = _leading_input_type(chain)
+    leading_fp = ir.leading_input_format(model)
     if leading_fp is None and given_fp is None:
         raise UserError(
             f"{source}: no input type: the model does not start with QActivation(quantized_bits(...)); "
@@ -326,7 +190,9 @@ def import_keras(
             "leave --input-type out"
         )
     input_fp = leading_fp or given_fp
-    latent_fp = _latent_type(chain, model.output_shape)
+    # refuses, by name, every layer the firmware cannot hold exactly; every accumulator exact in float64
+    encoder = ir.from_keras(model, None if leading_fp is not None else given_fp)
+    latent_fp = _latent_type(encoder, model.output_shape)
     input_shape = tuple(int(d) for d in model.input_shape[1:])
     variables = _input_names(names, int(np.prod(input_shape)))
     sha256 = _file_sha256(source)
@@ -343,14 +209,11 @@ def import_keras(
         "latent_quantizer": {"bits": latent_fp.bits, "integer": latent_fp.integer},
         "input_shape": list(input_shape),
         "variables": list(variables),
-        "layers": [{"name": layer.name, "class": type(layer).__name__} for layer in chain],
+        "layers": [{"name": layer.name, "class": type(layer).__name__} for layer in ir.chain_layers(model)],
         "versions": stack_versions(),
     }
     imported = ImportedModel(None, info)
-    imported._keras = model
-    encoder = imported.firmware_encoder()
-    check_encoder(encoder)  # the same check `trigcomp hls` makes, now rather than later
-    parse_encoder(encoder)  # every quantizer a plain fixed-point one; every accumulator exact in float64
+    imported._keras, imported._ir = model, encoder
     with staged_dir(out, force) as tmp:
         shutil.copyfile(source, tmp / info["model_file"])
         write_json(tmp / "model.json", info)

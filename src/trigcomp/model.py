@@ -19,16 +19,16 @@ import hashlib
 import json
 import logging
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, ir
 from .config import FixedPoint, ModelConfig, config_from_dict
 from .errors import UserError
+from .ir import OFFSET_GRID, exact_arithmetic
 from .records import VARIABLE_SETS, JetTable
 from .staging import staged_dir, write_json
 from .targets import MIN_MASS_FOR_RELATIVE, Targets, load_targets, residual_kind
@@ -43,8 +43,6 @@ MODEL_FILES = ("model.json", "weights.json", "metrics.json")
 MIN_TRAINING_JETS = 1000
 #: Non-linear target transforms, applied on the decoder side only.
 TRANSFORMS = {"pt": "log", "mass": "log1p", "nConstituents": "log1p"}
-#: The normalisation offset lies on this grid (in normalised units) so that the folded bias stays exact and short.
-OFFSET_GRID = 2.0**-4
 
 
 def resolve_model_variables(spec: tuple[str, ...] | str) -> tuple[str, ...]:
@@ -151,154 +149,27 @@ def fit_normalization(values: np.ndarray, variables: tuple[str, ...]) -> Normali
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _quantized_bits(fp: FixedPoint):
-    from qkeras import quantized_bits
-
-    return quantized_bits(fp.bits, fp.integer, alpha=1)
-
-
-def _encoder_layers(config: ModelConfig) -> list[tuple[str, int]]:
-    """(name, width) of each encoder QDense, the last one feeding the latent."""
-    names = [(f"enc_dense{i}", width) for i, width in enumerate(config.encoder.hidden)]
-    return names + [("enc_latent", config.latent.size)]
-
-
-def _hidden_activation(config: ModelConfig):
-    from qkeras import quantized_relu
-
-    return quantized_relu(config.encoder.activation_bits, config.encoder.activation_integer)
+def trained_encoder(config: ModelConfig, norm: Normalization, weights: dict[str, list[np.ndarray]] | None):
+    """The encoder description (trigcomp.ir) of a model: from its config, normalisation and weights (None: the
+    training graph only)."""
+    return ir.from_trained(
+        config, config.input_formats(norm.variables), norm.input_scale, norm.input_offset, weights
+    )
 
 
 def build_training_models(config: ModelConfig, norm: Normalization):
     """The autoencoder as trained: (autoencoder, decoder). Normalisation is an explicit step here."""
-    import tensorflow as tf
-    from qkeras import QActivation, QDense
     from tensorflow import keras
 
-    n = len(norm.variables)
-    kernel_q = _quantized_bits(FixedPoint(config.encoder.weight_bits, config.encoder.weight_integer))
-    bias_q = _quantized_bits(FixedPoint(config.encoder.bias_bits, config.encoder.bias_integer))
-    latent_fp = config.latent_quantizer
-    scale = tf.constant(norm.input_scale, dtype=tf.float32)
-    offset = tf.constant(norm.input_offset, dtype=tf.float32)
-
-    jet = keras.Input((n,), name="jet")
-    h = QActivation(_quantized_bits(config.input_quantizer), name="input_q")(jet)
-    h = keras.layers.Lambda(lambda t: (t - offset) * scale, name="normalise")(h)
-    layers = _encoder_layers(config)
-    for name, width in layers[:-1]:
-        h = QDense(width, kernel_quantizer=kernel_q, bias_quantizer=bias_q, name=name)(h)
-        h = QActivation(_hidden_activation(config), name=name.replace("dense", "relu"))(h)
-    name, width = layers[-1]
-    h = QDense(width, kernel_quantizer=kernel_q, bias_quantizer=bias_q, name=name)(h)
-    # Clipping before the latent quantizer changes no transmitted bit but stops the straight-through gradient
-    # from pushing pre-latent values out of range (seen: a latent stuck on one level).
-    h = keras.layers.Lambda(lambda t: tf.clip_by_value(t, latent_fp.min, latent_fp.max), name="latent_clip")(h)
-    latent = QActivation(_quantized_bits(latent_fp), name="latent")(h)
-
+    jet, latent = trained_encoder(config, norm, None).to_training_keras()
     latent_in = keras.Input((config.latent.size,), name="latent_in")
     d = latent_in
     for i, width in enumerate(config.decoder.hidden):
         d = keras.layers.Dense(width, activation="relu", name=f"dec_dense{i}")(d)
-    out = keras.layers.Dense(n, name="dec_out")(d)
+    out = keras.layers.Dense(len(norm.variables), name="dec_out")(d)
     decoder = keras.Model(latent_in, out, name="decoder")
     autoencoder = keras.Model(jet, decoder(latent), name="autoencoder")
     return autoencoder, decoder
-
-
-def _quantizer_for(values: np.ndarray, finest_lsb: float) -> FixedPoint:
-    """The narrowest quantized_bits that holds every value exactly (values lie on the finest_lsb grid)."""
-    largest = float(np.max(np.abs(values))) if values.size else 0.0
-    integer = max(0, int(np.ceil(np.log2(largest + finest_lsb))))
-    bits = integer - int(np.log2(finest_lsb)) + 1
-    return FixedPoint(bits, integer)
-
-
-def _folded_first_layer(config: ModelConfig, norm: Normalization, kernel_q: np.ndarray, bias_q: np.ndarray):
-    """Fold z = (x - offset) * scale into the first QDense: exact, since scale is a power of two."""
-    kernel = norm.input_scale[:, None] * kernel_q
-    bias = bias_q - (norm.input_offset * norm.input_scale) @ kernel_q
-    weight_lsb = FixedPoint(config.encoder.weight_bits, config.encoder.weight_integer).lsb
-    bias_lsb = FixedPoint(config.encoder.bias_bits, config.encoder.bias_integer).lsb
-    kernel_fp = _quantizer_for(kernel, weight_lsb * float(norm.input_scale.min()))
-    bias_fp = _quantizer_for(bias, min(bias_lsb, weight_lsb * OFFSET_GRID))
-    for values, fp in ((kernel, kernel_fp), (bias, bias_fp)):
-        if not np.array_equal(np.rint(values / fp.lsb) * fp.lsb, values) or not np.array_equal(
-            values.astype(np.float32), values
-        ):
-            raise RuntimeError("folded first-layer weights are not exact on their grid; this is a trigcomp bug")
-    return kernel.astype(np.float32), bias.astype(np.float32), kernel_fp, bias_fp
-
-
-def build_firmware_encoder(config: ModelConfig, norm: Normalization, weights: dict[str, list[np.ndarray]]):
-    """The encoder that goes on the board: raw jet in, quantized latent out, normalisation folded in.
-
-    Only layers hls4ml converts bit-exactly: input quantizer, QDense, quantized_relu, quantized_bits latent.
-    Built in float64: the folded first layer's products reach ~40 bits, more than a float32 mantissa holds, so
-    only in double precision is QKeras' arithmetic exactly the fixed-point arithmetic of the firmware.
-    """
-    with exact_arithmetic():
-        return _build_firmware_encoder(config, norm, weights)
-
-
-@contextmanager
-def exact_arithmetic():
-    """Keras in float64 while the firmware encoder is built or run (QKeras quantizers cast to Keras' floatx)."""
-    from tensorflow import keras
-
-    previous = keras.backend.floatx()
-    keras.backend.set_floatx("float64")
-    try:
-        yield
-    finally:
-        keras.backend.set_floatx(previous)
-
-
-def _build_firmware_encoder(config: ModelConfig, norm: Normalization, weights: dict[str, list[np.ndarray]]):
-    from qkeras import QActivation, QDense
-    from tensorflow import keras
-
-    kernel_fp = FixedPoint(config.encoder.weight_bits, config.encoder.weight_integer)
-    bias_fp = FixedPoint(config.encoder.bias_bits, config.encoder.bias_integer)
-    jet = keras.Input((len(norm.variables),), name="jet")
-    h = QActivation(_quantized_bits(config.input_quantizer), name="input_q")(jet)
-    layers = _encoder_layers(config)
-    folded_weights = {}
-    for index, (name, width) in enumerate(layers):
-        kernel_q, bias_q = quantized_weights(weights[name], kernel_fp, bias_fp)
-        if index == 0:
-            kernel, bias, k_fp, b_fp = _folded_first_layer(config, norm, kernel_q, bias_q)
-        else:
-            kernel, bias, k_fp, b_fp = kernel_q, bias_q, kernel_fp, bias_fp
-        dense = QDense(width, kernel_quantizer=_quantized_bits(k_fp), bias_quantizer=_quantized_bits(b_fp), name=name)
-        h = dense(h)
-        folded_weights[name] = [kernel, bias]
-        if index < len(layers) - 1:
-            h = QActivation(_hidden_activation(config), name=name.replace("dense", "relu"))(h)
-    latent = QActivation(_quantized_bits(config.latent_quantizer), name="latent")(h)
-    encoder = keras.Model(jet, latent, name="encoder")
-    for name, values in folded_weights.items():
-        encoder.get_layer(name).set_weights(values)
-    return encoder
-
-
-def quantized_weights(values: list[np.ndarray], kernel_fp: FixedPoint, bias_fp: FixedPoint):
-    """Kernel and bias exactly as QDense uses them (QKeras quantizer applied to the float shadow weights)."""
-    kernel = np.asarray(_quantized_bits(kernel_fp)(values[0].astype(np.float32)), dtype=np.float64)
-    bias = np.asarray(_quantized_bits(bias_fp)(values[1].astype(np.float32)), dtype=np.float64)
-    return kernel, bias
-
-
-def float_encoder_forward(config: ModelConfig, norm: Normalization, weights: dict[str, list[np.ndarray]], x):
-    """The unquantized float model's latent (float shadow weights, uncapped ReLU, no quantizers), in float64."""
-    h = norm.normalise_inputs(np.asarray(x, dtype=np.float64))
-    layers = _encoder_layers(config)
-    for index, (name, _) in enumerate(layers):
-        kernel, bias = (np.asarray(w, dtype=np.float64) for w in weights[name])
-        h = h @ kernel + bias
-        if index < len(layers) - 1:
-            h = np.maximum(h, 0.0)
-    return h
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -307,15 +178,31 @@ def float_encoder_forward(config: ModelConfig, norm: Normalization, weights: dic
 
 
 class EncoderModel:
-    """What the firmware stages (hls, csim, rtl) need of a model: a QKeras encoder that runs on the board and its
-    bit-exact reference. Subclasses: ``TrainedModel`` (``trigcomp train``) and ``ImportedModel`` (``trigcomp
-    import``, in trigcomp.imported). They provide ``path``, ``name``, ``hash``, ``variables`` (one name per input
-    value), ``input_quantizer``, ``latent_quantizer``, ``model_files`` (what an HLS project copies),
-    ``describe()`` (the manifest's "config"), ``firmware_encoder()`` (Keras, float64) and ``encode_float(x)``
-    (the unquantized float model's latent); the reference computations below are shared.
+    """What the firmware stages (hls, csim, rtl) need of a model: its encoder description (trigcomp.ir), the
+    QKeras encoder that runs on the board derived from it, and its bit-exact reference. Subclasses:
+    ``TrainedModel`` (``trigcomp train``) and ``ImportedModel`` (``trigcomp import``, in trigcomp.imported). They
+    provide ``path``, ``name``, ``hash``, ``variables`` (one name per input value), ``model_files`` (what an HLS
+    project copies), ``describe()`` (the manifest's "config") and ``encoder_ir()`` (the description); everything
+    below is derived from it.
     """
 
     path: Path | None
+
+    @property
+    def firmware_ir(self) -> ir.Encoder:
+        """What the board computes (normalisation folded in)."""
+        if not hasattr(self, "_firmware_ir"):
+            self._firmware_ir = self.encoder_ir().firmware()
+        return self._firmware_ir
+
+    @property
+    def input_quantizer(self) -> FixedPoint:
+        """The input port's format (the widest of the per-variable formats)."""
+        return self.firmware_ir.input.format
+
+    @property
+    def latent_quantizer(self) -> FixedPoint:
+        return self.firmware_ir.output_format
 
     @property
     def latent_lsb(self) -> float:
@@ -323,16 +210,37 @@ class EncoderModel:
 
     @property
     def n_latent(self) -> int:
-        return int(self.firmware_encoder().output_shape[-1])
+        return int(self.firmware_ir.n_outputs)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         """The encoder's input shape without the batch axis; the board sees it flattened (C order, channels last)."""
-        return tuple(int(d) for d in self.firmware_encoder().input_shape[1:])
+        return self.firmware_ir.input.shape
+
+    def firmware_encoder(self):
+        """The QKeras firmware encoder (float64), built from the description: what hls4ml converts."""
+        if not hasattr(self, "_encoder"):
+            self._encoder = self.firmware_ir.to_keras()
+        return self._encoder
+
+    def encode_float(self, x: np.ndarray) -> np.ndarray:
+        """The unquantized float model's latent (float shadow weights, uncapped ReLU, no quantizers), float64."""
+        return self.encoder_ir().float_forward(x)
+
+    def board_values(self, x: np.ndarray) -> np.ndarray:
+        """Jets as they arrive on the board's input port. With per-variable input formats each value arrives in
+        its own format (the port is the widest of them), so it is quantized here exactly as the sender does;
+        with one input format the board converts raw values itself and they are returned unchanged."""
+        if not self.firmware_ir.input.per_value:
+            return x
+        with np.errstate(over="ignore"):
+            values = np.asarray(x, dtype=np.float32).astype(np.float64)
+        return self.firmware_ir.input.quantize(values)[0]
 
     def encoder_input(self, x: np.ndarray) -> np.ndarray:
-        """Inputs as the board sees them: float32 values (held in float64), saturated to the input type, in the
-        encoder's input shape (rows of ``len(variables)`` values are reshaped).
+        """Inputs as the board sees them: float32 values (held in float64), saturated to the input type (each to
+        its own with per-variable formats), in the encoder's input shape (rows of ``len(variables)`` values are
+        reshaped).
 
         The firmware converts each value to the input type with saturation, so every value beyond the range,
         however large, and +-inf become the range's end. Clipping here first gives QKeras the same words and
@@ -343,8 +251,9 @@ class EncoderModel:
             x = np.asarray(x, dtype=np.float32).astype(np.float64)
         if np.isnan(x).any():
             raise UserError(f"{int(np.isnan(x).any(axis=-1).sum())} jet(s) hold NaN: NaN is not a valid jet value")
-        quantizer = self.input_quantizer
-        return np.clip(x, quantizer.min, quantizer.max).reshape((len(x),) + self.input_shape)
+        low, high = self.firmware_ir.input.bounds()
+        values = self.board_values(x) if self.firmware_ir.input.per_value else np.clip(x, low, high)
+        return values.reshape((len(x),) + self.input_shape)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """The quantized latent, as the QKeras firmware encoder computes it (the bit-exact reference)."""
@@ -390,32 +299,14 @@ class TrainedModel(EncoderModel):
         return self.config.bits_per_jet
 
     @property
-    def input_quantizer(self) -> FixedPoint:
-        return self.config.input_quantizer
-
-    @property
-    def latent_quantizer(self) -> FixedPoint:
-        return self.config.latent_quantizer
-
-    @property
-    def n_latent(self) -> int:
-        return self.config.latent.size
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return (len(self.variables),)
-
-    @property
     def hash(self) -> str:
         return _model_hash(self.config, self.normalization, self.weights)
 
     def describe(self) -> dict[str, Any]:
         return self.config.to_dict()
 
-    def firmware_encoder(self):
-        if not hasattr(self, "_encoder"):
-            self._encoder = build_firmware_encoder(self.config, self.normalization, self.weights)
-        return self._encoder
+    def encoder_ir(self) -> ir.Encoder:
+        return trained_encoder(self.config, self.normalization, self.weights)
 
     def decoder(self):
         if not hasattr(self, "_decoder"):
@@ -424,9 +315,6 @@ class TrainedModel(EncoderModel):
                 if layer.name in self.weights:
                     layer.set_weights(self.weights[layer.name])
         return self._decoder
-
-    def encode_float(self, x: np.ndarray) -> np.ndarray:
-        return float_encoder_forward(self.config, self.normalization, self.weights, x)
 
     def decode(self, latent: np.ndarray) -> np.ndarray:
         t = self.decoder().predict(np.asarray(latent, dtype=np.float32), batch_size=65536, verbose=0)

@@ -13,7 +13,7 @@ NanoAOD's type). A compressed file holds
   (``model.data_hash`` of the same table), events, jets, and the values clamped per field.
 
 An autoencoder's encoder runs either in TensorFlow (QKeras ``predict``) or natively: the same fixed-point arithmetic
-in vectorised numpy (``rtl.layers.EncoderSpec``: exact in float64), equal bit for bit and much faster. Files are
+in vectorised numpy (``trigcomp.ir.Encoder.reference``: exact in float64), equal bit for bit and much faster. Files are
 read and written in chunks (``step_size``), so memory does not grow with the file.
 """
 
@@ -61,14 +61,12 @@ _COMPRESSIONS = {"zstd": ("ZSTD", 5), "lzma": ("LZMA", 8), "zlib": ("ZLIB", 1), 
 
 
 class NativeAutoencoderCodec(AutoencoderCodec):
-    """An autoencoder codec whose encoder is evaluated in numpy with ``rtl.layers.EncoderSpec`` (the fixed-point
+    """An autoencoder codec whose encoder is evaluated in numpy with ``trigcomp.ir.Encoder.reference`` (the fixed-point
     arithmetic of the firmware, exact in float64) instead of TensorFlow: the same codes, bit for bit."""
 
     def __init__(self, model) -> None:
-        from .rtl.layers import parse_encoder
-
         super().__init__(model)
-        self.spec = parse_encoder(model.firmware_encoder())  # built here: a chunk's timing is the encoding alone
+        self.spec = model.firmware_ir  # built here: a chunk's timing is the encoding alone
 
     def encode(self, x: np.ndarray) -> Encoding:
         """Block by block: every intermediate array stays in the CPU cache."""

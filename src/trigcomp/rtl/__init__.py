@@ -1,7 +1,8 @@
 """The open firmware path, no vendor tool: QKeras encoder -> da4ml 0.5.2 -> Verilog -> Verilator and Yosys.
 
 * ``write_rtl_project(encoder, out, ...) -> RtlProject``: combinational and pipelined Verilog plus trigcomp.json
-  (deterministic, atomic).
+  (deterministic, atomic). ``encoder`` here and below: a QKeras encoder, or its description (trigcomp.ir.Encoder,
+  e.g. ``model.firmware_ir``, which keeps per-variable input formats).
 * ``simulate(project, inputs) -> latent`` and ``verify(encoder, project, inputs) -> RtlComparison``: Verilator,
   bit-exact against QKeras with ``trigcomp.compare.compare_words``.
 * ``synthesize(project) -> YosysResult``: Yosys ``synth_xilinx -family xcup``; writes estimate.json.
@@ -18,13 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..ir import FixedPoint
+from ..ir import from_keras as parse_encoder
 from ..reports.parsers.estimate import Estimate
 from . import synth as _synth
-from .layers import EncoderSpec, FixedFormat, parse_encoder
 from .project import VARIANTS, RtlProject, da4ml_estimate, load_project, write_rtl_project
 from .simulate import RtlComparison, simulate, verify
 from .synth import YosysResult, synthesize
-from .tracing import trace
+from .tracing import as_encoder_ir, trace
 
 __all__ = [
     "RtlComparison",
@@ -50,11 +52,11 @@ def estimate(encoder, clock_ns: float = 5.0, pipeline_ns: float | None = None, p
 
     The first call in a fresh environment compiles da4ml's solver with numba (~100-250 s, cached afterwards).
     """
-    traced = trace(parse_encoder(encoder))
+    traced = trace(as_encoder_ir(encoder))
     return da4ml_estimate(traced, traced.pipeline(clock_ns if pipeline_ns is None else pipeline_ns), clock_ns, part)
 
 
-def stimulus(fmt: FixedFormat, real: np.ndarray, n_jets: int, seed: int = 0) -> tuple[np.ndarray, dict[str, int]]:
+def stimulus(fmt: FixedPoint, real: np.ndarray, n_jets: int, seed: int = 0) -> tuple[np.ndarray, dict[str, int]]:
     """``n_jets`` test jets for the bit-exactness check, built around the real ones.
 
     In order: the real jets; real jets scaled per variable by a log-normal factor (realistic values, every
@@ -157,9 +159,9 @@ def run_rtl(
         raise UserError(f"--jets must be at least 1, got {jets}")
     seconds = {}
     start = time.monotonic()
-    encoder = model.firmware_encoder()
+    spec = model.firmware_ir
     project = write_rtl_project(
-        encoder,
+        spec,
         out,
         clock_ns=clock_ns,
         pipeline_ns=pipeline_ns,
@@ -168,7 +170,6 @@ def run_rtl(
         board=board,
     )
     seconds["write"] = time.monotonic() - start
-    spec: EncoderSpec = parse_encoder(encoder)
     test_jets, parts = stimulus(spec.input.format, inputs, jets)
     # The float model sees the same (saturated) inputs as the firmware, so the distance in LSB measures the
     # model's quantization, not the saturation of the far out-of-range test jets.
@@ -176,7 +177,7 @@ def run_rtl(
     comparisons = {}
     for variant in VARIANTS:
         start = time.monotonic()
-        comparisons[variant] = verify(encoder, project, test_jets, variant, float_model=float_latent)
+        comparisons[variant] = verify(model.firmware_encoder(), project, test_jets, variant, spec, float_latent)
         seconds[f"verilator_{variant}"] = time.monotonic() - start
     synthesis = None
     if synthesize:

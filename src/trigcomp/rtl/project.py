@@ -22,10 +22,10 @@ from string import Template
 from ..boards import get_board
 from ..errors import UserError
 from ..hls import FIRMWARE_DIR as PACKAGE_FIRMWARE
+from ..ir import Encoder
 from ..reports.parsers.estimate import Estimate
 from ..staging import check_output, staged_dir, write_json
-from .layers import EncoderSpec, parse_encoder
-from .tracing import ADDER_LEVEL_NS, DA4ML_VERSION, REGISTER_OVERHEAD_NS, Pipelined, Traced, trace
+from .tracing import ADDER_LEVEL_NS, DA4ML_VERSION, REGISTER_OVERHEAD_NS, Pipelined, Traced, as_encoder_ir, trace
 
 MANIFEST = "trigcomp.json"
 VARIANTS = ("pipelined", "combinational")
@@ -228,7 +228,7 @@ def write_rtl_project(
     if out.exists():
         _refuse_replacing_other_dirs(out)
     target = get_board(board)
-    spec = parse_encoder(encoder)
+    spec = as_encoder_ir(encoder)
     traced = trace(spec)
     pipelined = traced.pipeline(pipeline_ns)
     contents = _manifest(spec, traced, pipelined, target, clock_ns, pipeline_ns, project_name)
@@ -244,11 +244,11 @@ def write_rtl_project(
     return RtlProject(out, contents)
 
 
-def _manifest(spec: EncoderSpec, traced: Traced, pipelined: Pipelined, board, clock_ns, pipeline_ns, name) -> dict:
+def _manifest(spec: Encoder, traced: Traced, pipelined: Pipelined, board, clock_ns, pipeline_ns, name) -> dict:
     layers = spec.layers_json()
     accumulators = {entry["layer"]: entry["format"] for entry in traced.accumulators}
     for layer in layers:
-        if layer["class"] == "QDense":
+        if layer["layer"] in accumulators:
             layer["accumulator"] = accumulators[layer["layer"]]
     return {
         "kind": "rtl",

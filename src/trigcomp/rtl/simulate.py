@@ -20,9 +20,10 @@ import numpy as np
 
 from ..compare import Comparison, compare_words
 from ..errors import UserError
+from ..ir import Encoder, FixedPoint
 from ..model import exact_arithmetic
-from .layers import FixedFormat, parse_encoder
 from .project import RtlProject, load_project
+from .tracing import as_encoder_ir
 
 _BUILD_STAMP = "trigcomp_build.sha256"
 _EMULATORS: dict[Path, tuple[str, ctypes.CDLL]] = {}
@@ -87,12 +88,14 @@ def _build(sim: Path, prefix: str, digest: str) -> None:
     (sim / _BUILD_STAMP).write_text(digest)
 
 
-def _word_format(entry: dict) -> FixedFormat:
-    return FixedFormat(signed=entry["signed"], integer=entry["integer"], fractional=entry["fractional"])
+def _word_format(entry: dict) -> FixedPoint:
+    return FixedPoint.from_kif(entry["signed"], entry["integer"], entry["fractional"])
 
 
-def _input_format(project: RtlProject) -> FixedFormat:
-    return _word_format(project.manifest["layers"][0]["format"])
+def _input_formats(project: RtlProject) -> list[FixedPoint]:
+    """One format per input value: the per-variable ones when the encoder has them, else the port's for all."""
+    entry = project.manifest["layers"][0]
+    return [_word_format(f) for f in entry.get("formats", [entry["format"]] * project.manifest["inputs"])]
 
 
 def simulate(
@@ -114,8 +117,15 @@ def simulate(
         if project.manifest["io"][side]["bits"] > 32:
             raise UserError(f"the encoder's {side} word is wider than the 32 bits da4ml's Verilator harness carries")
     library = _emulator(project, variant)
-    fmt, port = _input_format(project), _word_format(project.manifest["io"]["input"])
-    words = fmt.words(raw.astype(np.float32))[0] * 2.0 ** (port.fractional - fmt.fractional)
+    port = _word_format(project.manifest["io"]["input"])
+    raw = raw.astype(np.float32)
+    words = np.stack(
+        [
+            fmt.words(raw[:, j])[0] * 2.0 ** (port.fractional - fmt.fractional)
+            for j, fmt in enumerate(_input_formats(project))
+        ],
+        axis=1,
+    )
     c_inputs = np.ascontiguousarray(words, dtype=np.int32)
     c_outputs = np.zeros((len(raw), n_out), dtype=np.int32)
     if len(raw):
@@ -149,6 +159,7 @@ def verify(
     project: RtlProject | Path,
     inputs: np.ndarray,
     variant: str = "pipelined",
+    spec: Encoder | None = None,
     float_model: np.ndarray | None = None,
 ) -> RtlComparison:
     """Simulate ``inputs`` (raw jets) in Verilator and compare word by word with the QKeras encoder.
@@ -157,10 +168,12 @@ def verify(
     (float64): where its float32 sums are too short, ``qkeras_inexact_jets`` counts the jets QKeras gets wrong, and
     ``exact_mismatches`` tells whether the firmware matches the exact result there; ``firmware_errors`` counts the
     jets no QKeras artefact explains (the firmware differs from both).
-    ``float_model`` (the unquantized model's latent), when given, is reported in LSB by compare_words.
+    ``spec``: the encoder's description when the caller has it (it keeps per-variable input formats), else parsed
+    from ``encoder``. ``float_model`` (the unquantized model's latent), when given, is reported in LSB by
+    compare_words.
     """
     project = load_project(project)
-    spec = parse_encoder(encoder)
+    spec = spec if spec is not None else as_encoder_ir(encoder)
     if spec.digest() != project.manifest["encoder_digest"]:
         raise UserError(f"{project.path} was made from a different encoder (digest mismatch)")
     quantized, saturated = spec.quantize_inputs(inputs)

@@ -53,9 +53,10 @@ def build_encoder(config: EncoderConfig):
 
 def verification_inputs(encoder, n_jets: int, seed: int = 0) -> np.ndarray:
     """Random jets, edge values and out-of-range inputs (stimulus) plus exact rounding ties of the input grid."""
-    from . import parse_encoder, stimulus
+    from . import stimulus
+    from .tracing import as_encoder_ir
 
-    fmt = parse_encoder(encoder).input.format
+    fmt = as_encoder_ir(encoder).input.format
     rng = np.random.default_rng(seed)
     real_like = rng.lognormal(0.0, 1.5, (500, encoder.input_shape[1])) * rng.choice([-1, 1], (500, 1))
     jets, _ = stimulus(fmt, real_like, n_jets, seed=seed)

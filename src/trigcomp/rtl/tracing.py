@@ -16,7 +16,7 @@ from importlib.metadata import version
 import numpy as np
 
 from ..errors import UserError
-from .layers import Dense, EncoderSpec, FixedFormat
+from ..ir import Dense, Encoder, FixedPoint, Quantize, from_keras
 
 # numba (under da4ml's solver) would start a thread per core on a machine shared by several jobs; must be set
 # before numba is first imported.
@@ -88,7 +88,7 @@ def _format_of(array) -> dict:
     return {"signed": bool(k), "integer": i, "fractional": f, "bits": k + i + f}
 
 
-def _round_half_even(value, fmt: FixedFormat):
+def _round_half_even(value, fmt: FixedPoint):
     """value -> fmt with QKeras semantics: round half to even, then saturate (clip(round(x)), as QKeras does).
 
     With F fractional bits in and f < F out: floor(v + 2^-f/2 - 2^-F + odd * 2^-F) is round-half-even, where odd
@@ -104,7 +104,7 @@ def _round_half_even(value, fmt: FixedFormat):
     return _saturate(value, fmt).quantize(k, i, f, "WRAP", "TRN")
 
 
-def _saturate(value, fmt: FixedFormat):
+def _saturate(value, fmt: FixedPoint):
     """Clip to fmt's word range with multiplexers against constants of scale 1.
 
     da4ml's own SAT (max_of / min_of) builds its bound constants at the operand's scale factor; after a few
@@ -119,19 +119,28 @@ def _saturate(value, fmt: FixedFormat):
     return value
 
 
-def _trace(spec: EncoderSpec) -> Traced:
+def as_encoder_ir(encoder) -> Encoder:
+    """The firmware description of ``encoder``: given as one (trigcomp.ir), or parsed from a QKeras model."""
+    return encoder if isinstance(encoder, Encoder) else from_keras(encoder)
+
+
+def _trace(spec: Encoder) -> Traced:
     from da4ml.trace import FixedVariableArray, FixedVariableArrayInput, HWConfig, comb_trace
 
     port = FixedVariableArrayInput((spec.n_inputs,), hwconf=HWConfig(*_HWCONF), solver_options=_SOLVER_OPTIONS)
-    fmt = spec.input.format
-    # The input port carries the already quantized input word (simulate() quantizes in software first).
-    x = port.quantize(int(fmt.signed), fmt.integer, fmt.fractional)
+    formats = spec.input.formats
+    # The input port carries the already quantized input word, each value in its own format (simulate()
+    # quantizes in software first): da4ml sizes the first layer's adders by these ranges.
+    x = port.quantize(
+        [int(f.signed) for f in formats], [f.integer for f in formats], [f.fractional for f in formats]
+    )
     accumulators = []
     for step in spec.steps:
         if isinstance(step, Dense):
-            x = x @ step.kernel + step.bias
+            kernel, bias = step.matrix()
+            x = x @ kernel + bias
             accumulators.append({"layer": step.name, "format": _format_of(x)})
-        else:
+        elif isinstance(step, Quantize):
             x = FixedVariableArray(np.array([_round_half_even(v, step.format) for v in x._vars]), x.solver_options)
     comb = comb_trace(port, x)
     if comb.lookup_tables:
@@ -142,7 +151,7 @@ def _trace(spec: EncoderSpec) -> Traced:
 _TRACES: dict[str, Traced] = {}
 
 
-def trace(spec: EncoderSpec) -> Traced:
+def trace(spec: Encoder) -> Traced:
     """The da4ml trace of spec, cached by the encoder digest (one encoder at a time keeps memory bounded)."""
     digest = spec.digest()
     if digest not in _TRACES:

@@ -63,14 +63,15 @@ def hls_digests(work: Path) -> dict[str, str]:
 
 
 def rtl_digests(work: Path) -> dict[str, str]:
-    """The RTL project (da4ml Verilog, both variants, manifest, estimate) of models/jet4."""
+    """The RTL project (da4ml Verilog, both variants, manifest, estimate) of models/jet4, written from the model's
+    encoder description as `trigcomp rtl` does (recorded on main from its QKeras firmware encoder)."""
     from trigcomp.hls import project_digest
     from trigcomp.model import load_model
     from trigcomp.rtl import write_rtl_project
 
     model = load_model(ROOT / "models" / "jet4")
     manifest = {"model": {"name": model.name, "hash": model.hash, "variables": list(model.variables)}}
-    write_rtl_project(model.firmware_encoder(), work / "jet4_rtl", manifest=manifest)
+    write_rtl_project(model.firmware_ir, work / "jet4_rtl", manifest=manifest)  # as `trigcomp rtl` does
     return {"rtl/jet4": project_digest(work / "jet4_rtl")}
 
 

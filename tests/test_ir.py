@@ -29,7 +29,7 @@ def per_variable_model(tmp_path_factory, jets):
 def test_fixed_point_words_round_half_to_even_and_saturate():
     fmt = FixedPoint(6, 2)  # sign + 2 integer + 3 fractional bits
     assert (fmt.fractional, fmt.lsb, fmt.min, fmt.max) == (3, 0.125, -4.0, 3.875)
-    words, saturated = fmt.words(np.array([0.0625, 0.1875, 3.9, -4.2, 1e30]))
+    words, saturated = fmt.words(np.array([0.0625, 0.1875, 3.95, -4.2, 1e30]))
     assert words.tolist() == [0, 2, 31, -32, 31] and saturated.tolist() == [False, False, True, True, True]
     assert FixedPoint(8, 3, signed=False).word_range == (0, 255)
     assert FixedPoint(8, 3, symmetric=True).word_range == (-127, 127)
@@ -138,3 +138,42 @@ def test_per_variable_hls_project_is_bit_exact_in_csim(tmp_path, per_variable_mo
     result = run_csim(project, per_variable_model, jets.values, jets=5000, adversarial=500, processes=1)
     assert result.mismatches == 0 and result.passed
     assert result.saturated["input_values"] > 0
+
+
+def test_a_conv_encoder_is_a_step_list_built_without_its_source():
+    """The ECON-T Conv2D example parsed, then rebuilt from the steps' own fields alone (as a trained Conv2D
+    encoder would be): the same latent as the original model, and as the exact reference."""
+    import sys
+    from dataclasses import replace
+
+    from trigcomp.ir import Conv, Dense, exact_arithmetic, from_keras
+
+    sys.path.insert(0, str(REPO / "examples"))
+    from econ_t_encoder import build_encoder, example_cells
+
+    original = build_encoder("conv", 0)
+    spec = from_keras(original)
+    assert [type(step).__name__ for step in spec.steps] == [
+        "Reshape",
+        "Conv",
+        "Quantize",
+        "Reshape",
+        "Dense",
+        "Quantize",
+    ]
+    weights = {"kernel_format": FixedPoint(6, 0), "bias_format": FixedPoint(10, 3)}
+    own = replace(
+        spec,
+        input=replace(spec.input, source=None),
+        steps=tuple(
+            replace(step, source=None, **(weights if isinstance(step, (Conv, Dense)) else {})) for step in spec.steps
+        ),
+    )
+    cells = example_cells(500, 1)
+    quantized, _ = spec.quantize_inputs(cells)
+    exact, _ = spec.reference(quantized)
+    with exact_arithmetic():
+        rebuilt = own.to_keras().predict(quantized, verbose=0)
+    assert np.array_equal(rebuilt, exact)
+    assert np.array_equal(original.predict(quantized.astype(np.float32), verbose=0), exact)
+    assert len(np.unique(exact)) > 10

@@ -327,7 +327,7 @@ def write_hls_project(
             "test_bench_jets": n_tb,
             "versions": stack_versions(),
         }
-        unavailable = _write_estimate(tmp, encoder, options)
+        unavailable = _write_estimate(tmp, model.firmware_ir, options)
         if unavailable:
             manifest["estimate_unavailable"] = unavailable
         write_json(tmp / MANIFEST, manifest)

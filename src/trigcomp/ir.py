@@ -260,17 +260,15 @@ class Dense:
         return self.kernel_q, self.bias_q
 
     def keras(self):
-        from qkeras import QDense
-
         if self.source is not None:
             return _clone(self.source)
-        layer = QDense(
-            self.units,
-            kernel_quantizer=self.kernel_format.qkeras(),
-            bias_quantizer=self.bias_format.qkeras(),
-            name=self.name,
-        )
-        return layer, [self.kernel_q, self.bias_q]
+        quantizers = {"kernel_quantizer": self.kernel_format.qkeras(), "bias_quantizer": self.bias_format.qkeras()}
+        return self._keras_layer(quantizers), [self.kernel_q, self.bias_q]
+
+    def _keras_layer(self, quantizers: dict):
+        from qkeras import QDense
+
+        return QDense(self.units, **quantizers, name=self.name)
 
     def float_forward(self, x: np.ndarray) -> np.ndarray:
         return x @ np.asarray(self.kernel, np.float64) + np.asarray(self.bias, np.float64)
@@ -318,10 +316,12 @@ class Conv(Dense):
     def units(self) -> int:
         return int(self.kernel_q.shape[-1])
 
-    def keras(self):
-        if self.source is None:
-            raise NotImplementedError("trained convolution encoders are built by their own config (not yet)")
-        return _clone(self.source)
+    def _keras_layer(self, quantizers: dict):
+        from qkeras import QConv1D, QConv2D
+
+        kind = QConv2D if len(self.in_shape) == 3 else QConv1D
+        kernel_size = self.kernel_q.shape[:-2]
+        return kind(self.units, kernel_size, strides=self.strides, padding=self.padding, **quantizers, name=self.name)
 
     def to_json(self) -> dict:
         return super().to_json() | {"class": type(self.source).__name__ if self.source is not None else "QConv"}

@@ -134,7 +134,7 @@ def test_per_variable_hls_project_is_bit_exact_in_csim(tmp_path, per_variable_mo
     project = write_hls_project(
         per_variable_model, tmp_path / "prj", HlsOptions(get_board("vu13p"), 5.0), jets.values[:200]
     )
-    assert project.manifest["inputs"]["precision"] == "ap_fixed<20,12>"
+    assert project.manifest["inputs"]["precision"].startswith("ap_fixed<20,12,")  # the port: the widest
     result = run_csim(project, per_variable_model, jets.values, jets=5000, adversarial=500, processes=1)
     assert result.mismatches == 0 and result.passed
     assert result.saturated["input_values"] > 0
@@ -177,3 +177,20 @@ def test_a_conv_encoder_is_a_step_list_built_without_its_source():
     assert np.array_equal(rebuilt, exact)
     assert np.array_equal(original.predict(quantized.astype(np.float32), verbose=0), exact)
     assert len(np.unique(exact)) > 10
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_per_variable_rtl_is_bit_exact_in_verilator(tmp_path, per_variable_model, jets):
+    """Each input value enters the da4ml Verilog in its own format (the harness pads to the widest port word)."""
+    import shutil
+
+    if shutil.which("verilator") is None:
+        pytest.skip("verilator not on PATH")
+    from trigcomp.rtl import run_rtl
+
+    result = run_rtl(per_variable_model, tmp_path / "rtl", jets.values[:1000], jets=5000, synthesize=False)
+    manifest = result.project.manifest
+    assert len(manifest["layers"][0]["formats"]) == len(per_variable_model.variables)
+    assert result.mismatches == 0 and result.qkeras_mismatches == 0
+    assert all(comparison.saturated_values > 0 for comparison in result.comparisons.values())

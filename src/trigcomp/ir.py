@@ -209,8 +209,6 @@ class Input:
 
     def quantize(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(jets, values) -> each value in its own format (round half to even, saturate), and the saturated mask."""
-        if not self.per_value:
-            return self.format.quantize(raw), self.format.words(raw)[1]
         columns = [fmt.words(raw[:, j]) for j, fmt in enumerate(self.formats)]
         values = np.stack([words * fmt.lsb for (words, _), fmt in zip(columns, self.formats)], axis=1)
         return values, np.stack([saturated for _, saturated in columns], axis=1)

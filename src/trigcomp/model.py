@@ -3,12 +3,13 @@
 How a jet flows through a trained model:
 
 * The board sees raw jet quantities (GeV, radians, fractions) as one fixed-point input type (``[input]`` in the
-  config); values outside its range saturate, and that is counted.
+  config), or per variable its own (``[input.variables]``); values outside the range saturate, and that is counted.
 * Normalisation is an affine map ``z = (x - offset) * scale`` with a power-of-two ``scale`` per variable and an
   ``offset`` on a coarse grid. During training it is a separate step; for the firmware it is folded exactly into
   the first QDense (kernel rows shifted by the scale, offset moved into the bias), so the board pays nothing for it.
 * Encoder: QDense + quantized_relu layers, then a QDense into the quantized latent (``[latent]``: size x bits are
-  the bits per jet that leave the board).
+  the bits per jet that leave the board). Its description (trigcomp.ir, ``trained_encoder``) is built from the
+  config and weights; the training graph, the firmware encoder and the float model are derived from it.
 * Decoder (offline, float): reconstructs the *transformed* targets (log pt, log(1+mass), log(1+nConstituents),
   the others as they are, each standardised); the non-linear inverse is applied here, never on the board.
 """

@@ -160,7 +160,9 @@ class ImportedModel(EncoderModel):
 
     def encoder_ir(self) -> ir.Encoder:
         if not hasattr(self, "_ir"):
-            added = FixedPoint(**self.info["input_quantizer"]) if self.info["input_type_from"] == "--input-type" else None
+            added = (
+                FixedPoint(**self.info["input_quantizer"]) if self.info["input_type_from"] == "--input-type" else None
+            )
             self._ir = ir.from_keras(self.keras_model(), added)
         return self._ir
 

@@ -153,9 +153,7 @@ def fit_normalization(values: np.ndarray, variables: tuple[str, ...]) -> Normali
 def trained_encoder(config: ModelConfig, norm: Normalization, weights: dict[str, list[np.ndarray]] | None):
     """The encoder description (trigcomp.ir) of a model: from its config, normalisation and weights (None: the
     training graph only)."""
-    return ir.from_trained(
-        config, config.input_formats(norm.variables), norm.input_scale, norm.input_offset, weights
-    )
+    return ir.from_trained(config, config.input_formats(norm.variables), norm.input_scale, norm.input_offset, weights)
 
 
 def build_training_models(config: ModelConfig, norm: Normalization):

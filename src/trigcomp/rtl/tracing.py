@@ -131,9 +131,7 @@ def _trace(spec: Encoder) -> Traced:
     formats = spec.input.formats
     # The input port carries the already quantized input word, each value in its own format (simulate()
     # quantizes in software first): da4ml sizes the first layer's adders by these ranges.
-    x = port.quantize(
-        [int(f.signed) for f in formats], [f.integer for f in formats], [f.fractional for f in formats]
-    )
+    x = port.quantize([int(f.signed) for f in formats], [f.integer for f in formats], [f.fractional for f in formats])
     accumulators = []
     for step in spec.steps:
         if isinstance(step, Dense):

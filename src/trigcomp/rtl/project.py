@@ -22,6 +22,7 @@ from string import Template
 from ..boards import get_board
 from ..errors import UserError
 from ..hls import FIRMWARE_DIR as PACKAGE_FIRMWARE
+from ..records import SCHEMA_VERSION, check_schema_version
 from ..reports.parsers.estimate import Estimate
 from ..staging import check_output, staged_dir, write_json
 from .layers import EncoderSpec, parse_encoder
@@ -97,6 +98,7 @@ def load_project(project: RtlProject | Path | str) -> RtlProject:
         manifest = None
     if not isinstance(manifest, dict) or manifest.get("kind") != "rtl":
         raise UserError(f"{path} is not an RTL project (no {MANIFEST} with kind 'rtl'); make one with `trigcomp rtl`")
+    check_schema_version(manifest, str(path / MANIFEST))
     return RtlProject(path, manifest)
 
 
@@ -251,6 +253,7 @@ def _manifest(spec: EncoderSpec, traced: Traced, pipelined: Pipelined, board, cl
         if layer["class"] == "QDense":
             layer["accumulator"] = accumulators[layer["layer"]]
     return {
+        "schema_version": SCHEMA_VERSION,
         "kind": "rtl",
         "project_name": name,
         "board": board.name,

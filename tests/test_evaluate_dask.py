@@ -19,7 +19,7 @@ def test_dask_evaluation_equals_the_in_process_one(tmp_path, capsys):
     )
     assert code == 0, err
     alone, spread = json.loads(alone), json.loads(spread)
-    assert [s["sample"] for s in alone["samples"]] == ["f0", "f1"]
+    assert alone["schema_version"] == 1 and [s["sample"] for s in alone["samples"]] == ["f0", "f1"]
     assert alone["samples"][0]["variables"] != alone["samples"][1]["variables"]  # two files, not one twice
     assert spread == alone  # every number, the per-sample ones and the combined ones
 

@@ -312,25 +312,21 @@ def check_evaluation_inputs(model: TrainedModel, others: Sequence[TrainedModel],
 def evaluate(
     model: TrainedModel,
     jets: JetTable | Sequence[JetTable],
-    baseline_train: np.ndarray | None = None,
-    budgets: tuple[int, ...] = DEFAULT_BUDGETS,
     others: tuple[TrainedModel, ...] = (),
     targets: Targets | None = None,
-    baseline_source: str = "the model's training jets",
+    **baselines: Any,
 ) -> Evaluation:
     """Evaluate ``model`` on each sample in ``jets`` separately (one table per data file) and on all together.
 
-    Baselines are fitted on ``baseline_train`` (the model's training jets, described by ``baseline_source``);
-    without it, on the training split of whichever sample is the model's training data, and without such a sample
-    the baselines are refused rather than fitted on evaluation jets. ``targets``: a ``Targets`` to check on every
-    sample. ``others``: more autoencoders (e.g. the same architecture at other latent bits) to place on the
-    rate-distortion curve, evaluated on the same held-out jets.
+    ``targets``: a ``Targets`` to check on every sample. ``others``: more autoencoders (e.g. the same architecture at
+    other latent bits) to place on the rate-distortion curve, evaluated on the same held-out jets. ``baselines``:
+    ``combine_samples``' ``baseline_train``, ``baseline_source`` and ``budgets``.
     """
     tables = [jets] if isinstance(jets, JetTable) else list(jets)
     check_evaluation_inputs(model, others, targets)
     names = sample_names([t.sources or (t.preset,) for t in tables])
     evaluated = [evaluate_sample(model, t, name, targets) for t, name in zip(tables, names)]
-    return combine_samples(model, evaluated, baseline_train, budgets, others, targets, baseline_source)
+    return combine_samples(model, evaluated, others=others, targets=targets, **baselines)
 
 
 def evaluate_files(
@@ -389,7 +385,12 @@ def combine_samples(
     targets: Targets | None = None,
     baseline_source: str = "the model's training jets",
 ) -> Evaluation:
-    """The evaluation of all samples together (``evaluate``'s arguments), from the samples evaluated one by one."""
+    """The evaluation of all samples together, from the samples evaluated one by one.
+
+    Baselines are fitted on ``baseline_train`` (the model's training jets, described by ``baseline_source``);
+    without it, on the training split of whichever sample is the model's training data, and without such a sample
+    the baselines are refused rather than fitted on evaluation jets.
+    """
     samples = [e.sample for e in evaluated]
     truth = np.concatenate([s.truth for s in samples])
     reco = np.concatenate([s.reco for s in samples])

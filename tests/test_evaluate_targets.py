@@ -100,7 +100,7 @@ def test_targets_met_exit_0_with_junit_plots_and_a_reconstructed_root_file(capsy
     assert [s["sample"] for s in payload["samples"]] == ["ttbar-a", "ttbar-b"]
     assert all(s["held_out"].startswith("all jets") for s in payload["samples"])
     source = payload["baseline_training"]
-    assert str(QCD) in source and "data hash 39c5bccb89cf4169 verified" in source
+    assert str(QCD.resolve()) in source and "data hash 39c5bccb89cf4169 verified" in source
     pt = payload["targets"]["ttbar-b"]["variables"]["pt"]
     assert pt["pass"] is True and pt["target"]["sigma"] == 0.5 and pt["pt_bins"]
     assert set(payload) >= {"variables", "total_nmse", "pt_bins", "baselines", "held_out"}  # the keys users had
@@ -177,7 +177,7 @@ def test_training_jets_found_at_the_recorded_path_with_the_recorded_cuts(tmp_pat
     them from any directory and reads them with its own cuts (the evaluation's would give other jets, which the
     hash refuses)."""
     from trigcomp.config import config_from_dict
-    from trigcomp.data import load_jets
+    from trigcomp.data import JetSelection, load_jets
     from trigcomp.evaluate import locate_training_jets
     from trigcomp.model import split_events, train
 
@@ -195,8 +195,7 @@ def test_training_jets_found_at_the_recorded_path_with_the_recorded_cuts(tmp_pat
 
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")  # the relative "train.root" now leads nowhere
-    evaluation_options = {"preset": None, "mapping": None, "pt_min": 0.0, "eta_max": None, "leading": None}
-    found, source = locate_training_jets(model, evaluation_options)
+    found, source = locate_training_jets(model, JetSelection())  # the evaluation read its data without cuts
     cfg = config.training
     expected, _, _ = split_events(trained_on.event_index, config.seed, cfg.validation_fraction, cfg.test_fraction)
     assert np.array_equal(found, trained_on.values[expected])
@@ -204,4 +203,4 @@ def test_training_jets_found_at_the_recorded_path_with_the_recorded_cuts(tmp_pat
 
     training["selection"]["pt_min"] = 40.0  # the recorded cuts no longer reproduce the training jets
     with pytest.raises(UserError, match="cannot find the jets tiny was trained on"):
-        locate_training_jets(model, evaluation_options)
+        locate_training_jets(model, JetSelection())

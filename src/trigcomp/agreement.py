@@ -62,7 +62,7 @@ class Agreement:
 
 def check_same_model(model: EncoderModel, hls_project: HlsProject, rtl_project: RtlProject) -> None:
     for kind, project in (("HLS", hls_project), ("RTL", rtl_project)):
-        if project.manifest.get("model", {}).get("hash") != model.hash:
+        if project.model_hash != model.hash:
             raise UserError(f"the {kind} project {project.path} was made from another model than {model.name}")
 
 

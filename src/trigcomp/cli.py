@@ -7,7 +7,7 @@ Exit codes (a contract for CI scripts): 0 ok; 1 a check failed (csim mismatch, b
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import importlib.resources
 import json
 import logging
 import math
@@ -22,9 +22,11 @@ from .ci import csim_cases, design_name, report_cases, rtl_cases
 from .errors import CheckFailed, UserError
 from .junit import check_junit_path, write_junit
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = REPO_ROOT / "data" / "qcd.root"
-DEFAULT_RUN_CONFIG = REPO_ROOT / "configs" / "run.toml"
+#: The bundled QCD sample and run's config are package data (data/qcd.root and configs/run.toml link to them),
+#: so `trigcomp run` works from an installed wheel in any directory.
+SAMPLES_DIR = Path(str(importlib.resources.files("trigcomp").joinpath("samples")))
+DEFAULT_DATA = SAMPLES_DIR / "qcd.root"
+DEFAULT_RUN_CONFIG = SAMPLES_DIR / "run.toml"
 DATA_HELP = (
     "{what}: a ROOT file of jets (default: the bundled sample), or a table: .npy (N x inputs or N x input "
     "shape), .csv with a header row, .parquet (needs pyarrow); columns named like the model's inputs"
@@ -164,10 +166,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import expand_paths
     from .evaluate import (
-        evaluate,
-        is_training_data,
+        check_evaluation_inputs,
+        combine_samples,
+        evaluate_files,
+        evaluate_sample,
         locate_training_jets,
         render_markdown,
+        sample_names,
         target_junit_cases,
         write_report,
     )
@@ -182,13 +187,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     targets = load_targets(args.targets) if args.targets else None
     if args.junit and targets is None:
         raise UserError("--junit writes one test case per target check: give --targets too")
-    samples = [_load(args, [path], model.variables) for path in expand_paths(args.data)]
     others = tuple(load_model(path) for path in args.compare or ())
+    check_evaluation_inputs(model, others, targets)
+    paths = expand_paths(args.data)
+    if args.workers is not None or args.scheduler:  # one Dask task per file; combined exactly as in-process
+        samples = evaluate_files(args.model, paths, _selection(args), targets, args.workers, args.scheduler)
+    else:
+        samples = [
+            evaluate_sample(model, _load(args, [path], model.variables), name, targets)
+            for path, name in zip(paths, sample_names([(path,) for path in paths]))
+        ]
     baselines = {}
-    if args.training_data or not any(is_training_data(model, sample) for sample in samples):
-        train, source = locate_training_jets(model, dataclasses.asdict(_selection(args)), args.training_data or ())
+    if args.training_data or all(sample.training_split is None for sample in samples):
+        train, source = locate_training_jets(model, _selection(args), args.training_data or ())
         baselines = {"baseline_train": train, "baseline_source": source}
-    evaluation = evaluate(model, samples, others=others, targets=targets, **baselines)
+    evaluation = combine_samples(model, samples, others=others, targets=targets, **baselines)
     logging.getLogger("trigcomp").info("baselines fitted on %s", evaluation.baseline_training)
     if args.out:
         with staged_dir(args.out, args.force) as tmp:
@@ -380,7 +393,7 @@ def cmd_csim(args: argparse.Namespace) -> int:
     project = load_project(args.project)
     if "codec" in project.manifest:
         return _codec_csim(args, project, junit)
-    model = load_encoder_model(project.path / project.manifest["model"]["dir"])
+    model = load_encoder_model(project.model_dir)
     result = _csim(project, model, _model_inputs(args, model), args)
     _emit(args, result.to_json(), _csim_text(result))
     if junit:
@@ -395,7 +408,7 @@ def cmd_csim(args: argparse.Namespace) -> int:
 def _codec_csim(args: argparse.Namespace, project, junit: Path | None) -> int:
     from .codec_hls import run_codec_csim
 
-    jets = _load(args, _default_data(args.data), project.manifest["inputs"]["variables"])
+    jets = _load(args, _default_data(args.data), project.input_variables)
     result = run_codec_csim(
         project,
         jets.values.astype(float),
@@ -501,7 +514,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
         compression=args.compression,
         step_size=args.step_events,
         force=args.force,
-        **dataclasses.asdict(_selection(args)),
+        selection=_selection(args),
     )
     files = [r.to_json() for r in results]
     jets, size = sum(r.jets for r in results), sum(r.bytes for r in results)
@@ -642,6 +655,12 @@ def _add_data_options(p: argparse.ArgumentParser, data_help: str | None = None, 
     g.add_argument("--strict", action="store_true", help="NaN/inf values are an error instead of being dropped")
 
 
+def _add_dask_options(p: argparse.ArgumentParser, title: str, workers_default: str) -> None:
+    g = p.add_argument_group(title)
+    g.add_argument("--workers", type=int, help=f"local Dask worker processes, 1 thread each ({workers_default})")
+    g.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask scheduler (shared file system)")
+
+
 def _add_board_options(p: argparse.ArgumentParser, required: bool) -> None:
     g = p.add_mutually_exclusive_group(required=required)
     g.add_argument("--board", help="named board: vu9p, vu13p, ku15p")
@@ -762,7 +781,8 @@ def build_parser() -> argparse.ArgumentParser:
         "resolution vs pt per sample, target band shaded) and reconstructed.root (TTree Jets: <v>, <v>_reco, "
         "event, sample = index into the TObjString sample_names).\n\n"
         "example: trigcomp evaluate --model models/jet10 --data data/qcd.root data/ttbar.root --targets l1-jets "
-        "--out out/eval",
+        "--out out/eval\n         trigcomp evaluate --model models/jet10 --data 'data/*.root' --workers 2   "
+        "# one Dask task per file",
     )
     p.add_argument("--model", required=True, help="model directory")
     p.add_argument("--out", help="directory for the Markdown report, JSON, plots and reconstructed.root (atomic)")
@@ -782,7 +802,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compare", nargs="+", metavar="MODEL", help="more model dirs to place on the rate-distortion curve"
     )
-    _add_data_options(p, "ROOT file(s) to evaluate on; each file is a separate sample (process)", required=True)
+    _add_data_options(
+        p, "ROOT file(s) or globs to evaluate on; each file is a separate sample (process)", required=True
+    )
+    _add_dask_options(p, "Dask (one task per file)", "default: no Dask, every file in this process")
     p.set_defaults(func=cmd_evaluate)
 
     p = verb(
@@ -1003,9 +1026,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compression", default="zstd:5", help="ROOT compression: zstd, lzma, zlib, lz4 or none[:LEVEL]")
     p.add_argument("--step-events", type=int, default=200_000, help="events per chunk (default 200,000)")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    g = p.add_argument_group("Dask (several inputs)")
-    g.add_argument("--workers", type=int, help="local Dask worker processes, 1 thread each (default 2 for several)")
-    g.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask scheduler (shared file system)")
+    _add_dask_options(p, "Dask (several inputs)", "default 2 for several")
     _add_data_options(p, "ROOT file(s) or globs with jets", required=True)
     p.set_defaults(func=cmd_compress)
 

@@ -35,9 +35,10 @@ from .codecs import Codec, FixedPointCodec, FixedPointField, codec_from_json
 from .codecs.simplex import GRID_BITS, SimplexField
 from .compare import compare_words
 from .config import FixedPoint
-from .csim import WordCheck, extract_bits, make_inputs, run_firmware
+from .csim import WordCheck, extract_bits, make_inputs, run_firmware, timing_fields
 from .errors import UserError
 from .hls import FIRMWARE_DIR, MANIFEST, HlsOptions, HlsProject
+from .records import SCHEMA_VERSION
 from .staging import staged_dir, write_json
 
 CODEC_FIRMWARE = FIRMWARE_DIR / "codec"
@@ -284,6 +285,7 @@ def write_codec_project(
         (tmp / VENDOR_FLOW).write_text(_render(f"{VENDOR_FLOW}.in", tcl))
         write_json(tmp / CODEC_FILE, codec_json)
         manifest = {
+            "schema_version": SCHEMA_VERSION,
             "kind": "hls",
             "project_name": PROJECT_NAME,
             "top": TOP,
@@ -466,9 +468,7 @@ def run_codec_csim(
     seconds["python"] = time.perf_counter() - start
     return CodecCsimResult(
         project=str(project.path),
-        jets_per_s=len(x) / max(seconds["firmware"], 1e-9),
-        seconds={k: round(v, 3) for k, v in seconds.items()},
-        compiled_from_cache=cached,
+        **timing_fields(len(x), seconds, cached),
         **counts,
         **checked,
     )

@@ -25,6 +25,7 @@ from .config import FixedPoint
 from .errors import UserError
 from .hls import HlsProject
 from .model import EncoderModel, exact_arithmetic
+from .records import SCHEMA_VERSION
 from .weights_proof import prove_weights
 
 # Weights are read at run time relative to the project dir (the test bench runs there), so one cached binary
@@ -46,7 +47,7 @@ def cache_dir() -> Path:
 def _compile_units(project: HlsProject) -> list[Path]:
     """The .cpp files of the test bench: the manifest's ``compile_units`` (codec projects), else the encoder's."""
     units = project.manifest.get("compile_units") or [
-        f"firmware/{project.manifest['project_name']}.cpp",
+        f"firmware/{project.project_name}.cpp",
         "firmware/trigcomp_top.cpp",
         "trigcomp_tb.cpp",
     ]
@@ -220,7 +221,7 @@ def _firmware_trace(binary: Path, project: HlsProject, jet: np.ndarray) -> dict[
 
 def has_trace_hooks(project: HlsProject) -> bool:
     """Projects written before the hooks were compiled in trace nothing: every traced value reads 0."""
-    source = project.path / "firmware" / f"{project.manifest['project_name']}.cpp"
+    source = project.path / "firmware" / f"{project.project_name}.cpp"
     return "nnet::save_layer_output" in source.read_text()
 
 
@@ -291,7 +292,7 @@ class WordCheck:
         return self.mismatches == 0
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__) | {"passed": self.passed}
+        return {"schema_version": SCHEMA_VERSION} | dict(self.__dict__) | {"passed": self.passed}
 
 
 @dataclass
@@ -357,6 +358,15 @@ def run_firmware(
     return words, binary, cached, seconds
 
 
+def timing_fields(n_jets: int, seconds: dict[str, float], cached: bool) -> dict[str, Any]:
+    """The result fields every csim shares: firmware jets/s, the stage seconds (rounded), whether g++ was skipped."""
+    return {
+        "jets_per_s": n_jets / max(seconds["firmware"], 1e-9),
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "compiled_from_cache": cached,
+    }
+
+
 def run_csim(
     project: HlsProject,
     model: EncoderModel,
@@ -367,9 +377,9 @@ def run_csim(
     seed: int = 0,
     progress: bool = False,
 ) -> CsimResult:
-    if model.hash != project.manifest["model"]["hash"]:
+    if model.hash != project.model_hash:
         raise UserError(f"{project.path}: model copy does not match the manifest's model hash")
-    weights = prove_weights(project.path, model.firmware_encoder(), project.manifest["strategy"] == "resource")
+    weights = prove_weights(project.path, model.firmware_encoder(), project.strategy == "resource")
     x = make_inputs(data, model.input_quantizer, jets, adversarial, seed)
     words, binary, cached, seconds = run_firmware(project, model.board_values(x), processes, progress)
     codes = unpack_latent(words, project.n_latent, project.latent_bits, project.link_width)
@@ -405,10 +415,8 @@ def run_csim(
         mean_lsb_vs_float=firmware_mean_lsb,
         qkeras_max_lsb_vs_float=qkeras_max_lsb,
         saturated=saturation_counts(model, x, accumulator),
-        jets_per_s=len(x) / max(seconds["firmware"], 1e-9),
-        seconds={k: round(v, 3) for k, v in seconds.items()},
-        compiled_from_cache=cached,
         first_mismatch=first,
         mismatch_rows=list(comparison.mismatch_indices),
         weights=weights.to_json() | {"summary": weights.describe()},
+        **timing_fields(len(x), seconds, cached),
     )

@@ -11,6 +11,8 @@ the model's own training split and never on evaluation jets.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
 import json
 from collections.abc import Sequence
@@ -23,11 +25,11 @@ import numpy as np
 
 from .baselines import DEFAULT_BUDGETS, nmse_per_variable, rate_distortion
 from .codecs import budget_codecs
-from .data import PRESETS, load_jets
+from .data import PRESETS, JetSelection
 from .errors import UserError
 from .junit import JUnitCase
 from .model import TrainedModel, check_variables, data_hash, split_events
-from .records import JetTable
+from .records import SCHEMA_VERSION, JetTable
 from .targets import (
     DEFAULT_PT_BINS,
     MIN_BIN_JETS,
@@ -141,7 +143,8 @@ class Evaluation:
         return [s for s in self.samples if s.targets is not None and not s.targets.meets_targets]
 
     def to_json(self) -> dict[str, Any]:
-        payload = {k: v for k, v in self.__dict__.items() if k not in ("samples", "target_set")}
+        payload = {"schema_version": SCHEMA_VERSION}
+        payload |= {k: v for k, v in self.__dict__.items() if k not in ("samples", "target_set")}
         payload["samples"] = [s.to_json() for s in self.samples]
         payload["meets_targets"] = self.meets_targets
         if self.target_set is None:
@@ -188,11 +191,12 @@ def _training_path_candidates(model: TrainedModel) -> list[list[Path]]:
     return list(unique.values())
 
 
-def _training_load_options(model: TrainedModel, evaluation_options: dict[str, Any]) -> list[dict[str, Any]]:
+def _training_selections(model: TrainedModel, evaluation: JetSelection) -> list[JetSelection]:
     """How to read the training files: as recorded at training (format and cuts; no cuts for older models), else with
     the format detected and the evaluation's cuts, else exactly as the evaluation data (its --preset/--mapping may be
     the training's too)."""
     training = model.info.get("training", {})
+    evaluation_options = dataclasses.asdict(evaluation)
     detected = evaluation_options | {"preset": None, "mapping": None}
     if "selection" in training:
         recorded_preset = training.get("preset") if training.get("preset") in PRESETS else None
@@ -204,17 +208,17 @@ def _training_load_options(model: TrainedModel, evaluation_options: dict[str, An
     for option in options:
         if option not in unique:
             unique.append(option)
-    return unique
+    return [JetSelection(**option) for option in unique]
 
 
 def locate_training_jets(
-    model: TrainedModel, evaluation_options: dict[str, Any], explicit: Sequence[str] = ()
+    model: TrainedModel, evaluation: JetSelection, explicit: Sequence[str] = ()
 ) -> tuple[np.ndarray, str]:
     """The model's training split (what the baselines are fitted on) and a sentence saying where it came from.
 
     The files are found where training recorded them (``explicit`` instead, when given) and accepted only when the
     jets read hash to the recorded ``data_hash``: anything else would fit the baselines on different jets.
-    ``evaluation_options``: the keyword arguments the evaluation data were read with (preset, mapping, cuts).
+    ``evaluation``: how the evaluation data were read (preset, mapping, cuts).
     Raises UserError (one line) when no candidate matches.
     """
     expected = model.info.get("training", {}).get("data_hash")
@@ -228,9 +232,9 @@ def locate_training_jets(
         candidates = _training_path_candidates(model)
     tried = []
     for paths in candidates:
-        for options in _training_load_options(model, evaluation_options):
+        for selection in _training_selections(model, evaluation):
             try:
-                jets = load_jets([str(p) for p in paths], variables=model.variables, **options)
+                jets = selection.load([str(p) for p in paths], model.variables)
             except UserError as err:
                 tried.append(f"{', '.join(map(str, paths))}: {err}")
                 continue
@@ -247,14 +251,26 @@ def locate_training_jets(
     )
 
 
-def sample_names(tables: Sequence[JetTable]) -> list[str]:
-    """A short name per sample: the file stem, or the whole path when two files share a stem."""
-    paths = [", ".join(t.sources) or t.preset for t in tables]
-    stems = [Path(p).stem if len(t.sources) == 1 else p for p, t in zip(paths, tables)]
+def sample_names(sources: Sequence[tuple[str, ...]]) -> list[str]:
+    """A short name per sample (given by its source files): the file stem, or the whole path when two samples share
+    a stem."""
+    paths = [", ".join(files) for files in sources]
+    stems = [Path(p).stem if len(files) == 1 else p for p, files in zip(paths, sources)]
     return stems if len(set(stems)) == len(stems) else paths
 
 
-def _evaluate_sample(model: TrainedModel, jets: JetTable, name: str, targets: Targets | None) -> SampleEvaluation:
+@dataclass
+class EvaluatedSample:
+    """One data file evaluated (in this process or in a Dask task): the sample's evaluation, its source files, and
+    its training split when the file is the model's training data (the baselines are then fitted on it)."""
+
+    sample: SampleEvaluation
+    sources: tuple[str, ...]
+    training_split: np.ndarray | None
+
+
+def evaluate_sample(model: TrainedModel, jets: JetTable, name: str, targets: Targets | None) -> EvaluatedSample:
+    check_variables(model.variables, jets)
     rows, held_out = _evaluation_rows(model, jets)
     truth = jets.values[rows].astype(np.float64)
     latent = model.encode(truth)
@@ -273,37 +289,109 @@ def _evaluate_sample(model: TrainedModel, jets: JetTable, name: str, targets: Ta
     if targets is not None:
         sample.pt_bins, sample.min_bin_jets = targets.pt_bins, targets.min_bin_jets
         sample.targets = check_targets(targets, model.variables, truth, reco, name)
-    return sample
+    training = _training_split(model, jets) if is_training_data(model, jets) else None
+    return EvaluatedSample(sample=sample, sources=tuple(jets.sources), training_split=training)
+
+
+def check_evaluation_inputs(model: TrainedModel, others: Sequence[TrainedModel], targets: Targets | None) -> None:
+    """Refuse, before any work, targets that check none of the model's variables and compared models that code
+    other variables (their data would not be the model's)."""
+    if targets is not None and not set(targets.variables) & set(model.variables):
+        raise UserError(
+            f"targets {targets.name} ({', '.join(targets.variables)}) check none of {model.name}'s variables "
+            f"({', '.join(model.variables)})"
+        )
+    for other in others:
+        if tuple(other.variables) != tuple(model.variables):
+            raise UserError(
+                f"the model expects variables {', '.join(other.variables)} but the data has "
+                f"{', '.join(model.variables)}"
+            )
 
 
 def evaluate(
     model: TrainedModel,
     jets: JetTable | Sequence[JetTable],
+    others: tuple[TrainedModel, ...] = (),
+    targets: Targets | None = None,
+    **baselines: Any,
+) -> Evaluation:
+    """Evaluate ``model`` on each sample in ``jets`` separately (one table per data file) and on all together.
+
+    ``targets``: a ``Targets`` to check on every sample. ``others``: more autoencoders (e.g. the same architecture at
+    other latent bits) to place on the rate-distortion curve, evaluated on the same held-out jets. ``baselines``:
+    ``combine_samples``' ``baseline_train``, ``baseline_source`` and ``budgets``.
+    """
+    tables = [jets] if isinstance(jets, JetTable) else list(jets)
+    check_evaluation_inputs(model, others, targets)
+    names = sample_names([t.sources or (t.preset,) for t in tables])
+    evaluated = [evaluate_sample(model, t, name, targets) for t, name in zip(tables, names)]
+    return combine_samples(model, evaluated, others=others, targets=targets, **baselines)
+
+
+def evaluate_files(
+    model_dir: str | Path,
+    paths: Sequence[str],
+    selection: JetSelection,
+    targets: Targets | None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> list[EvaluatedSample]:
+    """Every file a sample, one Dask task per file (``cluster.dask_client``: a LocalCluster of ``workers``, or
+    ``scheduler`` with a shared file system); ``combine_samples`` then gives exactly ``evaluate``'s result."""
+    from .cluster import dask_client
+
+    names = sample_names([(path,) for path in paths])
+    with dask_client(workers, scheduler) as client:
+        futures = [
+            client.submit(
+                _evaluate_file_task,
+                str(Path(model_dir).resolve()),
+                path,
+                str(Path(path).resolve()),
+                selection,
+                name,
+                targets,
+                pure=False,
+            )
+            for path, name in zip(paths, names)
+        ]
+        return client.gather(futures)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_model(model_dir: str) -> TrainedModel:
+    """One model per worker process: building its encoder and decoder takes seconds."""
+    from .model import load_model
+
+    return load_model(model_dir)
+
+
+def _evaluate_file_task(
+    model_dir: str, path: str, resolved: str, selection: JetSelection, name: str, targets: Targets | None
+) -> EvaluatedSample:
+    model = _cached_model(model_dir)
+    # read by absolute path (a worker may run elsewhere), reported by the path given, as in-process
+    jets = dataclasses.replace(selection.load([resolved], model.variables), sources=(path,))
+    return evaluate_sample(model, jets, name, targets)
+
+
+def combine_samples(
+    model: TrainedModel,
+    evaluated: Sequence[EvaluatedSample],
     baseline_train: np.ndarray | None = None,
     budgets: tuple[int, ...] = DEFAULT_BUDGETS,
     others: tuple[TrainedModel, ...] = (),
     targets: Targets | None = None,
     baseline_source: str = "the model's training jets",
 ) -> Evaluation:
-    """Evaluate ``model`` on each sample in ``jets`` separately (one table per data file) and on all together.
+    """The evaluation of all samples together, from the samples evaluated one by one.
 
     Baselines are fitted on ``baseline_train`` (the model's training jets, described by ``baseline_source``);
     without it, on the training split of whichever sample is the model's training data, and without such a sample
-    the baselines are refused rather than fitted on evaluation jets. ``targets``: a ``Targets`` to check on every
-    sample. ``others``: more autoencoders (e.g. the same architecture at other latent bits) to place on the
-    rate-distortion curve, evaluated on the same held-out jets.
+    the baselines are refused rather than fitted on evaluation jets.
     """
-    tables = [jets] if isinstance(jets, JetTable) else list(jets)
-    if targets is not None and not set(targets.variables) & set(model.variables):
-        raise UserError(
-            f"targets {targets.name} ({', '.join(targets.variables)}) check none of {model.name}'s variables "
-            f"({', '.join(model.variables)})"
-        )
-    for table in tables:
-        check_variables(model.variables, table)
-        for other in others:
-            check_variables(other.variables, table)
-    samples = [_evaluate_sample(model, t, name, targets) for t, name in zip(tables, sample_names(tables))]
+    samples = [e.sample for e in evaluated]
     truth = np.concatenate([s.truth for s in samples])
     reco = np.concatenate([s.reco for s in samples])
     held_out = samples[0].held_out if len(samples) == 1 else "; ".join(f"{s.name}: {s.held_out}" for s in samples)
@@ -336,14 +424,14 @@ def evaluate(
             )
 
     if baseline_train is None:
-        training = [t for t in tables if is_training_data(model, t)]
+        training = [e for e in evaluated if e.training_split is not None]
         if not training:
             raise UserError(
                 f"the baselines are fitted on {model.name}'s training jets and none of the evaluation data is its "
                 "training file; give them (evaluate's --training-data) rather than fitting on the test data"
             )
-        baseline_train = _training_split(model, training[0])
-        baseline_source = f"training split of {samples[tables.index(training[0])].name} (the model's training data)"
+        baseline_train = training[0].training_split
+        baseline_source = f"training split of {training[0].sample.name} (the model's training data)"
     autoencoders = [{"model": model.name, "bits_per_jet": model.bits_per_jet, "total_nmse": float(nmse.sum())}]
     for other in others:
         other_nmse = nmse_per_variable(truth, other.reconstruct(truth), variance).sum()
@@ -359,7 +447,7 @@ def evaluate(
     return Evaluation(
         model=model.name,
         model_hash=model.hash,
-        data=[source for t in tables for source in t.sources],
+        data=[source for e in evaluated for source in e.sources],
         held_out=held_out,
         jets=len(truth),
         bits_per_jet=model.bits_per_jet,

@@ -24,6 +24,7 @@ import numpy as np
 from .boards import Board
 from .errors import UserError
 from .model import EncoderModel, stack_versions
+from .records import SCHEMA_VERSION, check_schema_version
 from .staging import staged_dir, write_json
 
 PROJECT_NAME = "myproject"
@@ -77,8 +78,39 @@ class HlsOptions:
 
 @dataclass(frozen=True)
 class HlsProject:
+    """An HLS project and its manifest; other stages read the manifest through these properties, never by key."""
+
     path: Path
     manifest: dict[str, Any]
+
+    @property
+    def project_name(self) -> str:
+        return str(self.manifest["project_name"])
+
+    @property
+    def top(self) -> str:
+        return str(self.manifest["top"])
+
+    @property
+    def backend(self) -> str:
+        return str(self.manifest["backend"])
+
+    @property
+    def strategy(self) -> str:
+        return str(self.manifest["strategy"])
+
+    @property
+    def model_dir(self) -> Path:
+        """The copy of the model inside the project (encoder projects)."""
+        return self.path / self.manifest["model"]["dir"]
+
+    @property
+    def model_hash(self) -> str | None:
+        return self.manifest.get("model", {}).get("hash")
+
+    @property
+    def input_variables(self) -> list[str]:
+        return list(self.manifest["inputs"]["variables"])
 
     @property
     def n_inputs(self) -> int:
@@ -120,6 +152,7 @@ def load_project(path: str | Path) -> HlsProject:
     kind = manifest.get("kind") if isinstance(manifest, dict) else type(manifest).__name__
     if kind != "hls":
         raise UserError(f"{path} is a {kind!r} project, not an HLS project")
+    check_schema_version(manifest, str(manifest_path))
     required = CODEC_MANIFEST_KEYS if "codec" in manifest else MANIFEST_KEYS
     missing = [key for key in required if key not in manifest]
     if missing:
@@ -294,6 +327,7 @@ def write_hls_project(
         n_tb = _write_test_bench_data(tmp, model, tb_jets)
 
         manifest = {
+            "schema_version": SCHEMA_VERSION,
             "kind": "hls",
             "project_name": PROJECT_NAME,
             "top": "trigcomp_top",
@@ -366,7 +400,7 @@ VENDOR_TOOLS = {"vivado": "vivado_hls", "vitis": "vitis_hls"}
 def build_project(project: HlsProject, csynth: bool, vsynth: bool) -> dict[str, Any]:
     """Synthesise the project's trigcomp_top with the vendor HLS tool (and Vivado), with build_trigcomp_top.tcl;
     refuse in one line when the tool is not installed."""
-    tool = VENDOR_TOOLS[project.manifest["backend"]]
+    tool = VENDOR_TOOLS[project.backend]
     missing = [t for t in (tool,) + (("vivado",) if vsynth else ()) if shutil.which(t) is None]
     if missing:
         raise UserError(
@@ -385,7 +419,7 @@ def build_project(project: HlsProject, csynth: bool, vsynth: bool) -> dict[str, 
     return {
         "tool": tool,
         "command": " ".join(command),
-        "top": project.manifest["top"],
+        "top": project.top,
         "csynth": csynth,
         "vsynth": vsynth,
     }

@@ -6,8 +6,22 @@ Each stage module may define further small records of its own; the ones here cro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from .errors import UserError
+
+#: Version of the JSON layouts that cross stages (project manifests, csim results, evaluations). Their keys are a
+#: contract users' CI relies on; a file without ``schema_version`` predates it and is version 1.
+SCHEMA_VERSION = 1
+
+
+def check_schema_version(data: dict[str, Any], where: str) -> None:
+    """Refuse JSON written by a trigcomp with another layout (one line naming the file)."""
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise UserError(f"{where}: schema_version {version!r}; this trigcomp reads version {SCHEMA_VERSION}")
 
 #: Canonical variable names, in the order of the ``jet10`` set.
 JET4 = ("pt", "eta", "phi", "mass")

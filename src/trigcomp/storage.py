@@ -20,6 +20,7 @@ read and written in chunks (``step_size``), so memory does not grow with the fil
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import glob
 import hashlib
@@ -34,6 +35,7 @@ import numpy as np
 
 from . import __version__
 from .codecs import AutoencoderCodec, Codec, Encoding, codec_from_json, load_codec
+from .data import JetSelection
 from .errors import UserError
 
 FORMAT = "trigcomp-compressed/1"
@@ -254,10 +256,11 @@ def compress_file(
     compression: str = DEFAULT_COMPRESSION,
     step_size: int | str = DEFAULT_STEP_EVENTS,
     force: bool = False,
-    **selection: Any,
+    selection: JetSelection | None = None,
 ) -> StorageResult:
-    """Compress the jets of one ROOT file (read with ``data.iter_jets``; ``selection``: preset, mapping, pt_min,
-    eta_max, leading, strict) into ``out``, written atomically."""
+    """Compress the jets of one ROOT file (read with ``data.iter_jets`` as ``selection`` says; default: every jet)
+    into ``out``, written atomically."""
+    selection = selection or JetSelection()
     import uproot
 
     from .data import iter_jets
@@ -278,7 +281,7 @@ def compress_file(
         with uproot.recreate(temporary, compression=setting) as root_file:
             event_tree = root_file.mktree(EVENTS_TREE, {"nJet": np.int32}, title=EVENTS_TREE)
             jet_tree = root_file.mktree(JETS_TREE, _jet_branches(codec, layout), title="trigcomp codes, one per jet")
-            chunks = iter_jets(data, variables=codec.variables, step_size=step_size, **selection)
+            chunks = iter_jets(data, variables=codec.variables, step_size=step_size, **dataclasses.asdict(selection))
             while True:
                 start = time.perf_counter()
                 chunk = next(chunks, None)
@@ -316,7 +319,10 @@ def compress_file(
                     "files": [str(data)],
                     "data_hash": digest.hexdigest()[:16],
                     "preset": first.preset,
-                    "selection": {k: v if k != "mapping" or v is None else str(v) for k, v in selection.items()},
+                    "selection": {
+                        k: v if k != "mapping" or v is None else str(v)
+                        for k, v in dataclasses.asdict(selection).items()
+                    },
                     "events": events,
                     "jets": jets,
                     "dropped_nonfinite": dropped,

@@ -23,6 +23,7 @@ from ..boards import get_board
 from ..errors import UserError
 from ..hls import FIRMWARE_DIR as PACKAGE_FIRMWARE
 from ..ir import Encoder
+from ..records import SCHEMA_VERSION, check_schema_version
 from ..reports.parsers.estimate import Estimate
 from ..staging import check_output, staged_dir, write_json
 from .tracing import ADDER_LEVEL_NS, DA4ML_VERSION, REGISTER_OVERHEAD_NS, Pipelined, Traced, as_encoder_ir, trace
@@ -97,6 +98,7 @@ def load_project(project: RtlProject | Path | str) -> RtlProject:
         manifest = None
     if not isinstance(manifest, dict) or manifest.get("kind") != "rtl":
         raise UserError(f"{path} is not an RTL project (no {MANIFEST} with kind 'rtl'); make one with `trigcomp rtl`")
+    check_schema_version(manifest, str(path / MANIFEST))
     return RtlProject(path, manifest)
 
 
@@ -251,6 +253,7 @@ def _manifest(spec: Encoder, traced: Traced, pipelined: Pipelined, board, clock_
         if layer["layer"] in accumulators:
             layer["accumulator"] = accumulators[layer["layer"]]
     return {
+        "schema_version": SCHEMA_VERSION,
         "kind": "rtl",
         "project_name": name,
         "board": board.name,

@@ -183,7 +183,17 @@ def scalar_tables(codec: FixedPointCodec, board: BoardInput) -> list[ScalarTable
 
 def simplex_sizes(codec: FixedPointCodec, board: BoardInput) -> dict[str, int]:
     """Sizes of the lattice field's integer arithmetic (template values ``simplex_*``; zeros without one)."""
-    names = ("fractions", "parts", "levels", "bits", "offset", "share_bits", "unit_bits", "product_bits", "quotient_bits")
+    names = (
+        "fractions",
+        "parts",
+        "levels",
+        "bits",
+        "offset",
+        "share_bits",
+        "unit_bits",
+        "product_bits",
+        "quotient_bits",
+    )
     simplex = codec.simplex
     if simplex is None:
         return {f"simplex_{name}": 0 for name in names}

@@ -1,9 +1,10 @@
 """Calibrate recommend's area model of fixed-point codecs against Yosys (the open RTL path's Verilog).
 
-    cd /work/main && PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/calibrate_codec_area.py [--out FILE]
+    cd /work/main && PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/calibrate_codec_area.py \
+        [--measurements FILE] [--fit]
 
 Synthesises a few codecs one at a time (Yosys synth_xilinx -family xcup, ~10 min in all on one core): single
-scalar ladders of several widths and codings, the reference codec's scalar fields, the fractions one by one, the
+scalar ladders of several widths (linear and log), the reference codec's scalar fields, the fractions one by one, the
 joint lattice field at several sizes and the reference codec jet10-l1 itself. Prints each codec's Yosys LUTs next
 to the model (``FixedPointCodec.area_estimate``) and the model's residual; with ``--fit`` it fits the model's
 coefficients (least squares over the codecs) and prints them, to be copied into ``codecs/fixed_point.py`` and
@@ -32,11 +33,11 @@ from trigcomp.rtl.synth import run_yosys
 BOARD = BoardInput.parse("ap_fixed<21,13>")
 
 
-def _codec(bits: dict[str, int], simplex: SimplexField | None = None, coding: dict[str, int] | None = None):
+def _codec(bits: dict[str, int], simplex: SimplexField | None = None):
     variables = tuple(bits) + tuple(v for v in (simplex.variables if simplex else ()) if v not in bits)
     fields = []
     for v in variables:
-        physics = PHYSICS_RANGES[v][(coding or {}).get(v, 0)]
+        physics = PHYSICS_RANGES[v][0]
         fields.append(FixedPointField(v, bits.get(v, 0), physics.companding, physics.low, physics.high, 0.1,
                                       physics.integer))  # fmt: skip
     return FixedPointCodec(variables=variables, fields=tuple(fields), budget=sum(bits.values()), simplex=simplex)
@@ -48,7 +49,6 @@ def calibration_codecs() -> dict[str, FixedPointCodec]:
         "eta linear 4": _codec({"eta": 4}),
         "eta linear 8": _codec({"eta": 8}),
         "pt, mass log 6": _codec({"pt": 6, "mass": 6}),
-        "pt linear 10": _codec({"pt": 10}, coding={"pt": 1}),
         "jet10-l1 scalar fields (33 bits)": _codec(scalars),
         "fractions one by one (3 x 5 bits)": _codec({"chHEF": 5, "neHEF": 5, "neEmEF": 5}),
         "lattice 5 parts, 1/19 (14 bits)": _codec({}, SimplexField(ENERGY_FRACTIONS, 19, slack=False)),
@@ -68,23 +68,25 @@ def features(codec: FixedPointCodec) -> np.ndarray:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, help="write the measurements as JSON")
+    parser.add_argument(
+        "--measurements",
+        type=Path,
+        help="JSON of measurements: codecs already in it are not synthesised again, "
+        "new ones are added to it (an interrupted calibration resumes)",
+    )
     parser.add_argument("--fit", action="store_true", help="fit the model's coefficients to the measurements")
-    parser.add_argument("--measurements", type=Path, help="reuse a JSON written by --out instead of running Yosys")
     args = parser.parse_args()
     codecs = calibration_codecs()
-    if args.measurements:
-        measured = json.loads(args.measurements.read_text())
-    else:
-        measured = {}
-        for name, codec in codecs.items():
-            with tempfile.TemporaryDirectory(prefix="trigcomp-area-") as tmp:
-                out = write_codec_rtl(codec, Path(tmp) / "rtl", BOARD)
-                yosys = run_yosys(out)
-            measured[name] = {k: yosys[k] for k in ("lut", "ff", "carry", "dsp", "logic_depth", "seconds")}
-            print(f"{name}: {measured[name]}", file=sys.stderr, flush=True)
-    if args.out:
-        args.out.write_text(json.dumps(measured, indent=2) + "\n")
+    measured = json.loads(args.measurements.read_text()) if args.measurements and args.measurements.exists() else {}
+    for name, codec in codecs.items():
+        if name in measured:
+            continue
+        with tempfile.TemporaryDirectory(prefix="trigcomp-area-") as tmp:
+            yosys = run_yosys(write_codec_rtl(codec, Path(tmp) / "rtl", BOARD))
+        measured[name] = {k: yosys[k] for k in ("lut", "ff", "carry", "dsp", "logic_depth", "seconds")}
+        print(f"{name}: {measured[name]}", file=sys.stderr, flush=True)
+        if args.measurements:
+            args.measurements.write_text(json.dumps(measured, indent=2) + "\n")
     names = list(codecs)
     lut = np.array([measured[n]["lut"] for n in names], dtype=float)
     if args.fit:
@@ -93,7 +95,7 @@ def main() -> int:
     print(f"{'codec':40s} {'Yosys LUT':>10s} {'model':>8s} {'residual':>9s}")
     residuals = []
     for name, luts in zip(names, lut):
-        model = codecs[name].area_estimate(BOARD.width)["luts"]
+        model = codecs[name].area_estimate()["luts"]
         residuals.append((model - luts) / luts)
         print(f"{name:40s} {int(luts):>10,} {model:>8,} {residuals[-1]:>+9.0%}")
     print(f"worst residual {max(map(abs, residuals)):.0%}, rms {math.sqrt(np.mean(np.square(residuals))):.0%}")

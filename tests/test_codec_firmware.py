@@ -287,6 +287,7 @@ def test_verilog_is_bit_exact_with_the_python_codec(tmp_path, capsys):
     result = run_codec_rtl(make_codec(), tmp_path / "rtl", BOARD, DATA, jets=8000, adversarial=5000, synthesize=False)
     assert result.passed and result.jets == 8000 and result.tie_jets > 500, result.first_mismatch
     assert result.saturated["input_values"] > 0
+    assert (result.latency_cycles, result.latency_ns) == (5, 25.0)  # pipelined for 200 MHz, one jet per edge
 
     # through the CLI, on a small codec, with Yosys: a comparator count that grows with the thresholds
     sizes = {}
@@ -301,5 +302,6 @@ def test_verilog_is_bit_exact_with_the_python_codec(tmp_path, capsys):
         assert main(args) == 0
         payload = json.loads(capsys.readouterr().out)
         assert payload["mismatches"] == 0 and payload["yosys"]["lut"] > 0
+        assert payload["yosys"]["dsp"] == 0 and payload["latency_cycles"] == 1  # a ladder and its output register
         sizes[bits] = payload["yosys"]["lut"]
     assert sizes[6] > sizes[3]

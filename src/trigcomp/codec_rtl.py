@@ -1,9 +1,9 @@
 """The open RTL path for fixed-point codecs: Verilog comparator ladders, Verilator against Python, Yosys LUTs.
 
-``write_codec_rtl`` renders ``firmware/rtl/codec/`` (a combinational Verilog module, the same for every codec, and a
-params header holding the tables of ``codec_hls``) into a directory, builds the Verilator harness, runs data and
-adversarial jets (csim's stimulus with the codec's threshold ties), compares every field with the Python codec, and
-counts the cells of Yosys ``synth_xilinx -family xcup``.
+``write_codec_rtl`` renders ``firmware/rtl/codec/`` (a pipelined Verilog module, II = 1, the same for every codec,
+and a params header holding the tables of ``codec_hls``) into a directory, builds the Verilator harness (one jet per
+clock edge), runs data and adversarial jets (csim's stimulus with the codec's threshold ties), compares every field
+with the Python codec, and counts the cells of Yosys ``synth_xilinx -family xcup``.
 """
 
 from __future__ import annotations

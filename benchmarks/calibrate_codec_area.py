@@ -7,7 +7,7 @@ Synthesises a few codecs one at a time (Yosys synth_xilinx -family xcup, ~10 min
 scalar ladders of several widths (linear and log), the reference codec's scalar fields, the fractions one by one, the
 joint lattice field at several sizes and the reference codec jet10-l1 itself. Prints each codec's Yosys LUTs next
 to the model (``FixedPointCodec.area_estimate``) and the model's residual; with ``--fit`` it fits the model's
-coefficients (least squares over the codecs) and prints them, to be copied into ``codecs/fixed_point.py`` and
+coefficients (non-negative least squares of the relative error) and prints them, to be copied into ``codecs/fixed_point.py`` and
 ``codecs/simplex.py``.
 """
 
@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import nnls
 
 REPO = Path(__file__).resolve().parents[1]
 from trigcomp.codec_hls import BoardInput
@@ -31,6 +32,7 @@ from trigcomp.codecs.simplex import SimplexField
 from trigcomp.rtl.synth import run_yosys
 
 BOARD = BoardInput.parse("ap_fixed<21,13>")
+COMPANDINGS = ("linear", "log")
 
 
 def _codec(bits: dict[str, int], simplex: SimplexField | None = None):
@@ -59,11 +61,11 @@ def calibration_codecs() -> dict[str, FixedPointCodec]:
 
 
 def features(codec: FixedPointCodec) -> np.ndarray:
-    """The model's terms: ladder comparators, ladder output bits, lattice datapath units (see the area models)."""
-    comparators = sum((1 << f.bits) - 1 for f in codec.fields if f.bits)
+    """The model's terms: ladder comparators (linear, log), ladder output bits, lattice datapath units."""
+    comparators = [sum((1 << f.bits) - 1 for f in codec.fields if f.bits and f.companding == c) for c in COMPANDINGS]
     code_bits = sum(f.bits for f in codec.fields)
     lattice = codec.simplex.datapath_units(BOARD.fractional) if codec.simplex else 0
-    return np.array([comparators, code_bits, lattice], dtype=float)
+    return np.array([*comparators, code_bits, lattice], dtype=float)
 
 
 def main() -> int:
@@ -90,8 +92,11 @@ def main() -> int:
     names = list(codecs)
     lut = np.array([measured[n]["lut"] for n in names], dtype=float)
     if args.fit:
-        coefficients, *_ = np.linalg.lstsq(np.stack([features(codecs[n]) for n in names]), lut, rcond=None)
-        print("coefficients (LUT per comparator, per code bit, per lattice unit):", np.round(coefficients, 3))
+        # relative least squares (every codec counts alike, small or large), no negative LUTs per term
+        design = np.stack([features(codecs[n]) for n in names])
+        coefficients, _ = nnls(design / lut[:, None], np.ones_like(lut))
+        terms = [f"per {c} comparator" for c in COMPANDINGS] + ["per code bit", "per lattice unit"]
+        print("coefficients (LUT):", ", ".join(f"{term} {c:.3f}" for term, c in zip(terms, coefficients)))
     print(f"{'codec':40s} {'Yosys LUT':>10s} {'model':>8s} {'residual':>9s}")
     residuals = []
     for name, luts in zip(names, lut):

@@ -44,9 +44,10 @@ from .physics import ENERGY_FRACTIONS, MAX_TARGET_BITS, TargetScorer, cheapest_p
 from .simplex import MAX_LEVELS, SUM_TOLERANCE, SimplexField
 
 #: Yosys synth_xilinx LUTs of a comparator ladder on a 21-bit input word (firmware/rtl/codec/trigcomp_codec.v): per
-#: comparator and per code bit, fitted by benchmarks/calibrate_codec_area.py.
-LUTS_PER_COMPARATOR = 1.0
-LUTS_PER_CODE_BIT = 1.0
+#: comparator (evenly spaced linear thresholds share more logic than log ones) and per code bit, fitted by
+#: benchmarks/calibrate_codec_area.py.
+LUTS_PER_COMPARATOR = {"linear": 1.017, "log": 2.823}
+LUTS_PER_CODE_BIT = 10.583
 
 #: Most bits one variable may get in fixed point.
 MAX_FIXED_POINT_BITS = 24
@@ -118,7 +119,8 @@ class FixedPointField:
         thermometer-to-binary encoder; LUTs per comparator and per code bit fitted on Yosys runs."""
         if self.bits == 0:
             return 0
-        return math.ceil(LUTS_PER_COMPARATOR * ((1 << self.bits) - 1) + LUTS_PER_CODE_BIT * self.bits)
+        comparators = (1 << self.bits) - 1
+        return math.ceil(LUTS_PER_COMPARATOR[self.companding] * comparators + LUTS_PER_CODE_BIT * self.bits)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -31,7 +31,7 @@ GRID_BITS = 24
 #: Fractional bits of the board's default input types (ap_fixed<20,12>, ap_fixed<21,13>), for the area model.
 INPUT_FRACTIONAL_BITS = 8
 #: Yosys synth_xilinx LUTs per datapath unit, fitted by benchmarks/calibrate_codec_area.py.
-LUTS_PER_LATTICE_UNIT = 1.0
+LUTS_PER_LATTICE_UNIT = 1.898
 
 
 @dataclass(frozen=True)

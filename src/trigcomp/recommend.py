@@ -10,8 +10,10 @@ their own bits on *training* jets, never on the jets they are judged on:
 
 Given autoencoders are evaluated on the same files (on a model's own training file, on its test split only). Each
 codec is listed with its bits per jet, whether it meets the targets on every file, its worst target ratio and an
-area estimate (labelled: a comparator/LUT count model for fixed-point and float fields, da4ml's cost model for an
-autoencoder). The cheapest codec meeting the targets everywhere is ``recommended``.
+area estimate (labelled: for fixed point a model fitted on Yosys runs of its Verilog, a LUT count model for float
+fields, da4ml's cost model for an autoencoder). The cheapest codec meeting the targets everywhere (fewest bits per
+jet, then area) is ``recommended``; a fixed-point code with the fractions one by one is listed beside a lattice code
+when it is cheaper in area.
 """
 
 from __future__ import annotations

@@ -287,6 +287,7 @@ def test_verilog_is_bit_exact_with_the_python_codec(tmp_path, capsys):
     result = run_codec_rtl(make_codec(), tmp_path / "rtl", BOARD, DATA, jets=8000, adversarial=5000, synthesize=False)
     assert result.passed and result.jets == 8000 and result.tie_jets > 500, result.first_mismatch
     assert result.saturated["input_values"] > 0
+    assert (result.latency_cycles, result.latency_ns) == (5, 25.0)  # pipelined for 200 MHz, one jet per edge
 
     # through the CLI, on a small codec, with Yosys: a comparator count that grows with the thresholds
     sizes = {}
@@ -301,5 +302,19 @@ def test_verilog_is_bit_exact_with_the_python_codec(tmp_path, capsys):
         assert main(args) == 0
         payload = json.loads(capsys.readouterr().out)
         assert payload["mismatches"] == 0 and payload["yosys"]["lut"] > 0
+        assert payload["yosys"]["dsp"] == 0 and payload["latency_cycles"] == 1  # a ladder and its output register
         sizes[bits] = payload["yosys"]["lut"]
     assert sizes[6] > sizes[3]
+
+
+def test_area_model_is_within_a_tenth_of_yosys_on_the_reference_codec():
+    """recommend's area estimate against the Yosys count recorded by `make rtl-reference-codec` (rtl.json)."""
+    from trigcomp.codecs import load_codec
+
+    repo = Path(__file__).parents[1]
+    yosys = json.loads((repo / "models" / "jet10-l1" / "rtl.json").read_text())["yosys"]
+    codec = load_codec(repo / "configs" / "jet10-l1.toml")
+    assert yosys["dsp"] == 0
+    assert abs(codec.area_estimate()["luts"] - yosys["lut"]) <= 0.1 * yosys["lut"]
+    # the lattice field is most of the codec's area: without it the estimate drops by more than half
+    assert codec.simplex.area_luts() > 0.5 * codec.area_estimate()["luts"]

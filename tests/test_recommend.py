@@ -38,6 +38,12 @@ def test_recommends_a_codec_meeting_the_targets_and_writes_its_config(capsys, tm
     passing = [c["bits_per_jet"] for c in payload["codecs"] if c["meets_targets"]]
     assert best["bits_per_jet"] == min(passing)
     assert all(c["area"]["source"].startswith("estimate:") for c in payload["codecs"])
+    # the lattice code saves bits; coding the fractions one by one saves area, and is offered beside it
+    assert best["config"]["simplex"] is not None
+    scalar = by_name["fixed_point_scalar"]
+    assert scalar["meets_targets"] and scalar["config"]["simplex"] is None and "one by one" in scalar["note"]
+    assert scalar["bits_per_jet"] > best["bits_per_jet"] and scalar["area"]["luts"] < best["area"]["luts"]
+    assert "Cheaper in area at the same targets: fixed_point_scalar" in payload["verdict"]
 
     # the written config rebuilds the codec, and it meets the targets on every file's jets
     codec = load_codec(config)

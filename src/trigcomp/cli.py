@@ -574,6 +574,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def _codec_rtl(args: argparse.Namespace, junit: Path | None) -> int:
     from .codec_hls import BoardInput
+    from .codec_rtl import CLOCK_NS as CODEC_CLOCK_NS
     from .codec_rtl import run_codec_rtl
     from .codecs import load_codec
     from .staging import check_output
@@ -600,9 +601,12 @@ def _codec_rtl(args: argparse.Namespace, junit: Path | None) -> int:
     if result.yosys:
         y = result.yosys
         lines.append(
-            f"Yosys synth_xilinx -family xcup (combinational, no registers): {y['lut']:,} LUT, {y['carry']} CARRY, "
-            f"{y['dsp']} DSP, logic depth {y['logic_depth']} ({y['yosys_version']})"
+            f"Yosys synth_xilinx -family xcup: {y['lut']:,} LUT, {y['ff']:,} FF, {y['carry']} CARRY, {y['dsp']} DSP, "
+            f"logic depth {y['logic_depth']} per stage ({y['yosys_version']})"
         )
+    lines.append(
+        f"Pipeline: {result.latency_cycles} stages = {result.latency_ns:g} ns at {CODEC_CLOCK_NS:g} ns per cycle, II = 1"
+    )
     _emit(args, result.to_json(), "\n".join(lines))
     if junit:
         write_junit(junit, "trigcomp rtl", csim_cases(result, result.codec, stage="rtl"))

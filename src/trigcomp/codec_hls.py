@@ -184,7 +184,17 @@ def scalar_tables(codec: FixedPointCodec, board: BoardInput) -> list[ScalarTable
 
 def simplex_sizes(codec: FixedPointCodec, board: BoardInput) -> dict[str, int]:
     """Sizes of the lattice field's integer arithmetic (template values ``simplex_*``; zeros without one)."""
-    names = ("fractions", "parts", "levels", "bits", "offset", "share_bits", "unit_bits", "product_bits")
+    names = (
+        "fractions",
+        "parts",
+        "levels",
+        "bits",
+        "offset",
+        "share_bits",
+        "unit_bits",
+        "product_bits",
+        "quotient_bits",
+    )
     simplex = codec.simplex
     if simplex is None:
         return {f"simplex_{name}": 0 for name in names}
@@ -198,6 +208,7 @@ def simplex_sizes(codec: FixedPointCodec, board: BoardInput) -> dict[str, int]:
         share_bits,
         (simplex.levels + simplex.parts).bit_length(),  # units, positions and counts <= levels + parts
         share_bits + simplex.levels.bit_length(),  # share * levels
+        simplex.levels.bit_length(),  # share <= total, so floor(share * levels / total) <= levels
     )
     return {f"simplex_{name}": value for name, value in zip(names, values)}
 

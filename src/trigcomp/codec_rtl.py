@@ -1,9 +1,9 @@
 """The open RTL path for fixed-point codecs: Verilog comparator ladders, Verilator against Python, Yosys LUTs.
 
-``write_codec_rtl`` renders ``firmware/rtl/codec/`` (a combinational Verilog module, the same for every codec, and a
-params header holding the tables of ``codec_hls``) into a directory, builds the Verilator harness, runs data and
-adversarial jets (csim's stimulus with the codec's threshold ties), compares every field with the Python codec, and
-counts the cells of Yosys ``synth_xilinx -family xcup``.
+``write_codec_rtl`` renders ``firmware/rtl/codec/`` (a pipelined Verilog module, II = 1, the same for every codec,
+and a params header holding the tables of ``codec_hls``) into a directory, builds the Verilator harness (one jet per
+clock edge), runs data and adversarial jets (csim's stimulus with the codec's threshold ties), compares every field
+with the Python codec, and counts the cells of Yosys ``synth_xilinx -family xcup``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,17 @@ from .staging import staged_dir, write_json
 RTL_CODEC_FIRMWARE = FIRMWARE_DIR / "rtl" / "codec"
 TOP = "trigcomp_codec"
 SIMULATOR = "trigcomp_codec_sim"
+#: Clock edges from a jet to its fields: the lattice field's five register stages (shares and total; two halves of
+#: the division; remainder ranking; rank), or the scalar ladders' one. II = 1 either way.
+LATENCY_WITH_LATTICE = 5
+LATENCY_SCALARS_ONLY = 1
+#: The clock the stages are cut for (200 MHz): each stage's logic depth is kept at or below da4ml's 5 ns stages'.
+CLOCK_NS = 5.0
+
+
+def codec_latency(codec: Codec) -> int:
+    """Clock edges from a jet on the Verilog's input to its fields on the output."""
+    return LATENCY_WITH_LATTICE if getattr(codec, "simplex", None) is not None else LATENCY_SCALARS_ONLY
 
 
 def _vector(values, size: int) -> str:
@@ -57,6 +68,7 @@ def _params(codec, board: BoardInput) -> dict[str, Any]:
         "input_integer": board.integer,
         "n_inputs": len(codec.variables),
         "packed_bits": codec.bits_per_jet,
+        "latency": codec_latency(codec),
         "n_scalar": len(scalars),
         "n_scalar_slots": max(1, len(scalars)),
         "n_thresholds": len(thresholds),
@@ -85,6 +97,8 @@ class CodecRtlResult(CodecCsimResult):
     """A Verilator run of the codec's Verilog, compared like csim, and Yosys' cell counts."""
 
     yosys: dict[str, Any] | None = None
+    latency_cycles: int = 0  # clock edges from a jet to its fields, one jet per edge (II = 1)
+    latency_ns: float = 0.0  # at CLOCK_NS
 
 
 def write_codec_rtl(codec: Codec, out: Path, board: BoardInput, force: bool = False) -> Path:
@@ -108,11 +122,20 @@ def write_codec_rtl(codec: Codec, out: Path, board: BoardInput, force: bool = Fa
                 "codec": {"kind": codec.kind, "name": codec.name, "file": "codec.json"},
                 "inputs": {"variables": list(codec.variables), "width": board.width, "integer": board.integer},
                 "packed_bits": codec.bits_per_jet,
+                "latency_cycles": params["latency"],
+                "clock_ns": CLOCK_NS,
+                "latency_ns": params["latency"] * CLOCK_NS,
+                "ii": 1,
             },
         )
         defines = [
             f"-DTC_{name}_VALUE={params[key]}"
-            for name, key in (("WIDTH", "input_width"), ("N_INPUTS", "n_inputs"), ("PACKED_BITS", "packed_bits"))
+            for name, key in (
+                ("WIDTH", "input_width"),
+                ("N_INPUTS", "n_inputs"),
+                ("PACKED_BITS", "packed_bits"),
+                ("LATENCY", "latency"),
+            )
         ]
         command = [
             verilator, "--cc", "--exe", "--build", "-j", "2", "-O3", "-Wno-fatal", "-Wno-WIDTH",
@@ -170,6 +193,8 @@ def run_codec_rtl(
         seconds={k: round(v, 2) for k, v in seconds.items()},
         compiled_from_cache=False,
         yosys=yosys,
+        latency_cycles=codec_latency(codec),
+        latency_ns=codec_latency(codec) * CLOCK_NS,
         **counts,
         **checked,
     )

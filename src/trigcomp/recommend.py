@@ -10,8 +10,10 @@ their own bits on *training* jets, never on the jets they are judged on:
 
 Given autoencoders are evaluated on the same files (on a model's own training file, on its test split only). Each
 codec is listed with its bits per jet, whether it meets the targets on every file, its worst target ratio and an
-area estimate (labelled: a comparator/LUT count model for fixed-point and float fields, da4ml's cost model for an
-autoencoder). The cheapest codec meeting the targets everywhere is ``recommended``.
+area estimate (labelled: for fixed point a model fitted on Yosys runs of its Verilog, a LUT count model for float
+fields, da4ml's cost model for an autoencoder). The cheapest codec meeting the targets everywhere (fewest bits per
+jet, then area) is ``recommended``; a fixed-point code with the fractions one by one is listed beside a lattice code
+when it is cheaper in area.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from .targets import Targets, check_targets
 #: The event-wise split used to fit the classical codecs when no --train file is given (60 % train, 40 % held out).
 SPLIT_SEED = 1
 HELD_OUT_FRACTION = 0.4
+#: The name of the fixed-point codec with the energy fractions one by one, offered beside a lattice code when cheaper.
+SCALAR_ONLY_SUFFIX = "_scalar"
 #: The worst target ratio the classical codecs must reach on their training jets. Below 1 so that a code chosen there
 #: holds on held-out jets: sigma in a 100-jet pt bin fluctuates by ~10 %, and with a margin of 1 the bundled and
 #: generated samples gave held-out ratios up to 1.016 (fixed point) and 1.04 (float).
@@ -141,6 +145,13 @@ class Recommendation:
                         f" The autoencoder {ae.name} meets them too but needs {ae.bits_per_jet} bits, "
                         f"{deployed} {best.bits_per_jet}."
                     )
+        for alternative in self.codecs:
+            best_luts = (best.area or {}).get("luts") if best is not None else None
+            if best_luts and alternative.name.endswith(SCALAR_ONLY_SUFFIX) and alternative.meets_targets:
+                sentence += (
+                    f" Cheaper in area at the same targets: {alternative.name} ({alternative.bits_per_jet} bits, "
+                    f"{alternative.area['luts']:,} LUT against {best_luts:,}, estimates)."
+                )
         return sentence
 
     def format_text(self) -> str:
@@ -177,6 +188,19 @@ class Recommendation:
         ]
         lines += [""] + notes + failures + ([""] if notes or failures else []) + [self.verdict()]
         return "\n".join(lines)
+
+
+def _relation_note(codec: Codec) -> str:
+    """How a fixed-point codec uses the energy fractions' sum ("" for any other codec)."""
+    if getattr(codec, "remainder", None):
+        return f"{codec.remainder} is sent as 1 - the sum of the other energy fractions (0 bits)"
+    if getattr(codec, "simplex", None):
+        simplex = codec.simplex
+        return (
+            f"{', '.join(simplex.variables)} are sent jointly as one of the {simplex.count} points of the simplex "
+            f"lattice with steps of 1/{simplex.levels} ({simplex.bits} bits)"
+        )
+    return ""
 
 
 def _finite(value: float) -> float | None:
@@ -263,6 +287,19 @@ def recommend(
     samples = [*samples, *left_out]
 
     results, objects = [], {}
+
+    def judge(codec: Codec, name: str, note: str = "") -> None:
+        result = CodecResult(
+            name, codec.kind, codec.bits_per_jet, codec.area_estimate(), config=codec.to_json(), firmware=codec.firmware
+        )
+        for i, (jets, rows, sample) in enumerate(zip(samples, held_out, names)):
+            truth = jets.values[np.ix_(rows, columns)].astype(np.float64)
+            label = held_out_label if i < n_fitted else "all jets (left out of fitting)"
+            result.samples.append(_score(codec, checked, coded, truth, sample, label, left_out=i >= n_fitted))
+        result.note = "; ".join(n for n in (note, _relation_note(codec)) if n)
+        results.append(result)
+        objects[name] = codec
+
     for codec_class in target_codecs():
         codec = codec_class.fit_targets(fit_jets, coded, checked, margin=margin)
         if codec is None:
@@ -276,28 +313,19 @@ def recommend(
                 )
             )
             continue
-        result = CodecResult(
-            codec.name,
-            codec.kind,
-            codec.bits_per_jet,
-            codec.area_estimate(),
-            config=codec.to_json(),
-            firmware=codec.firmware,
-        )
-        for i, (jets, rows, name) in enumerate(zip(samples, held_out, names)):
-            truth = jets.values[np.ix_(rows, columns)].astype(np.float64)
-            label = held_out_label if i < n_fitted else "all jets (left out of fitting)"
-            result.samples.append(_score(codec, checked, coded, truth, name, label, left_out=i >= n_fitted))
-        if getattr(codec, "remainder", None):
-            result.note = f"{codec.remainder} is sent as 1 - the sum of the other energy fractions (0 bits)"
-        if getattr(codec, "simplex", None):
-            simplex = codec.simplex
-            result.note = (
-                f"{', '.join(simplex.variables)} are sent jointly as one of the {simplex.count} points of the simplex "
-                f"lattice with steps of 1/{simplex.levels} ({simplex.bits} bits)"
-            )
-        results.append(result)
-        objects[result.name] = codec
+        judge(codec, codec.name)
+        if getattr(codec, "simplex", None) is not None:
+            # the joint lattice field saves bits but costs comparators, dividers and tables on the board: offer the
+            # fractions one by one too when that is cheaper in area at the same targets
+            scalar = codec_class.fit_targets(fit_jets, coded, checked, margin=margin, fraction_relations=("remainder",))
+            if scalar is not None and scalar.area_estimate()["luts"] < codec.area_estimate()["luts"]:
+                saved = codec.area_estimate()["luts"] - scalar.area_estimate()["luts"]
+                judge(
+                    scalar,
+                    f"{codec.name}{SCALAR_ONLY_SUFFIX}",
+                    f"the energy fractions one by one (no lattice field): {saved:,} LUT less (estimate), "
+                    f"{scalar.bits_per_jet - codec.bits_per_jet} bits per jet more",
+                )
 
     for model in models:
         codec = AutoencoderCodec(model)

@@ -10,7 +10,6 @@ codec completely; ``from_json`` rebuilds it so that it gives identical codes.
 from __future__ import annotations
 
 import dataclasses
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
@@ -230,10 +229,3 @@ def allocate_bits(distortion: np.ndarray, budget: int) -> tuple[np.ndarray, floa
         allocation[v] = choices[v, total]
         total -= allocation[v]
     return allocation, float(np.sum(distortion[np.arange(n_vars), allocation]))
-
-
-def comparator_luts(thresholds: int, word_bits: int = INPUT_WORD_BITS) -> int:
-    """LUT6 count of ``thresholds`` constant comparators on a ``word_bits`` input plus the priority encoder."""
-    if thresholds <= 0:
-        return 0
-    return thresholds * math.ceil(word_bits / 4) + math.ceil(thresholds * math.log2(thresholds + 1) / 6)

@@ -22,6 +22,7 @@ to the middle integer of the bin, exactly once 2^b covers the range.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
@@ -31,18 +32,22 @@ import numpy as np
 from ..errors import UserError
 from ..targets import Targets
 from .base import (
-    INPUT_WORD_BITS,
     Encoding,
     PerVariableCodec,
     allocate_bits,
     as_table,
     check_budget,
     check_variables,
-    comparator_luts,
     record_from_json,
 )
 from .physics import ENERGY_FRACTIONS, MAX_TARGET_BITS, TargetScorer, cheapest_passing, physics_ranges
 from .simplex import MAX_LEVELS, SUM_TOLERANCE, SimplexField
+
+#: Yosys synth_xilinx LUTs of a comparator ladder on a 21-bit input word (firmware/rtl/codec/trigcomp_codec.v): per
+#: comparator (evenly spaced linear thresholds share more logic than log ones) and per code bit, fitted by
+#: benchmarks/calibrate_codec_area.py.
+LUTS_PER_COMPARATOR = {"linear": 1.017, "log": 2.823}
+LUTS_PER_CODE_BIT = 10.583
 
 #: Most bits one variable may get in fixed point.
 MAX_FIXED_POINT_BITS = 24
@@ -109,14 +114,13 @@ class FixedPointField:
     def _expand(self, values: np.ndarray) -> np.ndarray:
         return np.exp(values) if self.companding == "log" else values
 
-    def area_luts(self, word_bits: int = INPUT_WORD_BITS) -> int:
-        """Log bins: one comparator per bin edge. Linear: subtract the offset, scale by a constant (two adders),
-        saturate."""
+    def area_luts(self) -> int:
+        """Every field is a comparator ladder on the board (``codec_hls``): 2^bits - 1 constant comparators and a
+        thermometer-to-binary encoder; LUTs per comparator and per code bit fitted on Yosys runs."""
         if self.bits == 0:
             return 0
-        if self.companding == "log":
-            return comparator_luts((1 << self.bits) - 1, word_bits)
-        return 2 * word_bits + self.bits
+        comparators = (1 << self.bits) - 1
+        return math.ceil(LUTS_PER_COMPARATOR[self.companding] * comparators + LUTS_PER_CODE_BIT * self.bits)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -185,7 +189,9 @@ class FixedPointCodec(PerVariableCodec):
     label: ClassVar[str] = "per-variable fixed point"
     firmware: ClassVar[str] = "trigcomp hls --codec"
     field_type: ClassVar[type] = FixedPointField
-    area_note: ClassVar[str] = "per field: log bins = a comparator per bin edge, linear = offset, constant scale"
+    area_note: ClassVar[str] = (
+        "Yosys-fitted: per field a ladder of 2^bits - 1 comparators; the lattice field's datapath (residual in the README)"
+    )
 
     remainder: str | None = None  # an energy fraction decoded as 1 - sum(remainder_of)
     remainder_of: tuple[str, ...] = ()
@@ -306,7 +312,7 @@ class FixedPointCodec(PerVariableCodec):
     def area_estimate(self) -> dict[str, Any]:
         estimate = super().area_estimate()
         if self.simplex is not None:
-            estimate["luts"] += self.simplex.area_luts(INPUT_WORD_BITS)
+            estimate["luts"] += self.simplex.area_luts()
         return estimate
 
     def to_json(self) -> dict[str, Any]:

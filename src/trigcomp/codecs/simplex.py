@@ -28,6 +28,10 @@ SUM_TOLERANCE = 1e-3
 MAX_LEVELS = 4096
 #: Fractions are rounded to multiples of 2^-GRID_BITS before the exact integer rounding onto the lattice.
 GRID_BITS = 24
+#: Fractional bits of the board's default input types (ap_fixed<20,12>, ap_fixed<21,13>), for the area model.
+INPUT_FRACTIONAL_BITS = 8
+#: Yosys synth_xilinx LUTs per datapath unit, fitted by benchmarks/calibrate_codec_area.py.
+LUTS_PER_LATTICE_UNIT = 1.898
 
 
 @dataclass(frozen=True)
@@ -97,12 +101,27 @@ class SimplexField:
         )
         return (np.diff(edges, axis=1) / self.levels)[:, : len(self.variables)]
 
-    def area_luts(self, word_bits: int) -> int:
-        """Scale each fraction by N (two adders), order the remainders (a comparator per pair), add the ranks
-        (a binomial ROM per boundary)."""
+    def datapath_units(self, fractional_bits: int = INPUT_FRACTIONAL_BITS) -> int:
+        """Bit slices of the firmware's lattice datapath (``firmware/rtl/codec/trigcomp_codec.v``) on an input with
+        ``fractional_bits``: clipping and the total, share * N as shift-adds, the restoring division (a
+        compare-subtract per quotient bit), a comparator per remainder pair, a binomial table and adder per boundary.
+        """
+        share = fractional_bits + 1 + math.ceil(math.log2(self.parts))
+        quotient = self.levels.bit_length()
+        product = share + quotient
+        rows = self.levels + self.parts - 1
         pairs = self.parts * (self.parts - 1) // 2
-        rom = (self.parts - 1) * math.ceil((self.levels + self.parts) * self.bits / 64)
-        return self.parts * 2 * word_bits + pairs * math.ceil(word_bits / 4) + rom + (self.parts - 1) * self.bits
+        return (
+            self.parts * share
+            + self.parts * product * (self.levels.bit_count() - 1)
+            + self.parts * quotient * product
+            + pairs * share
+            + (self.parts - 1) * self.bits * (1 + math.ceil(rows / 32))
+        )
+
+    def area_luts(self, fractional_bits: int = INPUT_FRACTIONAL_BITS) -> int:
+        """Yosys LUTs of the lattice field: its datapath units times a factor fitted on Yosys runs."""
+        return math.ceil(LUTS_PER_LATTICE_UNIT * self.datapath_units(fractional_bits))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"variables": list(self.variables), "bits": self.bits}

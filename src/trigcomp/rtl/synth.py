@@ -13,7 +13,8 @@ from ..reports.parsers.estimate import Estimate
 from .project import YOSYS_SCRIPT, RtlProject, load_project
 from .simulate import require_tool
 
-_LUT_CELLS = ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "INV")  # an INV takes a LUT unless absorbed
+#: An INV takes a LUT unless absorbed; a shift-register LUT (SRL, a register delay line) takes a LUT too.
+_LUT_CELLS = ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "INV", "SRL16E", "SRLC32E")
 _FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE")
 _CARRY_CELLS = ("CARRY4", "CARRY8")
 _DSP_CELLS = ("DSP48E1", "DSP48E2")
@@ -28,7 +29,7 @@ class YosysResult:
     variant: str
     top: str
     part: str
-    lut: int  # LUT1..LUT6 plus INV cells
+    lut: int  # LUT1..LUT6 plus INV and SRL cells
     ff: int
     carry: int  # CARRY4 + CARRY8 cells (Yosys 0.23 maps xcup carry chains to CARRY4)
     dsp: int

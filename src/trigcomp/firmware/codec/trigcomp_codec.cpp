@@ -29,7 +29,8 @@ void trigcomp_codec_top(trigcomp_input_t jet[TRIGCOMP_N_INPUTS], trigcomp_link_t
     packed.range(TRIGCOMP_SIMPLEX_OFFSET + TRIGCOMP_SIMPLEX_BITS - 1, TRIGCOMP_SIMPLEX_OFFSET) =
         trigcomp_simplex<TRIGCOMP_SIMPLEX_FRACTIONS, TRIGCOMP_SIMPLEX_PARTS, TRIGCOMP_SIMPLEX_LEVELS,
                          TRIGCOMP_SIMPLEX_BITS, TRIGCOMP_SIMPLEX_SHARE_BITS, TRIGCOMP_SIMPLEX_UNIT_BITS,
-                         TRIGCOMP_SIMPLEX_PRODUCT_BITS>(fractions, trigcomp_simplex_binomials);
+                         TRIGCOMP_SIMPLEX_PRODUCT_BITS, TRIGCOMP_SIMPLEX_QUOTIENT_BITS>(fractions,
+                                                                                       trigcomp_simplex_binomials);
 #endif
 
     for (int w = 0; w < TRIGCOMP_N_LINK_WORDS; w++) {

@@ -37,8 +37,11 @@ ap_uint<BITS> trigcomp_ladder(trigcomp_word_t word, const trigcomp_word_t thresh
 // floor(share * LEVELS / total), the missing units to the largest remainders (ties: the lower part), then the
 // point's rank in the combinatorial number system. Scaling every share by 2^k changes neither the floors nor the
 // order of the remainders, so this equals the Python codec's 2^-24 grid for any input grid of at most 24 bits.
-// SHARE_BITS holds PARTS * one, UNIT_BITS holds LEVELS, PRODUCT_BITS holds one * LEVELS.
-template <int FRACTIONS, int PARTS, int LEVELS, int BITS, int SHARE_BITS, int UNIT_BITS, int PRODUCT_BITS>
+// SHARE_BITS holds PARTS * one, UNIT_BITS holds LEVELS + PARTS, PRODUCT_BITS holds one * LEVELS, QUOTIENT_BITS
+// holds LEVELS. Written for area, like the open path's Verilog: share <= total, so the quotient has QUOTIENT_BITS
+// bits and the division is that many restoring steps (no general divider), and each remainder pair is compared once.
+template <int FRACTIONS, int PARTS, int LEVELS, int BITS, int SHARE_BITS, int UNIT_BITS, int PRODUCT_BITS,
+          int QUOTIENT_BITS>
 ap_uint<BITS> trigcomp_simplex(const trigcomp_word_t fractions[FRACTIONS],
                                const unsigned long long binomials[LEVELS + PARTS - 1][PARTS]) {
     #pragma HLS INLINE
@@ -70,16 +73,34 @@ ap_uint<BITS> trigcomp_simplex(const trigcomp_word_t fractions[FRACTIONS],
     }
 
     ap_uint<UNIT_BITS> units[PARTS];
-    product_t remainder[PARTS];
+    share_t remainder[PARTS];
     #pragma HLS ARRAY_PARTITION variable=units complete dim=0
     #pragma HLS ARRAY_PARTITION variable=remainder complete dim=0
     int placed = 0;
     for (int p = 0; p < PARTS; p++) {
         #pragma HLS UNROLL
-        product_t scaled = product_t(share[p]) * LEVELS;
-        units[p] = scaled / total;
-        remainder[p] = scaled % total;
-        placed += units[p];
+        product_t left = product_t(share[p]) * LEVELS;
+        ap_uint<QUOTIENT_BITS> quotient = 0;
+        for (int b = QUOTIENT_BITS - 1; b >= 0; b--) {
+            #pragma HLS UNROLL
+            const product_t step = product_t(total) << b;
+            if (left >= step) {
+                left -= step;
+                quotient[b] = 1;
+            }
+        }
+        units[p] = quotient;
+        remainder[p] = left;  // < total
+        placed += quotient;
+    }
+    bool not_below[PARTS][PARTS];  // [q][p], q < p: remainder q >= remainder p, so q comes first
+    #pragma HLS ARRAY_PARTITION variable=not_below complete dim=0
+    for (int p = 0; p < PARTS; p++) {
+        #pragma HLS UNROLL
+        for (int q = 0; q < p; q++) {
+            #pragma HLS UNROLL
+            not_below[q][p] = remainder[q] >= remainder[p];
+        }
     }
     const int missing = LEVELS - placed;
     for (int p = 0; p < PARTS; p++) {
@@ -87,7 +108,8 @@ ap_uint<BITS> trigcomp_simplex(const trigcomp_word_t fractions[FRACTIONS],
         int ahead = 0;  // parts whose remainder comes first: larger, or equal and lower
         for (int q = 0; q < PARTS; q++) {
             #pragma HLS UNROLL
-            ahead += (remainder[q] > remainder[p] || (remainder[q] == remainder[p] && q < p)) ? 1 : 0;
+            if (q < p) ahead += not_below[q][p] ? 1 : 0;
+            if (q > p) ahead += not_below[p][q] ? 0 : 1;
         }
         if (ahead < missing) units[p] += 1;
     }

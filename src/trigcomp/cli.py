@@ -305,7 +305,15 @@ def _codec_hls(args: argparse.Namespace, options) -> int:
     from .codecs import load_codec
 
     codec = load_codec(args.codec)
-    project = write_codec_project(codec, Path(args.out), options, BoardInput.parse(args.input_type), force=args.force)
+    board = BoardInput.parse(args.input_type)
+    if codec.kind == "hybrid":  # fields + the hls4ml encoder of its latent, one top
+        from .hybrid_hls import check_hybrid_board, write_hybrid_project
+
+        check_hybrid_board(codec, board)  # before the jets are read
+        jets = _load(args, _default_data(args.data), codec.variables).values[: args.tb_jets]
+        project = write_hybrid_project(codec, Path(args.out), options, board, jets, force=args.force)
+    else:
+        project = write_codec_project(codec, Path(args.out), options, board, force=args.force)
     _emit(
         args,
         project.to_json(),
@@ -394,9 +402,11 @@ def cmd_csim(args: argparse.Namespace) -> int:
 
 def _codec_csim(args: argparse.Namespace, project, junit: Path | None) -> int:
     from .codec_hls import run_codec_csim
+    from .hybrid_hls import run_hybrid_csim
 
     jets = _load(args, _default_data(args.data), project.manifest["inputs"]["variables"])
-    result = run_codec_csim(
+    run = run_hybrid_csim if project.manifest["codec"]["kind"] == "hybrid" else run_codec_csim
+    result = run(
         project,
         jets.values.astype(float),
         jets=args.jets,
@@ -420,6 +430,9 @@ def _codec_csim(args: argparse.Namespace, project, junit: Path | None) -> int:
     ]
     if result.tie_jets_left_out:
         lines.append(f"WARNING: {result.tie_jets_left_out} threshold ties did not fit; raise --adversarial")
+    weights = getattr(result, "weights", None)  # a hybrid's encoder weights: .h (synthesis) = .txt (csim) = model
+    if weights:
+        lines.append(f"encoder weights: {weights['summary']}")
     first = result.first_mismatch
     if first:
         lines.append(
@@ -430,9 +443,11 @@ def _codec_csim(args: argparse.Namespace, project, junit: Path | None) -> int:
     _emit(args, result.to_json(), "\n".join(lines))
     if junit:
         write_junit(junit, "trigcomp csim", csim_cases(result, result.codec))
-    if not result.passed:
+    if result.mismatches:
         where = f"; first: jet {first['row']}, field {first['field']}" if first else ""
         raise CheckFailed(f"csim: {result.mismatches} of {result.jets} jets differ from the Python codec{where}")
+    if not result.passed:
+        raise CheckFailed(f"csim: {weights['summary']}")
     return 0
 
 
@@ -669,7 +684,11 @@ def _add_csim_options(p: argparse.ArgumentParser, jets: int) -> None:
 def _add_model_or_codec_options(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--model", help="model directory (an autoencoder)")
-    g.add_argument("--codec", help="codec config (TOML or JSON, from recommend --write-config): fixed point")
+    g.add_argument(
+        "--codec",
+        help="codec config (TOML or JSON, from recommend --write-config): fixed point, or a hybrid (fixed-point "
+        "fields + an autoencoder latent; its board input is the encoder's input type)",
+    )
     p.add_argument(
         "--input-type",
         default="ap_fixed<21,13>",

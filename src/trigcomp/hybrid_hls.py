@@ -1,0 +1,221 @@
+"""Hybrid codecs on the board: one HLS project whose top computes the fixed-point fields and the latent, one word.
+
+``write_hybrid_project`` builds the project from the two firmware generators trigcomp already has, unchanged: the
+hls4ml project of the autoencoder (``hls.write_hls_project``: ``myproject``, ``trigcomp_encode``, weights) and the
+fixed-point codec's firmware (``codec_hls.write_codec_project``: ``trigcomp_codec_top``, comparator ladders and the
+lattice field), each in its own translation unit, plus ``firmware/hybrid/``: the top ``trigcomp_hybrid_top`` (routes
+each input to its part and packs the fields, then the latent words, into link words), a test bench and the vendor
+Tcl flow. The board's input type is the encoder's input grid, so the encoder's input conversion is exact.
+
+``run_hybrid_csim`` runs data and adversarial jets (csim's edge cases and the fields' threshold ties) through the
+compiled project and compares every field and every latent word with ``HybridCodec.encode`` of what the board sees,
+and proves the encoder's weights (.h = .txt = the model).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import string
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .codec_hls import (
+    BoardInput,
+    CodecCsimResult,
+    check_board_codec,
+    check_codec_words,
+    field_offsets,
+    tie_jets,
+    write_codec_project,
+)
+from .codecs import HybridCodec, codec_from_json
+from .csim import make_inputs, run_firmware
+from .errors import UserError
+from .hls import FIRMWARE_DIR, MANIFEST, HlsOptions, HlsProject, write_hls_project
+from .staging import staged_dir, write_json
+from .weights_proof import prove_weights
+
+HYBRID_FIRMWARE = FIRMWARE_DIR / "hybrid"
+TOP = "trigcomp_hybrid_top"
+CODEC_FILE = "codec.json"
+VENDOR_FLOW = "build_trigcomp_hybrid_top.tcl"
+#: The C++ a test bench or synthesis compiles: the encoder, its latent top, the fields' top, the hybrid top.
+SOURCES = (
+    "firmware/myproject.cpp",
+    "firmware/trigcomp_top.cpp",
+    "firmware/trigcomp_codec.cpp",
+    "firmware/trigcomp_hybrid_top.cpp",
+)
+#: The fixed-point codec's firmware files the hybrid project takes from the codec project.
+CODEC_FILES = ("trigcomp_codec.h", "trigcomp_codec.cpp", "trigcomp_codec_params.h")
+
+
+def check_hybrid_board(codec: HybridCodec, board: BoardInput) -> None:
+    """The fields' input grid must be the encoder's: then one input word feeds both parts, exactly."""
+    quantizer = codec.latent.model.input_quantizer
+    expected = BoardInput(quantizer.bits, quantizer.integer + 1)
+    if board != expected:
+        raise UserError(
+            f"hybrid codec: the board input must be the autoencoder's input type {expected.cpp} (its [input] "
+            f"section), got {board.cpp}; pass --input-type '{expected.cpp}'"
+        )
+    check_board_codec(codec.fixed, board)
+
+
+def hybrid_board(codec: HybridCodec) -> BoardInput:
+    """The board input of a hybrid codec: its encoder's input type."""
+    quantizer = codec.latent.model.input_quantizer
+    return BoardInput(quantizer.bits, quantizer.integer + 1)
+
+
+def _render(name: str, values: dict[str, Any]) -> str:
+    return string.Template((HYBRID_FIRMWARE / name).read_text()).substitute(values)
+
+
+def _list(values) -> str:
+    return ", ".join(str(int(v)) for v in values)
+
+
+def write_hybrid_project(
+    codec: HybridCodec, out: Path, options: HlsOptions, board: BoardInput, tb_jets: np.ndarray, force: bool = False
+) -> HlsProject:
+    """An HLS project of the hybrid ``codec`` (see the module doc); deterministic and written atomically."""
+    options.check()
+    check_hybrid_board(codec, board)
+    model = codec.latent.model
+    n_link_words = -(-codec.bits_per_jet // options.link_width)
+    with staged_dir(out, force) as tmp:
+        encoder = write_hls_project(model, tmp / "encoder", options, tb_jets[:, codec.latent_columns])
+        for child in sorted(encoder.path.iterdir()):  # the encoder project is the hybrid project's base
+            child.rename(tmp / child.name)
+        encoder.path.rmdir()
+        encoder_manifest = json.loads((tmp / MANIFEST).read_text())
+        with tempfile.TemporaryDirectory(prefix=".trigcomp-fields-", dir=tmp.parent) as scratch:
+            fields = write_codec_project(codec.fixed, Path(scratch) / "fields", options, board)
+            for name in CODEC_FILES:
+                shutil.copyfile(fields.path / "firmware" / name, tmp / "firmware" / name)
+        values = {
+            "codec_name": codec.name,
+            "variables": ", ".join(codec.variables),
+            "fixed_variables": ", ".join(codec.fixed.variables),
+            "latent_variables": ", ".join(codec.latent.variables),
+            "input_width": board.width,
+            "input_integer": board.integer,
+            "n_inputs": len(codec.variables),
+            "n_fixed": len(codec.fixed.variables),
+            "fixed_bits": codec.fixed.bits_per_jet,
+            "fixed_link_words": fields.n_link_words,
+            "n_link_words": n_link_words,
+            "fixed_inputs": _list(codec.fixed_columns),
+            "latent_inputs": _list(codec.latent_columns),
+        }
+        (tmp / "firmware" / "trigcomp_hybrid_params.h").write_text(_render("trigcomp_hybrid_params.h.in", values))
+        for name in ("trigcomp_hybrid_top.h", "trigcomp_hybrid_top.cpp"):
+            shutil.copyfile(HYBRID_FIRMWARE / name, tmp / "firmware" / name)
+        shutil.copyfile(HYBRID_FIRMWARE / "trigcomp_hybrid_tb.cpp", tmp / "trigcomp_hybrid_tb.cpp")
+        tcl = {"top": TOP, "part": options.board.part, "clock_ns": options.clock_ns, "sources": " ".join(SOURCES)}
+        (tmp / VENDOR_FLOW).write_text(_render(f"{VENDOR_FLOW}.in", tcl))
+        # the project's own codec: its latent reads the model copy inside the project
+        write_json(tmp / CODEC_FILE, codec.to_json() | {"latent": codec.latent.to_json() | {"model": "model"}})
+        offsets = field_offsets(codec)
+        manifest = {
+            key: encoder_manifest[key]
+            for key in ("board", "part", "clock_ns", "backend", "strategy", "reuse", "io", "model", "precisions")
+        } | {
+            "kind": "hls",
+            "project_name": encoder_manifest["project_name"],
+            "top": TOP,
+            "codec": {"kind": codec.kind, "name": codec.name, "file": CODEC_FILE, "bits_per_jet": codec.bits_per_jet},
+            "inputs": {
+                "size": len(codec.variables),
+                "variables": list(codec.variables),
+                "precision": board.cpp,
+                "width": board.width,
+                "integer": board.integer,
+            },
+            "fields": [
+                {"name": name, "bits": bits, "offset": offset, "part": "fixed" if i < len(codec.fixed.field_bits) else "latent"}
+                for i, (name, bits, offset) in enumerate(zip(codec.field_names, codec.field_bits, offsets))
+            ],
+            "latent": encoder_manifest["latent"],
+            "link": {"width": options.link_width, "words": n_link_words},
+            "compile_units": [*SOURCES, "trigcomp_hybrid_tb.cpp"],
+            "vendor_flow": VENDOR_FLOW,
+            "area": codec.area_estimate(),
+        }
+        write_json(tmp / MANIFEST, manifest)
+    return HlsProject(Path(out), manifest)
+
+
+def project_hybrid(project: HlsProject) -> tuple[HybridCodec, BoardInput]:
+    """The project's hybrid codec (its latent model is the project's copy) and its board input."""
+    path = project.path / project.manifest["codec"]["file"]
+    try:
+        raw = json.loads(path.read_text())
+        raw["latent"]["model"] = str(project.path / raw["latent"]["model"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise UserError(f"{path}: cannot read the project's codec ({err}); regenerate with `trigcomp hls`") from None
+    codec = codec_from_json(raw)
+    if not isinstance(codec, HybridCodec):
+        raise UserError(f"{path}: a {codec.kind} codec, not a hybrid one")
+    inputs = project.manifest["inputs"]
+    board = BoardInput(int(inputs["width"]), int(inputs["integer"]))
+    check_hybrid_board(codec, board)
+    return codec, board
+
+
+def hybrid_tie_jets(codec: HybridCodec, board: BoardInput, data: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The fields' threshold (and lattice) ties, each in a whole jet whose latent variables are the data median."""
+    ties = tie_jets(codec.fixed, board, data[:, codec.fixed_columns], rng)
+    jets = np.tile(np.median(data, axis=0), (len(ties), 1))
+    jets[:, codec.fixed_columns] = ties
+    return jets
+
+
+@dataclass
+class HybridCsimResult(CodecCsimResult):
+    """A codec csim of every field and latent word, and the proof of the encoder's weights."""
+
+    weights: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.mismatches == 0 and self.weights.get("passed", False)
+
+
+def run_hybrid_csim(
+    project: HlsProject,
+    data: np.ndarray,
+    jets: int = 1_000_000,
+    adversarial: int = 50_000,
+    processes: int = 2,
+    seed: int = 0,
+    progress: bool = False,
+) -> HybridCsimResult:
+    codec, board = project_hybrid(project)
+    model = codec.latent.model
+    if model.hash != project.manifest["model"]["hash"]:
+        raise UserError(f"{project.path}: model copy does not match the manifest's model hash")
+    weights = prove_weights(project.path, model.firmware_encoder(), project.manifest["strategy"] == "resource")
+    ties = hybrid_tie_jets(codec, board, data, np.random.default_rng(seed))
+    used = min(len(ties), adversarial - adversarial // 4)  # a quarter stays for csim's zeros, extremes, +-inf, ...
+    x = make_inputs(data, board.quantizer, jets, adversarial, seed, extra_adversarial=ties[:used])
+    words, _, cached, seconds = run_firmware(project, x, processes, progress)
+    checked = check_codec_words(codec, board, x, words, project.link_width)
+    return HybridCsimResult(
+        project=str(project.path),
+        jets_per_s=len(x) / max(seconds["firmware"], 1e-9),
+        seconds={k: round(v, 3) for k, v in seconds.items()},
+        compiled_from_cache=cached,
+        data_jets=int(jets - adversarial),
+        adversarial_jets=int(adversarial),
+        tie_jets=used,
+        tie_jets_left_out=len(ties) - used,
+        weights=weights.to_json() | {"summary": weights.describe()},
+        **checked,
+    )

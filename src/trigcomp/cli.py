@@ -220,10 +220,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     overlap = {Path(p).resolve() for p in args.left_out} & {Path(p).resolve() for p in [*args.data, args.train or ""]}
     if overlap:
         raise UserError(f"a --left-out file is also fitted on: {', '.join(sorted(map(str, overlap)))}")
+    hybrids = [load_model(path) for path in args.hybrid or ()]
     samples = [_load(args, [path], variables) for path in args.data]
     left_out = [_load(args, [path], variables) for path in args.left_out]
     train = _load(args, [args.train], variables) if args.train else None
-    result = recommend(targets, samples, models, train=train, margin=args.margin, left_out=left_out)
+    result = recommend(
+        targets, samples, models, train=train, margin=args.margin, left_out=left_out, hybrids=hybrids
+    )
     payload, text = result.to_json(), result.format_text()
     if args.write_config and result.recommended is not None:
         write_config(result, Path(args.write_config), force=args.force)
@@ -819,6 +822,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--targets", required=True, help="physics targets: a preset (l1-jets, ...) or a TOML file")
     p.add_argument("--models", nargs="+", metavar="MODEL", help="trained autoencoder dirs to compare")
+    p.add_argument(
+        "--hybrid",
+        nargs="+",
+        metavar="MODEL",
+        help="autoencoder dirs of some of the variables (e.g. the energy fractions): each becomes a hybrid codec, "
+        "its latent plus the fewest fixed-point bits meeting the targets for the other variables",
+    )
     p.add_argument(
         "--variables", default="jet10", help="jet4, jet10 or a comma list (default jet10; with --models: theirs)"
     )

@@ -235,8 +235,14 @@ def recommend(
     variables = tuple(samples[0].variables)
     for jets in [*samples, *left_out, *([train] if train is not None else [])]:
         check_variables(variables, jets)
-    for model in [*models, *hybrids]:
+    for model in models:
         check_variables(model.variables, samples[0])
+    for model in hybrids:
+        if not set(model.variables) < set(variables):
+            raise UserError(
+                f"--hybrid {model.name}: its variables {', '.join(model.variables)} must be some of the data's "
+                f"({', '.join(variables)}), not all"
+            )
     checked = targets.for_variables(variables)
     if not checked.variables:
         raise UserError(f"targets {targets.name} have no target for any of {', '.join(variables)}")

@@ -224,9 +224,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     samples = [_load(args, [path], variables) for path in args.data]
     left_out = [_load(args, [path], variables) for path in args.left_out]
     train = _load(args, [args.train], variables) if args.train else None
-    result = recommend(
-        targets, samples, models, train=train, margin=args.margin, left_out=left_out, hybrids=hybrids
-    )
+    result = recommend(targets, samples, models, train=train, margin=args.margin, left_out=left_out, hybrids=hybrids)
     payload, text = result.to_json(), result.format_text()
     if args.write_config and result.recommended is not None:
         write_config(result, Path(args.write_config), force=args.force)
@@ -315,6 +313,10 @@ def _codec_hls(args: argparse.Namespace, options) -> int:
         check_hybrid_board(codec, board)  # before the jets are read
         jets = _load(args, _default_data(args.data), codec.variables).values[: args.tb_jets]
         project = write_hybrid_project(codec, Path(args.out), options, board, jets, force=args.force)
+    elif codec.kind == "float_mantissa":  # leading-one position + shift per field
+        from .float_hls import write_float_project
+
+        project = write_float_project(codec, Path(args.out), options, board, force=args.force)
     else:
         project = write_codec_project(codec, Path(args.out), options, board, force=args.force)
     _emit(
@@ -405,11 +407,12 @@ def cmd_csim(args: argparse.Namespace) -> int:
 
 def _codec_csim(args: argparse.Namespace, project, junit: Path | None) -> int:
     from .codec_hls import run_codec_csim
+    from .float_hls import run_float_csim
     from .hybrid_hls import run_hybrid_csim
 
     jets = _load(args, _default_data(args.data), project.manifest["inputs"]["variables"])
-    run = run_hybrid_csim if project.manifest["codec"]["kind"] == "hybrid" else run_codec_csim
-    result = run(
+    runs = {"hybrid": run_hybrid_csim, "float_mantissa": run_float_csim}
+    result = runs.get(project.manifest["codec"]["kind"], run_codec_csim)(
         project,
         jets.values.astype(float),
         jets=args.jets,
@@ -689,8 +692,8 @@ def _add_model_or_codec_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", help="model directory (an autoencoder)")
     g.add_argument(
         "--codec",
-        help="codec config (TOML or JSON, from recommend --write-config): fixed point, or a hybrid (fixed-point "
-        "fields + an autoencoder latent; its board input is the encoder's input type)",
+        help="codec config (TOML or JSON, from recommend --write-config): fixed point, float truncation, or a "
+        "hybrid (fixed-point fields + an autoencoder latent; its board input is the encoder's input type)",
     )
     p.add_argument(
         "--input-type",

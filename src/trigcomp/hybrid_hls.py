@@ -24,17 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .codec_hls import (
-    BoardInput,
-    CodecCsimResult,
-    check_board_codec,
-    check_codec_words,
-    field_offsets,
-    tie_jets,
-    write_codec_project,
-)
+from .codec_firmware import csim_fields, vendor_flow
+from .codec_hls import BoardInput, CodecCsimResult, check_board_codec, field_offsets, tie_jets, write_codec_project
 from .codecs import HybridCodec, codec_from_json
-from .csim import make_inputs, run_firmware
 from .errors import UserError
 from .hls import FIRMWARE_DIR, MANIFEST, HlsOptions, HlsProject, write_hls_project
 from .staging import staged_dir, write_json
@@ -57,8 +49,7 @@ CODEC_FILES = ("trigcomp_codec.h", "trigcomp_codec.cpp", "trigcomp_codec_params.
 
 def check_hybrid_board(codec: HybridCodec, board: BoardInput) -> None:
     """The fields' input grid must be the encoder's: then one input word feeds both parts, exactly."""
-    quantizer = codec.latent.model.input_quantizer
-    expected = BoardInput(quantizer.bits, quantizer.integer + 1)
+    expected = hybrid_board(codec)
     if board != expected:
         raise UserError(
             f"hybrid codec: the board input must be the autoencoder's input type {expected.cpp} (its [input] "
@@ -118,8 +109,7 @@ def write_hybrid_project(
         for name in ("trigcomp_hybrid_top.h", "trigcomp_hybrid_top.cpp"):
             shutil.copyfile(HYBRID_FIRMWARE / name, tmp / "firmware" / name)
         shutil.copyfile(HYBRID_FIRMWARE / "trigcomp_hybrid_tb.cpp", tmp / "trigcomp_hybrid_tb.cpp")
-        tcl = {"top": TOP, "part": options.board.part, "clock_ns": options.clock_ns, "sources": " ".join(SOURCES)}
-        (tmp / VENDOR_FLOW).write_text(_render(f"{VENDOR_FLOW}.in", tcl))
+        (tmp / VENDOR_FLOW).write_text(vendor_flow(TOP, SOURCES, "trigcomp_hybrid_tb.cpp", options))
         # the project's own codec: its latent reads the model copy inside the project
         write_json(tmp / CODEC_FILE, codec.to_json() | {"latent": codec.latent.to_json() | {"model": "model"}})
         offsets = field_offsets(codec)
@@ -139,7 +129,12 @@ def write_hybrid_project(
                 "integer": board.integer,
             },
             "fields": [
-                {"name": name, "bits": bits, "offset": offset, "part": "fixed" if i < len(codec.fixed.field_bits) else "latent"}
+                {
+                    "name": name,
+                    "bits": bits,
+                    "offset": offset,
+                    "part": "fixed" if i < len(codec.fixed.field_bits) else "latent",
+                }
                 for i, (name, bits, offset) in enumerate(zip(codec.field_names, codec.field_bits, offsets))
             ],
             "latent": encoder_manifest["latent"],
@@ -203,19 +198,5 @@ def run_hybrid_csim(
         raise UserError(f"{project.path}: model copy does not match the manifest's model hash")
     weights = prove_weights(project.path, model.firmware_encoder(), project.manifest["strategy"] == "resource")
     ties = hybrid_tie_jets(codec, board, data, np.random.default_rng(seed))
-    used = min(len(ties), adversarial - adversarial // 4)  # a quarter stays for csim's zeros, extremes, +-inf, ...
-    x = make_inputs(data, board.quantizer, jets, adversarial, seed, extra_adversarial=ties[:used])
-    words, _, cached, seconds = run_firmware(project, x, processes, progress)
-    checked = check_codec_words(codec, board, x, words, project.link_width)
-    return HybridCsimResult(
-        project=str(project.path),
-        jets_per_s=len(x) / max(seconds["firmware"], 1e-9),
-        seconds={k: round(v, 3) for k, v in seconds.items()},
-        compiled_from_cache=cached,
-        data_jets=int(jets - adversarial),
-        adversarial_jets=int(adversarial),
-        tie_jets=used,
-        tie_jets_left_out=len(ties) - used,
-        weights=weights.to_json() | {"summary": weights.describe()},
-        **checked,
-    )
+    checked = csim_fields(project, codec, board, data, ties, jets, adversarial, seed, processes, progress)
+    return HybridCsimResult(**checked, weights=weights.to_json() | {"summary": weights.describe()})

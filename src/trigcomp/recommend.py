@@ -343,7 +343,12 @@ def _hybrid_result(model, fit_jets, coded, targets, margin, samples, held_out, n
         note = f"no fixed-point fields within the search meet the targets beside {model.name}"
         return CodecResult(f"hybrid({model.name})", HybridCodec.kind, None, None, note=note), None
     result = CodecResult(
-        codec.name, codec.kind, codec.bits_per_jet, codec.area_estimate(), config=codec.to_json(), firmware=codec.firmware
+        codec.name,
+        codec.kind,
+        codec.bits_per_jet,
+        codec.area_estimate(),
+        config=codec.to_json(),
+        firmware=codec.firmware,
     )
     result.note = (
         f"{', '.join(codec.fixed.variables)} as fixed-point fields ({codec.fixed.bits_per_jet} bits), "

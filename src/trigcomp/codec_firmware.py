@@ -1,0 +1,64 @@
+"""What the hybrid and float-truncation codec projects share: their vendor flow and their csim of packed fields.
+
+``vendor_flow`` renders ``firmware/build_codec_top.tcl.in`` (Vivado/Vitis HLS C synthesis of a top built from
+several C++ files); ``csim_fields`` runs csim's jets, with a codec's own ties among the adversarial ones, through a
+compiled project and compares every packed field with the Python codec's ``encode`` of what the board sees.
+"""
+
+from __future__ import annotations
+
+import string
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .codec_hls import BoardInput, check_codec_words
+from .codecs import Codec
+from .csim import make_inputs, run_firmware
+from .hls import FIRMWARE_DIR, HlsOptions, HlsProject
+
+
+def vendor_flow(top: str, sources: Sequence[str], test_bench: str, options: HlsOptions) -> str:
+    """The Vivado/Vitis HLS C-synthesis script of ``top`` (`trigcomp build` runs it)."""
+    values = {
+        "top": top,
+        "part": options.board.part,
+        "clock_ns": options.clock_ns,
+        "sources": " ".join(sources),
+        "test_bench": test_bench,
+    }
+    return string.Template((FIRMWARE_DIR / "build_codec_top.tcl.in").read_text()).substitute(values)
+
+
+def csim_fields(
+    project: HlsProject,
+    codec: Codec,
+    board: BoardInput,
+    data: np.ndarray,
+    ties: np.ndarray,
+    jets: int,
+    adversarial: int,
+    seed: int,
+    processes: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """csim of ``project`` against ``codec``: the ``CodecCsimResult`` fields (``ties`` fill up to three quarters of
+    the adversarial jets; the rest are csim's zeros, extremes, +-inf, ...)."""
+    used = min(len(ties), adversarial - adversarial // 4)
+    x = make_inputs(data, board.quantizer, jets, adversarial, seed, extra_adversarial=ties[:used])
+    words, _, cached, seconds = run_firmware(project, x, processes, progress)
+    start = time.perf_counter()
+    checked = check_codec_words(codec, board, x, words, project.link_width)
+    seconds["python"] = time.perf_counter() - start
+    return checked | {
+        "project": str(project.path),
+        "jets_per_s": len(x) / max(seconds["firmware"], 1e-9),
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "compiled_from_cache": cached,
+        "data_jets": int(jets - adversarial),
+        "adversarial_jets": int(adversarial),
+        "tie_jets": used,
+        "tie_jets_left_out": len(ties) - used,
+    }

@@ -1,0 +1,134 @@
+"""The open RTL path for float-truncation codecs: Verilog fields, Verilator against Python, Yosys cell counts.
+
+``run_float_rtl`` renders ``firmware/rtl/float/`` (one combinational module, the same for every codec, and a params
+header listing the fields) into a directory, builds it with the fixed-point codec's Verilator harness
+(``firmware/rtl/codec/trigcomp_codec_sim.cpp``: same ports), runs csim's stimulus with the rounding ties through it,
+compares every field with the Python codec, and counts the cells of Yosys ``synth_xilinx -family xcup``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import string
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .codec_hls import BoardInput, check_codec_words, field_offsets
+from .codec_rtl import RTL_CODEC_FIRMWARE, SIMULATOR, CodecRtlResult, _vector
+from .codecs import FloatMantissaCodec
+from .csim import make_inputs
+from .errors import UserError
+from .float_hls import check_float_codec, rounding_ties
+from .hls import FIRMWARE_DIR
+from .rtl.simulate import require_tool
+from .rtl.synth import run_yosys
+from .staging import staged_dir, write_json
+
+RTL_FLOAT_FIRMWARE = FIRMWARE_DIR / "rtl" / "float"
+TOP = "trigcomp_float"
+
+
+def write_float_rtl(codec: FloatMantissaCodec, out: Path, board: BoardInput, force: bool = False) -> Path:
+    """The Verilog of ``codec`` and its Verilator simulator in ``out`` (atomically)."""
+    codec = check_float_codec(codec, board)
+    verilator = require_tool("verilator")
+    fields = codec.fields
+    values = {
+        "codec_name": codec.name,
+        "input_width": board.width,
+        "input_integer": board.integer,
+        "n_inputs": len(codec.variables),
+        "packed_bits": codec.bits_per_jet,
+        "n_fields": len(fields),
+        "field_input": _vector(range(len(fields)), 32),
+        "field_sign": _vector([int(f.sign) for f in fields], 32),
+        "field_exponent": _vector([f.exponent_bits for f in fields], 32),
+        "field_mantissa": _vector([f.mantissa_bits for f in fields], 32),
+        "field_lowest": _vector([f.lowest_normal for f in fields], 32),
+        "field_offset": _vector(field_offsets(codec), 32),
+    }
+    with staged_dir(out, force) as tmp:
+        template = (RTL_FLOAT_FIRMWARE / "trigcomp_float_params.vh.in").read_text()
+        (tmp / "trigcomp_float_params.vh").write_text(string.Template(template).substitute(values))
+        shutil.copyfile(RTL_FLOAT_FIRMWARE / "trigcomp_float.v", tmp / "trigcomp_float.v")
+        shutil.copyfile(RTL_CODEC_FIRMWARE / f"{SIMULATOR}.cpp", tmp / f"{SIMULATOR}.cpp")
+        synth = string.Template((FIRMWARE_DIR / "rtl" / "synth_xilinx.ys").read_text())
+        (tmp / "synth_xilinx.ys").write_text(synth.substitute(sources="trigcomp_float.v", top=TOP))
+        write_json(tmp / "codec.json", codec.to_json())
+        manifest = {
+            "kind": "rtl-codec",
+            "top": TOP,
+            "codec": {"kind": codec.kind, "name": codec.name, "file": "codec.json"},
+            "inputs": {"variables": list(codec.variables), "width": board.width, "integer": board.integer},
+            "packed_bits": codec.bits_per_jet,
+        }
+        write_json(tmp / "trigcomp.json", manifest)
+        defines = f"-DTC_WIDTH_VALUE={board.width} -DTC_N_INPUTS_VALUE={len(fields)} "
+        defines += f"-DTC_PACKED_BITS_VALUE={codec.bits_per_jet}"
+        # the harness names the model class Vtrigcomp_codec: --prefix gives this module that name
+        command = [
+            verilator, "--cc", "--exe", "--build", "-j", "2", "-O3", "-Wno-fatal", "-Wno-WIDTH",
+            "--top-module", TOP, "--prefix", "Vtrigcomp_codec", "-Mdir", "obj_dir", "-o", f"../{SIMULATOR}",
+            "-CFLAGS", defines, "trigcomp_float.v", f"{SIMULATOR}.cpp",
+        ]  # fmt: skip
+        completed = subprocess.run(command, cwd=tmp, check=False, capture_output=True, text=True)
+        shutil.rmtree(tmp / "obj_dir", ignore_errors=True)
+        if completed.returncode != 0:
+            errors = [line for line in completed.stderr.splitlines() if "Error" in line or "error" in line]
+            raise RuntimeError(f"Verilator failed on the float codec Verilog: {(errors or ['?'])[0]}")
+    return Path(out)
+
+
+def run_float_rtl(
+    codec: FloatMantissaCodec,
+    out: Path,
+    board: BoardInput,
+    data: np.ndarray,
+    jets: int = 100_000,
+    adversarial: int = 20_000,
+    seed: int = 0,
+    synthesize: bool = True,
+    force: bool = False,
+) -> CodecRtlResult:
+    """Write the RTL, simulate ``jets`` jets in Verilator against the Python codec, and (optionally) run Yosys."""
+    seconds = {}
+    start = time.perf_counter()
+    write_float_rtl(codec, out, board, force)
+    seconds["verilator_build"] = time.perf_counter() - start
+    ties = rounding_ties(codec, board, data, np.random.default_rng(seed))
+    used = min(len(ties), adversarial - adversarial // 4)
+    x = make_inputs(data, board.quantizer, jets, adversarial, seed, extra_adversarial=ties[:used])
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="trigcomp-rtl-") as tmp:
+        src, dst = Path(tmp) / "in.i32", Path(tmp) / "out.u32"
+        board.words(x).astype(np.int32).tofile(src)
+        completed = subprocess.run(
+            [str(Path(out) / SIMULATOR), str(src), str(dst)], check=False, capture_output=True, text=True
+        )
+        if completed.returncode != 0:
+            raise UserError(f"the Verilator simulation failed: {completed.stderr.strip()[:200]}")
+        words = np.fromfile(dst, dtype=np.uint32).reshape(len(x), -1).astype(np.uint64)
+    seconds["verilator"] = time.perf_counter() - start
+    checked = check_codec_words(codec, board, x, words, 32)
+    yosys = None
+    if synthesize:
+        start = time.perf_counter()
+        yosys = run_yosys(Path(out)) | {"log": str(Path(out) / "yosys.log")}
+        seconds["yosys"] = time.perf_counter() - start
+        write_json(Path(out) / "yosys.json", yosys)
+    return CodecRtlResult(
+        project=str(out),
+        jets_per_s=len(x) / max(seconds["verilator"], 1e-9),
+        seconds={k: round(v, 2) for k, v in seconds.items()},
+        compiled_from_cache=False,
+        yosys=yosys,
+        data_jets=int(jets - adversarial),
+        adversarial_jets=int(adversarial),
+        tie_jets=used,
+        tie_jets_left_out=len(ties) - used,
+        **checked,
+    )

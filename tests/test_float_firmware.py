@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 
 from tests.conftest import synthetic_jets
 from trigcomp.boards import get_board
+from trigcomp.cli import main
 from trigcomp.codec_hls import BoardInput, check_codec_words
-from trigcomp.codecs import FixedPointCodec, FloatField, FloatMantissaCodec
+from trigcomp.codecs import FixedPointCodec, FloatField, FloatMantissaCodec, codec_to_toml
 from trigcomp.csim import run_firmware
 from trigcomp.errors import UserError
 from trigcomp.float_hls import run_float_csim, write_float_project
@@ -80,3 +84,19 @@ def test_project_is_deterministic_and_refuses_other_codecs(tmp_path):
     with pytest.raises(UserError, match="not a float-truncation codec"):
         write_float_project(FixedPointCodec.fit(DATA, JET10, 40), tmp_path / "three", _options(), board)
     assert not (tmp_path / "three").exists()
+
+
+@pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
+def test_verilog_is_bit_exact_and_refuses_a_hybrid(tmp_path, capsys, tiny_hybrid):
+    from trigcomp.float_rtl import run_float_rtl
+
+    codec = FloatMantissaCodec.fit(DATA, JET10, 64)
+    board = BoardInput.parse("ap_fixed<21,13>")
+    result = run_float_rtl(codec, tmp_path / "rtl", board, DATA, jets=8000, adversarial=4000, synthesize=False)
+    assert result.passed and result.jets == 8000 and result.tie_jets > 200, result.first_mismatch
+    assert (tmp_path / "rtl" / "trigcomp_float_params.vh").is_file()
+
+    config = tmp_path / "hybrid.toml"
+    config.write_text(codec_to_toml(tiny_hybrid))
+    assert main(["rtl", "--codec", str(config), "--out", str(tmp_path / "no"), "--json"]) == 2
+    assert "no open path for a hybrid codec" in json.loads(capsys.readouterr().out)["error"]

@@ -73,7 +73,7 @@ def test_firmware_is_bit_exact_and_catches_a_wrong_wire(tiny_hybrid, jets, tmp_p
     data = jets.values.astype(np.float64)
     project = write_hybrid_project(tiny_hybrid, tmp_path / "prj", options, BOARD, data[:200])
     assert project.manifest["link"]["words"] == 2 and project.manifest["top"] == "trigcomp_hybrid_top"
-    result = run_hybrid_csim(load_project(project.path), data, jets=20_000, adversarial=4_000, processes=1)
+    result = run_hybrid_csim(load_project(project.path), data, jets=100_000, adversarial=10_000, processes=2)
     assert result.mismatches == 0 and result.passed, result.first_mismatch
     assert result.tie_jets > 500 and result.tie_jets_left_out == 0  # every threshold, and one LSB below
     assert result.saturated["input_values"] > 0  # csim's +-1e9, +-inf jets

@@ -145,6 +145,20 @@ def run_codec_rtl(
     seconds["verilator_build"] = time.perf_counter() - start
 
     x, counts = codec_stimulus(codec, board, data, jets, adversarial, seed)
+    return check_rtl(codec, Path(out), board, x, counts, seconds, synthesize)
+
+
+def check_rtl(
+    codec: Codec,
+    out: Path,
+    board: BoardInput,
+    x: np.ndarray,
+    counts: dict[str, int],
+    seconds: dict[str, float],
+    synthesize: bool,
+) -> CodecRtlResult:
+    """Jets ``x`` through the Verilator simulator built in ``out``, every field compared with the Python codec, and
+    (optionally) Yosys; ``counts`` are the stimulus' ``CodecCsimResult`` fields, ``seconds`` the time spent so far."""
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trigcomp-rtl-") as tmp:
         src, dst = Path(tmp) / "in.i32", Path(tmp) / "out.u32"

@@ -10,14 +10,13 @@ exactly half-way between two floats, and one input LSB either side, in every bin
 
 from __future__ import annotations
 
-import json
 import shutil
 import string
 from pathlib import Path
 
 import numpy as np
 
-from .codec_firmware import csim_fields, vendor_flow
+from .codec_firmware import CODEC_FILE, codec_manifest, csim_fields, read_project_codec, vendor_flow
 from .codec_hls import BoardInput, CodecCsimResult, _ap_types_dir, field_offsets
 from .codecs import FloatMantissaCodec, codec_from_json
 from .errors import UserError
@@ -26,7 +25,6 @@ from .staging import staged_dir, write_json
 
 FLOAT_FIRMWARE = FIRMWARE_DIR / "float"
 TOP = "trigcomp_float_top"
-CODEC_FILE = "codec.json"
 VENDOR_FLOW = "build_trigcomp_float_top.tcl"
 SOURCES = ("firmware/trigcomp_float.cpp",)
 TEST_BENCH = "trigcomp_float_tb.cpp"
@@ -79,52 +77,27 @@ def write_float_project(
         shutil.copyfile(FIRMWARE_DIR / "trigcomp_tb_rows.h", tmp / "trigcomp_tb_rows.h")
         (tmp / VENDOR_FLOW).write_text(vendor_flow(TOP, SOURCES, TEST_BENCH, options))
         write_json(tmp / CODEC_FILE, codec.to_json())
-        manifest = {
-            "kind": "hls",
-            "project_name": "trigcomp_float",
-            "top": TOP,
-            "board": options.board.name,
-            "part": options.board.part,
-            "clock_ns": options.clock_ns,
-            "backend": options.backend,
-            "codec": {"kind": codec.kind, "name": codec.name, "file": CODEC_FILE, "bits_per_jet": codec.bits_per_jet},
-            "inputs": {
-                "size": len(codec.variables),
-                "variables": list(codec.variables),
-                "precision": board.cpp,
-                "width": board.width,
-                "integer": board.integer,
-            },
-            "fields": [
-                {
-                    "name": f.variable,
-                    "bits": f.bits,
-                    "offset": o,
-                    "kind": "float",
-                    "sign": f.sign,
-                    "exponent_bits": f.exponent_bits,
-                    "mantissa_bits": f.mantissa_bits,
-                    "lowest_normal": f.lowest_normal,
-                }
-                for f, o in zip(codec.fields, offsets)
-            ],
-            "link": {"width": options.link_width, "words": n_link_words},
-            "compile_units": [*SOURCES, TEST_BENCH],
-            "vendor_flow": VENDOR_FLOW,
-            "area": codec.area_estimate(),
-        }
+        fields = [
+            {"name": f.variable, "bits": f.bits, "offset": o, "kind": "float"}
+            | {key: getattr(f, key) for key in ("sign", "exponent_bits", "mantissa_bits", "lowest_normal")}
+            for f, o in zip(codec.fields, offsets)
+        ]
+        manifest = codec_manifest(
+            codec,
+            board,
+            options,
+            TOP,
+            "trigcomp_float",
+            fields=fields,
+            compile_units=[*SOURCES, TEST_BENCH],
+            vendor_flow=VENDOR_FLOW,
+        )
         write_json(tmp / MANIFEST, manifest)
     return HlsProject(Path(out), manifest)
 
 
 def project_float_codec(project: HlsProject) -> tuple[FloatMantissaCodec, BoardInput]:
-    path = project.path / project.manifest["codec"]["file"]
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"{path}: cannot read the project's codec ({err}); regenerate with `trigcomp hls`") from None
-    inputs = project.manifest["inputs"]
-    board = BoardInput(int(inputs["width"]), int(inputs["integer"]))
+    raw, board = read_project_codec(project)
     return check_float_codec(codec_from_json(raw), board), board
 
 

@@ -11,21 +11,18 @@ from __future__ import annotations
 import shutil
 import string
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .codec_hls import BoardInput, check_codec_words, field_offsets
-from .codec_rtl import RTL_CODEC_FIRMWARE, SIMULATOR, CodecRtlResult, _vector
+from .codec_firmware import tied_stimulus
+from .codec_hls import BoardInput, field_offsets
+from .codec_rtl import RTL_CODEC_FIRMWARE, SIMULATOR, CodecRtlResult, _vector, check_rtl
 from .codecs import FloatMantissaCodec
-from .csim import make_inputs
-from .errors import UserError
 from .float_hls import check_float_codec, rounding_ties
 from .hls import FIRMWARE_DIR
 from .rtl.simulate import require_tool
-from .rtl.synth import run_yosys
 from .staging import staged_dir, write_json
 
 RTL_FLOAT_FIRMWARE = FIRMWARE_DIR / "rtl" / "float"
@@ -100,35 +97,5 @@ def run_float_rtl(
     write_float_rtl(codec, out, board, force)
     seconds["verilator_build"] = time.perf_counter() - start
     ties = rounding_ties(codec, board, data, np.random.default_rng(seed))
-    used = min(len(ties), adversarial - adversarial // 4)
-    x = make_inputs(data, board.quantizer, jets, adversarial, seed, extra_adversarial=ties[:used])
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="trigcomp-rtl-") as tmp:
-        src, dst = Path(tmp) / "in.i32", Path(tmp) / "out.u32"
-        board.words(x).astype(np.int32).tofile(src)
-        completed = subprocess.run(
-            [str(Path(out) / SIMULATOR), str(src), str(dst)], check=False, capture_output=True, text=True
-        )
-        if completed.returncode != 0:
-            raise UserError(f"the Verilator simulation failed: {completed.stderr.strip()[:200]}")
-        words = np.fromfile(dst, dtype=np.uint32).reshape(len(x), -1).astype(np.uint64)
-    seconds["verilator"] = time.perf_counter() - start
-    checked = check_codec_words(codec, board, x, words, 32)
-    yosys = None
-    if synthesize:
-        start = time.perf_counter()
-        yosys = run_yosys(Path(out)) | {"log": str(Path(out) / "yosys.log")}
-        seconds["yosys"] = time.perf_counter() - start
-        write_json(Path(out) / "yosys.json", yosys)
-    return CodecRtlResult(
-        project=str(out),
-        jets_per_s=len(x) / max(seconds["verilator"], 1e-9),
-        seconds={k: round(v, 2) for k, v in seconds.items()},
-        compiled_from_cache=False,
-        yosys=yosys,
-        data_jets=int(jets - adversarial),
-        adversarial_jets=int(adversarial),
-        tie_jets=used,
-        tie_jets_left_out=len(ties) - used,
-        **checked,
-    )
+    x, counts = tied_stimulus(board, data, ties, jets, adversarial, seed)
+    return check_rtl(codec, Path(out), board, x, counts, seconds, synthesize)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .codec_firmware import csim_fields, vendor_flow
+from .codec_firmware import CODEC_FILE, codec_manifest, csim_fields, read_project_codec, vendor_flow
 from .codec_hls import BoardInput, CodecCsimResult, check_board_codec, field_offsets, tie_jets, write_codec_project
 from .codecs import HybridCodec, codec_from_json
 from .errors import UserError
@@ -34,7 +34,6 @@ from .weights_proof import prove_weights
 
 HYBRID_FIRMWARE = FIRMWARE_DIR / "hybrid"
 TOP = "trigcomp_hybrid_top"
-CODEC_FILE = "codec.json"
 VENDOR_FLOW = "build_trigcomp_hybrid_top.tcl"
 #: The C++ a test bench or synthesis compiles: the encoder, its latent top, the fields' top, the hybrid top.
 SOURCES = (
@@ -79,7 +78,7 @@ def write_hybrid_project(
     options.check()
     check_hybrid_board(codec, board)
     model = codec.latent.model
-    n_link_words = -(-codec.bits_per_jet // options.link_width)
+    n_link_words = -(-codec.bits_per_jet // options.link_width)  # the top's template value
     with staged_dir(out, force) as tmp:
         encoder = write_hls_project(model, tmp / "encoder", options, tb_jets[:, codec.latent_columns])
         for child in sorted(encoder.path.iterdir()):  # the encoder project is the hybrid project's base
@@ -87,9 +86,9 @@ def write_hybrid_project(
         encoder.path.rmdir()
         encoder_manifest = json.loads((tmp / MANIFEST).read_text())
         with tempfile.TemporaryDirectory(prefix=".trigcomp-fields-", dir=tmp.parent) as scratch:
-            fields = write_codec_project(codec.fixed, Path(scratch) / "fields", options, board)
+            fields_project = write_codec_project(codec.fixed, Path(scratch) / "fields", options, board)
             for name in CODEC_FILES:
-                shutil.copyfile(fields.path / "firmware" / name, tmp / "firmware" / name)
+                shutil.copyfile(fields_project.path / "firmware" / name, tmp / "firmware" / name)
         values = {
             "codec_name": codec.name,
             "variables": ", ".join(codec.variables),
@@ -100,7 +99,7 @@ def write_hybrid_project(
             "n_inputs": len(codec.variables),
             "n_fixed": len(codec.fixed.variables),
             "fixed_bits": codec.fixed.bits_per_jet,
-            "fixed_link_words": fields.n_link_words,
+            "fixed_link_words": fields_project.n_link_words,
             "n_link_words": n_link_words,
             "fixed_inputs": _list(codec.fixed_columns),
             "latent_inputs": _list(codec.latent_columns),
@@ -112,54 +111,38 @@ def write_hybrid_project(
         (tmp / VENDOR_FLOW).write_text(vendor_flow(TOP, SOURCES, "trigcomp_hybrid_tb.cpp", options))
         # the project's own codec: its latent reads the model copy inside the project
         write_json(tmp / CODEC_FILE, codec.to_json() | {"latent": codec.latent.to_json() | {"model": "model"}})
-        offsets = field_offsets(codec)
-        manifest = {
-            key: encoder_manifest[key]
-            for key in ("board", "part", "clock_ns", "backend", "strategy", "reuse", "io", "model", "precisions")
-        } | {
-            "kind": "hls",
-            "project_name": encoder_manifest["project_name"],
-            "top": TOP,
-            "codec": {"kind": codec.kind, "name": codec.name, "file": CODEC_FILE, "bits_per_jet": codec.bits_per_jet},
-            "inputs": {
-                "size": len(codec.variables),
-                "variables": list(codec.variables),
-                "precision": board.cpp,
-                "width": board.width,
-                "integer": board.integer,
-            },
-            "fields": [
-                {
-                    "name": name,
-                    "bits": bits,
-                    "offset": offset,
-                    "part": "fixed" if i < len(codec.fixed.field_bits) else "latent",
-                }
-                for i, (name, bits, offset) in enumerate(zip(codec.field_names, codec.field_bits, offsets))
-            ],
-            "latent": encoder_manifest["latent"],
-            "link": {"width": options.link_width, "words": n_link_words},
-            "compile_units": [*SOURCES, "trigcomp_hybrid_tb.cpp"],
-            "vendor_flow": VENDOR_FLOW,
-            "area": codec.area_estimate(),
-        }
+        n_fixed = len(codec.fixed.field_bits)
+        fields = [
+            {"name": name, "bits": bits, "offset": offset, "part": "fixed" if i < n_fixed else "latent"}
+            for i, (name, bits, offset) in enumerate(zip(codec.field_names, codec.field_bits, field_offsets(codec)))
+        ]
+        copied = ("strategy", "reuse", "io", "model", "precisions", "latent")
+        manifest = codec_manifest(
+            codec,
+            board,
+            options,
+            TOP,
+            encoder_manifest["project_name"],
+            fields=fields,
+            compile_units=[*SOURCES, "trigcomp_hybrid_tb.cpp"],
+            vendor_flow=VENDOR_FLOW,
+        ) | {key: encoder_manifest[key] for key in copied}
         write_json(tmp / MANIFEST, manifest)
     return HlsProject(Path(out), manifest)
 
 
 def project_hybrid(project: HlsProject) -> tuple[HybridCodec, BoardInput]:
     """The project's hybrid codec (its latent model is the project's copy) and its board input."""
-    path = project.path / project.manifest["codec"]["file"]
+    raw, board = read_project_codec(project)
     try:
-        raw = json.loads(path.read_text())
         raw["latent"]["model"] = str(project.path / raw["latent"]["model"])
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
-        raise UserError(f"{path}: cannot read the project's codec ({err}); regenerate with `trigcomp hls`") from None
+    except (KeyError, TypeError) as err:
+        raise UserError(
+            f"{project.path}: its codec has no latent model ({err}); regenerate with `trigcomp hls`"
+        ) from None
     codec = codec_from_json(raw)
     if not isinstance(codec, HybridCodec):
-        raise UserError(f"{path}: a {codec.kind} codec, not a hybrid one")
-    inputs = project.manifest["inputs"]
-    board = BoardInput(int(inputs["width"]), int(inputs["integer"]))
+        raise UserError(f"{project.path}: a {codec.kind} codec, not a hybrid one")
     check_hybrid_board(codec, board)
     return codec, board
 

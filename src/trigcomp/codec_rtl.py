@@ -114,17 +114,23 @@ def write_codec_rtl(codec: Codec, out: Path, board: BoardInput, force: bool = Fa
             f"-DTC_{name}_VALUE={params[key]}"
             for name, key in (("WIDTH", "input_width"), ("N_INPUTS", "n_inputs"), ("PACKED_BITS", "packed_bits"))
         ]
-        command = [
-            verilator, "--cc", "--exe", "--build", "-j", "2", "-O3", "-Wno-fatal", "-Wno-WIDTH",
-            "--top-module", TOP, "-Mdir", "obj_dir", "-o", f"../{SIMULATOR}", "-CFLAGS", " ".join(defines),
-            "trigcomp_codec.v", f"{SIMULATOR}.cpp",
-        ]  # fmt: skip
-        completed = subprocess.run(command, cwd=tmp, check=False, capture_output=True, text=True)
-        shutil.rmtree(tmp / "obj_dir", ignore_errors=True)
-        if completed.returncode != 0:
-            errors = [line for line in completed.stderr.splitlines() if "Error" in line or "error" in line]
-            raise RuntimeError(f"Verilator failed on the codec Verilog: {(errors or ['?'])[0]}")
+        build_simulator(verilator, tmp, TOP, "trigcomp_codec.v", defines)
     return Path(out)
+
+
+def build_simulator(verilator: str, directory: Path, top: str, verilog: str, defines: list[str]) -> None:
+    """Build the codec harness (``SIMULATOR``.cpp, in ``directory``) around module ``top`` of ``verilog``; the
+    harness names its model class Vtrigcomp_codec, which ``--prefix`` gives any top."""
+    command = [
+        verilator, "--cc", "--exe", "--build", "-j", "2", "-O3", "-Wno-fatal", "-Wno-WIDTH",
+        "--top-module", top, "--prefix", "Vtrigcomp_codec", "-Mdir", "obj_dir", "-o", f"../{SIMULATOR}",
+        "-CFLAGS", " ".join(defines), verilog, f"{SIMULATOR}.cpp",
+    ]  # fmt: skip
+    completed = subprocess.run(command, cwd=directory, check=False, capture_output=True, text=True)
+    shutil.rmtree(directory / "obj_dir", ignore_errors=True)
+    if completed.returncode != 0:
+        errors = [line for line in completed.stderr.splitlines() if "Error" in line or "error" in line]
+        raise RuntimeError(f"Verilator failed on {verilog}: {(errors or ['?'])[0]}")
 
 
 def run_codec_rtl(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import string
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from .codec_firmware import tied_stimulus
 from .codec_hls import BoardInput, field_offsets
-from .codec_rtl import RTL_CODEC_FIRMWARE, SIMULATOR, CodecRtlResult, _vector, check_rtl
+from .codec_rtl import RTL_CODEC_FIRMWARE, SIMULATOR, CodecRtlResult, _vector, build_simulator, check_rtl
 from .codecs import FloatMantissaCodec
 from .float_hls import check_float_codec, rounding_ties
 from .hls import FIRMWARE_DIR
@@ -64,19 +63,12 @@ def write_float_rtl(codec: FloatMantissaCodec, out: Path, board: BoardInput, for
             "packed_bits": codec.bits_per_jet,
         }
         write_json(tmp / "trigcomp.json", manifest)
-        defines = f"-DTC_WIDTH_VALUE={board.width} -DTC_N_INPUTS_VALUE={len(fields)} "
-        defines += f"-DTC_PACKED_BITS_VALUE={codec.bits_per_jet}"
-        # the harness names the model class Vtrigcomp_codec: --prefix gives this module that name
-        command = [
-            verilator, "--cc", "--exe", "--build", "-j", "2", "-O3", "-Wno-fatal", "-Wno-WIDTH",
-            "--top-module", TOP, "--prefix", "Vtrigcomp_codec", "-Mdir", "obj_dir", "-o", f"../{SIMULATOR}",
-            "-CFLAGS", defines, "trigcomp_float.v", f"{SIMULATOR}.cpp",
-        ]  # fmt: skip
-        completed = subprocess.run(command, cwd=tmp, check=False, capture_output=True, text=True)
-        shutil.rmtree(tmp / "obj_dir", ignore_errors=True)
-        if completed.returncode != 0:
-            errors = [line for line in completed.stderr.splitlines() if "Error" in line or "error" in line]
-            raise RuntimeError(f"Verilator failed on the float codec Verilog: {(errors or ['?'])[0]}")
+        defines = [
+            f"-DTC_WIDTH_VALUE={board.width}",
+            f"-DTC_N_INPUTS_VALUE={len(fields)}",
+            f"-DTC_PACKED_BITS_VALUE={codec.bits_per_jet}",
+        ]
+        build_simulator(verilator, tmp, TOP, "trigcomp_float.v", defines)
     return Path(out)
 
 

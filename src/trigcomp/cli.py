@@ -892,9 +892,12 @@ def build_parser() -> argparse.ArgumentParser:
         "encoder (bit_exact), trigcomp's top level and test bench, test-bench data and a manifest "
         "trigcomp.json. Byte-identical for the same inputs; written atomically. With --codec (a file from "
         "`trigcomp recommend --write-config`): a project of a per-variable fixed-point codec, every field a ladder "
-        "of comparators on the input word, top trigcomp_codec_top.\n\n"
+        "of comparators on the input word, top trigcomp_codec_top; of a float-truncation codec (leading-one "
+        "position + rounding shift per field, top trigcomp_float_top); or of a hybrid codec (those fields and the "
+        "hls4ml encoder of its latent, packed into one word by trigcomp_hybrid_top; --data feeds its test bench).\n\n"
         "example: trigcomp hls --model models/jet10 --board vu13p --out hls_projects/jet10\n"
-        "example: trigcomp hls --codec configs/jet10-l1.toml --board vu13p --out hls_projects/jet10-l1",
+        "example: trigcomp hls --codec configs/jet10-l1.toml --board vu13p --out hls_projects/jet10-l1\n"
+        "example: trigcomp hls --codec configs/jet10-hybrid.toml --board vu13p --out hls_projects/jet10-hybrid",
     )
     _add_model_or_codec_options(p)
     _add_board_options(p, required=True)

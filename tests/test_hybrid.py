@@ -10,7 +10,7 @@ from trigcomp.boards import get_board
 from trigcomp.codec_hls import BoardInput
 from trigcomp.codecs import AutoencoderCodec, FixedPointCodec, HybridCodec, codec_from_json
 from trigcomp.errors import UserError
-from trigcomp.hls import HlsOptions, load_project
+from trigcomp.hls import HlsOptions, load_project, project_digest
 from trigcomp.hybrid_hls import run_hybrid_csim, write_hybrid_project
 from trigcomp.recommend import recommend
 from trigcomp.records import JET10
@@ -73,6 +73,8 @@ def test_firmware_is_bit_exact_and_catches_a_wrong_wire(tiny_hybrid, jets, tmp_p
     data = jets.values.astype(np.float64)
     project = write_hybrid_project(tiny_hybrid, tmp_path / "prj", options, BOARD, data[:200])
     assert project.manifest["link"]["words"] == 2 and project.manifest["top"] == "trigcomp_hybrid_top"
+    again = write_hybrid_project(tiny_hybrid, tmp_path / "again", options, BOARD, data[:200])
+    assert project_digest(again.path) == project_digest(project.path)  # same codec and options: the same bytes
     result = run_hybrid_csim(load_project(project.path), data, jets=100_000, adversarial=10_000, processes=2)
     assert result.mismatches == 0 and result.passed, result.first_mismatch
     assert result.tie_jets > 500 and result.tie_jets_left_out == 0  # every threshold, and one LSB below

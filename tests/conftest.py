@@ -66,6 +66,27 @@ def tiny_model(tmp_path_factory, jets, tiny_config):
 
 
 @pytest.fixture(scope="session")
+def tiny_hybrid(tmp_path_factory, jets):
+    """A hybrid codec: fixed-point pt, eta, phi, mass and nConstituents, and a small autoencoder (trained once per
+    session) of the five energy fractions, whose input type ap_fixed<21,13> is the board's."""
+    from trigcomp.codecs import AutoencoderCodec, FixedPointCodec, HybridCodec
+    from trigcomp.model import save_model, train
+
+    fractions = JET10[4:9]
+    config = config_from_dict(
+        TINY_CONFIG
+        | {"name": "tiny-fractions", "variables": list(fractions), "input": {"bits": 21, "integer": 12}}
+        | {"latent": {"size": 3, "bits": 4, "integer": 1}}
+    )
+    fraction_jets = JetTable(fractions, jets.values[:, 4:9], jets.event_index, jets.n_events, "synthetic")
+    model = save_model(train(config, fraction_jets), tmp_path_factory.mktemp("models") / "tiny-fractions")
+    rest = tuple(v for v in JET10 if v not in fractions)
+    columns = [JET10.index(v) for v in rest]
+    fixed = FixedPointCodec.from_bits(jets.values[:, columns].astype(np.float64), rest, [6, 7, 6, 5, 5])
+    return HybridCodec(JET10, fixed, AutoencoderCodec(model))
+
+
+@pytest.fixture(scope="session")
 def tiny_project(tmp_path_factory, tiny_model, jets):
     from trigcomp.boards import get_board
     from trigcomp.hls import HlsOptions, write_hls_project

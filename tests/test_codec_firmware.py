@@ -265,12 +265,19 @@ def test_cli_hls_and_csim_of_a_codec_file(tmp_path, capsys):
     payload = json.loads(capsys.readouterr().out)
     assert code == 0 and payload["mismatches"] == 0 and payload["passed"]
     assert "differ from" not in junit.read_text() and "mismatches (adversarial jets)" in junit.read_text()
-    # an existing project is not overwritten, a float codec has no firmware here
+    # an existing project is not overwritten; a float codec gets its own top, an autoencoder codec file none here
     assert main(["hls", "--codec", str(config), "--board", "vu13p", "--out", str(out)]) == 2
     float_codec = tmp_path / "float.toml"
     float_codec.write_text(codec_to_toml(FloatMantissaCodec.fit(DATA, JET10, 60)))
-    assert main(["hls", "--codec", str(float_codec), "--board", "vu13p", "--out", str(tmp_path / "f")]) == 2
-    assert "no firmware" in capsys.readouterr().err
+    assert main(["hls", "--codec", str(float_codec), "--board", "vu13p", "--out", str(tmp_path / "f")]) == 0
+    assert json.loads((tmp_path / "f" / "trigcomp.json").read_text())["top"] == "trigcomp_float_top"
+    autoencoder = tmp_path / "autoencoder.json"
+    autoencoder.write_text(
+        json.dumps({"codec": "autoencoder", "model": str(Path(__file__).parents[1] / "models/jet4")})
+    )
+    capsys.readouterr()
+    assert main(["hls", "--codec", str(autoencoder), "--board", "vu13p", "--out", str(tmp_path / "a")]) == 2
+    assert "build an autoencoder with --model" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------ open RTL path

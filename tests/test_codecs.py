@@ -16,6 +16,7 @@ from trigcomp.codecs import (
     FixedPointCodec,
     FloatField,
     FloatMantissaCodec,
+    HybridCodec,
     codec_from_json,
     codec_to_toml,
     load_codec,
@@ -45,7 +46,7 @@ def l1_jets():
     return load_targets("l1-jets")
 
 
-def _codecs(kind: str, jets, tiny_model, l1_jets, qcd) -> list:
+def _codecs(kind: str, jets, tiny_model, tiny_hybrid, l1_jets, qcd) -> list:
     """Every way each registered codec is built: a new codec kind must be added here to be tested."""
     train = jets.values.astype(np.float64)
     builders = {
@@ -59,16 +60,22 @@ def _codecs(kind: str, jets, tiny_model, l1_jets, qcd) -> list:
             FloatMantissaCodec.fit_targets(qcd[0], JET10, l1_jets),
         ],
         "autoencoder": lambda: [AutoencoderCodec(tiny_model)],
+        "hybrid": lambda: [
+            tiny_hybrid,
+            HybridCodec.fit_around(tiny_hybrid.latent, qcd[0], JET10, l1_jets),
+        ],
     }
     assert set(builders) == set(CODECS)
     return builders[kind]()
 
 
 @pytest.mark.parametrize("kind", list(CODECS))
-def test_every_registered_codec_round_trips_through_integer_codes(kind, jets, tiny_model, l1_jets, qcd, tmp_path):
+def test_every_registered_codec_round_trips_through_integer_codes(
+    kind, jets, tiny_model, tiny_hybrid, l1_jets, qcd, tmp_path
+):
     x = np.concatenate([jets.values[:500], qcd[1][:500]]).astype(np.float64)
     x[0, 0] = 5000.0  # beyond every range: clamped and counted
-    for codec in _codecs(kind, jets, tiny_model, l1_jets, qcd):
+    for codec in _codecs(kind, jets, tiny_model, tiny_hybrid, l1_jets, qcd):
         codes, saturated = codec.encode(x)
         assert codes.dtype == np.int64 and codes.shape == (len(x), len(codec.field_bits))
         assert codec.bits_per_jet == sum(codec.field_bits)

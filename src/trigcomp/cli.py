@@ -233,10 +233,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     overlap = {Path(p).resolve() for p in args.left_out} & {Path(p).resolve() for p in [*args.data, args.train or ""]}
     if overlap:
         raise UserError(f"a --left-out file is also fitted on: {', '.join(sorted(map(str, overlap)))}")
+    hybrids = [load_model(path) for path in args.hybrid or ()]
     samples = [_load(args, [path], variables) for path in args.data]
     left_out = [_load(args, [path], variables) for path in args.left_out]
     train = _load(args, [args.train], variables) if args.train else None
-    result = recommend(targets, samples, models, train=train, margin=args.margin, left_out=left_out)
+    result = recommend(targets, samples, models, train=train, margin=args.margin, left_out=left_out, hybrids=hybrids)
     payload, text = result.to_json(), result.format_text()
     if args.write_config and result.recommended is not None:
         write_config(result, Path(args.write_config), force=args.force)
@@ -318,7 +319,19 @@ def _codec_hls(args: argparse.Namespace, options) -> int:
     from .codecs import load_codec
 
     codec = load_codec(args.codec)
-    project = write_codec_project(codec, Path(args.out), options, BoardInput.parse(args.input_type), force=args.force)
+    board = BoardInput.parse(args.input_type)
+    if codec.kind == "hybrid":  # fields + the hls4ml encoder of its latent, one top
+        from .hybrid_hls import check_hybrid_board, write_hybrid_project
+
+        check_hybrid_board(codec, board)  # before the jets are read
+        jets = _load(args, _default_data(args.data), codec.variables).values[: args.tb_jets]
+        project = write_hybrid_project(codec, Path(args.out), options, board, jets, force=args.force)
+    elif codec.kind == "float_mantissa":  # leading-one position + shift per field
+        from .float_hls import write_float_project
+
+        project = write_float_project(codec, Path(args.out), options, board, force=args.force)
+    else:
+        project = write_codec_project(codec, Path(args.out), options, board, force=args.force)
     _emit(
         args,
         project.to_json(),
@@ -407,9 +420,12 @@ def cmd_csim(args: argparse.Namespace) -> int:
 
 def _codec_csim(args: argparse.Namespace, project, junit: Path | None) -> int:
     from .codec_hls import run_codec_csim
+    from .float_hls import run_float_csim
+    from .hybrid_hls import run_hybrid_csim
 
     jets = _load(args, _default_data(args.data), project.input_variables)
-    result = run_codec_csim(
+    runs = {"hybrid": run_hybrid_csim, "float_mantissa": run_float_csim}
+    result = runs.get(project.codec_kind, run_codec_csim)(
         project,
         jets.values.astype(float),
         jets=args.jets,
@@ -433,6 +449,9 @@ def _codec_csim(args: argparse.Namespace, project, junit: Path | None) -> int:
     ]
     if result.tie_jets_left_out:
         lines.append(f"WARNING: {result.tie_jets_left_out} threshold ties did not fit; raise --adversarial")
+    weights = getattr(result, "weights", None)  # a hybrid's encoder weights: .h (synthesis) = .txt (csim) = model
+    if weights:
+        lines.append(f"encoder weights: {weights['summary']}")
     first = result.first_mismatch
     if first:
         lines.append(
@@ -443,9 +462,11 @@ def _codec_csim(args: argparse.Namespace, project, junit: Path | None) -> int:
     _emit(args, result.to_json(), "\n".join(lines))
     if junit:
         write_junit(junit, "trigcomp csim", csim_cases(result, result.codec))
-    if not result.passed:
+    if result.mismatches:
         where = f"; first: jet {first['row']}, field {first['field']}" if first else ""
         raise CheckFailed(f"csim: {result.mismatches} of {result.jets} jets differ from the Python codec{where}")
+    if not result.passed:
+        raise CheckFailed(f"csim: {weights['summary']}")
     return 0
 
 
@@ -577,12 +598,19 @@ def _codec_rtl(args: argparse.Namespace, junit: Path | None) -> int:
     from .codec_rtl import CLOCK_NS as CODEC_CLOCK_NS
     from .codec_rtl import run_codec_rtl
     from .codecs import load_codec
+    from .float_rtl import run_float_rtl
     from .staging import check_output
 
     check_output(args.out, args.force)
     codec = load_codec(args.codec)
+    if codec.kind == "hybrid":
+        raise UserError(
+            "trigcomp rtl --codec has no open path for a hybrid codec yet: run `trigcomp rtl --model` on its "
+            "autoencoder and `trigcomp rtl --codec` on its fixed-point part"
+        )
     jets = _load(args, _default_data(args.data), codec.variables)
-    result = run_codec_rtl(
+    run = run_float_rtl if codec.kind == "float_mantissa" else run_codec_rtl  # same options, same result
+    result = run(
         codec,
         Path(args.out),
         BoardInput.parse(args.input_type),
@@ -692,7 +720,11 @@ def _add_csim_options(p: argparse.ArgumentParser, jets: int) -> None:
 def _add_model_or_codec_options(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--model", help="model directory (an autoencoder)")
-    g.add_argument("--codec", help="codec config (TOML or JSON, from recommend --write-config): fixed point")
+    g.add_argument(
+        "--codec",
+        help="codec config (TOML or JSON, from recommend --write-config): fixed point, float truncation, or a "
+        "hybrid (fixed-point fields + an autoencoder latent; its board input is the encoder's input type)",
+    )
     p.add_argument(
         "--input-type",
         default="ap_fixed<21,13>",
@@ -828,6 +860,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", required=True, help="physics targets: a preset (l1-jets, ...) or a TOML file")
     p.add_argument("--models", nargs="+", metavar="MODEL", help="trained autoencoder dirs to compare")
     p.add_argument(
+        "--hybrid",
+        nargs="+",
+        metavar="MODEL",
+        help="autoencoder dirs of some of the variables (e.g. the energy fractions): each becomes a hybrid codec, "
+        "its latent plus the fewest fixed-point bits meeting the targets for the other variables",
+    )
+    p.add_argument(
         "--variables", default="jet10", help="jet4, jet10 or a comma list (default jet10; with --models: theirs)"
     )
     p.add_argument("--train", help="ROOT file to fit the classical codecs on (default: training split of --data)")
@@ -880,9 +919,12 @@ def build_parser() -> argparse.ArgumentParser:
         "encoder (bit_exact), trigcomp's top level and test bench, test-bench data and a manifest "
         "trigcomp.json. Byte-identical for the same inputs; written atomically. With --codec (a file from "
         "`trigcomp recommend --write-config`): a project of a per-variable fixed-point codec, every field a ladder "
-        "of comparators on the input word, top trigcomp_codec_top.\n\n"
+        "of comparators on the input word, top trigcomp_codec_top; of a float-truncation codec (leading-one "
+        "position + rounding shift per field, top trigcomp_float_top); or of a hybrid codec (those fields and the "
+        "hls4ml encoder of its latent, packed into one word by trigcomp_hybrid_top; --data feeds its test bench).\n\n"
         "example: trigcomp hls --model models/jet10 --board vu13p --out hls_projects/jet10\n"
-        "example: trigcomp hls --codec configs/jet10-l1.toml --board vu13p --out hls_projects/jet10-l1",
+        "example: trigcomp hls --codec configs/jet10-l1.toml --board vu13p --out hls_projects/jet10-l1\n"
+        "example: trigcomp hls --codec configs/jet10-hybrid.toml --board vu13p --out hls_projects/jet10-hybrid",
     )
     _add_model_or_codec_options(p)
     _add_board_options(p, required=True)

@@ -137,17 +137,23 @@ def write_codec_rtl(codec: Codec, out: Path, board: BoardInput, force: bool = Fa
                 ("LATENCY", "latency"),
             )
         ]
-        command = [
-            verilator, "--cc", "--exe", "--build", "-j", "2", "-O3", "-Wno-fatal", "-Wno-WIDTH",
-            "--top-module", TOP, "-Mdir", "obj_dir", "-o", f"../{SIMULATOR}", "-CFLAGS", " ".join(defines),
-            "trigcomp_codec.v", f"{SIMULATOR}.cpp",
-        ]  # fmt: skip
-        completed = subprocess.run(command, cwd=tmp, check=False, capture_output=True, text=True)
-        shutil.rmtree(tmp / "obj_dir", ignore_errors=True)
-        if completed.returncode != 0:
-            errors = [line for line in completed.stderr.splitlines() if "Error" in line or "error" in line]
-            raise RuntimeError(f"Verilator failed on the codec Verilog: {(errors or ['?'])[0]}")
+        build_simulator(verilator, tmp, TOP, "trigcomp_codec.v", defines)
     return Path(out)
+
+
+def build_simulator(verilator: str, directory: Path, top: str, verilog: str, defines: list[str]) -> None:
+    """Build the codec harness (``SIMULATOR``.cpp, in ``directory``) around module ``top`` of ``verilog``; the
+    harness names its model class Vtrigcomp_codec, which ``--prefix`` gives any top."""
+    command = [
+        verilator, "--cc", "--exe", "--build", "-j", "2", "-O3", "-Wno-fatal", "-Wno-WIDTH",
+        "--top-module", top, "--prefix", "Vtrigcomp_codec", "-Mdir", "obj_dir", "-o", f"../{SIMULATOR}",
+        "-CFLAGS", " ".join(defines), verilog, f"{SIMULATOR}.cpp",
+    ]  # fmt: skip
+    completed = subprocess.run(command, cwd=directory, check=False, capture_output=True, text=True)
+    shutil.rmtree(directory / "obj_dir", ignore_errors=True)
+    if completed.returncode != 0:
+        errors = [line for line in completed.stderr.splitlines() if "Error" in line or "error" in line]
+        raise RuntimeError(f"Verilator failed on {verilog}: {(errors or ['?'])[0]}")
 
 
 def run_codec_rtl(
@@ -168,6 +174,20 @@ def run_codec_rtl(
     seconds["verilator_build"] = time.perf_counter() - start
 
     x, counts = codec_stimulus(codec, board, data, jets, adversarial, seed)
+    return check_rtl(codec, Path(out), board, x, counts, seconds, synthesize)
+
+
+def check_rtl(
+    codec: Codec,
+    out: Path,
+    board: BoardInput,
+    x: np.ndarray,
+    counts: dict[str, int],
+    seconds: dict[str, float],
+    synthesize: bool,
+) -> CodecRtlResult:
+    """Jets ``x`` through the Verilator simulator built in ``out``, every field compared with the Python codec, and
+    (optionally) Yosys; ``counts`` are the stimulus' ``CodecCsimResult`` fields, ``seconds`` the time spent so far."""
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trigcomp-rtl-") as tmp:
         src, dst = Path(tmp) / "in.i32", Path(tmp) / "out.u32"

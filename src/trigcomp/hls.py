@@ -113,6 +113,11 @@ class HlsProject:
         return list(self.manifest["inputs"]["variables"])
 
     @property
+    def codec_kind(self) -> str | None:
+        """The codec a codec project implements (fixed_point, float_mantissa, hybrid); None for an encoder."""
+        return self.manifest.get("codec", {}).get("kind")
+
+    @property
     def n_inputs(self) -> int:
         return int(self.manifest["inputs"]["size"])
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import tomlfile
-from .codecs import CODECS, AutoencoderCodec, Codec, codec_to_toml, target_codecs
+from .codecs import CODECS, AutoencoderCodec, Codec, HybridCodec, codec_to_toml, target_codecs
 from .errors import UserError
 from .evaluate import _evaluation_rows
 from .model import check_variables, split_events
@@ -245,11 +245,13 @@ def recommend(
     area: bool = True,
     margin: float = DEFAULT_MARGIN,
     left_out: list[JetTable] = (),
+    hybrids: list = (),
 ) -> Recommendation:
     """Fit the classical codecs, evaluate them and ``models`` on every sample, and pick the cheapest that passes.
 
     ``left_out`` samples are never fitted on: every codec is judged on all their jets, and must meet the targets
-    there too (a generalisation check on a process outside the fit)."""
+    there too (a generalisation check on a process outside the fit). ``hybrids``: autoencoders of some of the
+    variables, each completed into a hybrid codec by the fewest fixed-point bits meeting the targets for the rest."""
     if not samples:
         raise UserError("recommend needs at least one --data file")
     if not 0 < margin <= 1:
@@ -259,6 +261,12 @@ def recommend(
         check_variables(variables, jets)
     for model in models:
         check_variables(model.variables, samples[0])
+    for model in hybrids:
+        if not set(model.variables) < set(variables):
+            raise UserError(
+                f"--hybrid {model.name}: its variables {', '.join(model.variables)} must be some of the data's "
+                f"({', '.join(variables)}), not all"
+            )
     checked = targets.for_variables(variables)
     if not checked.variables:
         raise UserError(f"targets {targets.name} have no target for any of {', '.join(variables)}")
@@ -327,6 +335,12 @@ def recommend(
                     f"{scalar.bits_per_jet - codec.bits_per_jet} bits per jet more",
                 )
 
+    for model in hybrids:
+        result, codec = _hybrid_result(model, fit_jets, coded, checked, margin, samples, held_out, names, n_fitted)
+        results.append(result)
+        if codec is not None:
+            objects[result.name] = codec
+
     for model in models:
         codec = AutoencoderCodec(model)
         result = CodecResult(
@@ -346,6 +360,35 @@ def recommend(
     passing = [r for r in results if r.meets_targets]
     best = min(passing, key=lambda r: (r.bits_per_jet, (r.area or {}).get("luts") or math.inf), default=None)
     return Recommendation(checked, coded, names, fitted_on, margin, results, best, objects)
+
+
+def _hybrid_result(model, fit_jets, coded, targets, margin, samples, held_out, names, n_fitted):
+    """A hybrid codec around ``model``'s latent, fitted like the classical codecs and judged on the jets held out
+    from both its fields' fit and the model's training (its test split, on its own training file)."""
+    latent = AutoencoderCodec(model)
+    codec = HybridCodec.fit_around(latent, fit_jets, coded, targets, margin=margin)
+    if codec is None:
+        note = f"no fixed-point fields within the search meet the targets beside {model.name}"
+        return CodecResult(f"hybrid({model.name})", HybridCodec.kind, None, None, note=note), None
+    result = CodecResult(
+        codec.name,
+        codec.kind,
+        codec.bits_per_jet,
+        codec.area_estimate(),
+        config=codec.to_json(),
+        firmware=codec.firmware,
+    )
+    result.note = (
+        f"{', '.join(codec.fixed.variables)} as fixed-point fields ({codec.fixed.bits_per_jet} bits), "
+        f"{', '.join(latent.variables)} in the latent of {model.name} ({latent.bits_per_jet} bits)"
+    )
+    for i, (jets, rows, name) in enumerate(zip(samples, held_out, names)):
+        model_rows, _ = _evaluation_rows(model, jets)
+        rows = np.intersect1d(rows, model_rows)
+        truth = jets.values[np.ix_(rows, [jets.variables.index(v) for v in coded])].astype(np.float64)
+        how = "held out of the fields' fit and of the model's training"
+        result.samples.append(_score(codec, targets, coded, truth, name, how, left_out=i >= n_fitted))
+    return result, codec
 
 
 def config_text(recommendation: Recommendation) -> str:

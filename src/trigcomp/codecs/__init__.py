@@ -3,6 +3,7 @@
 * ``fixed_point.FixedPointCodec``: per-variable fixed point, at a budget (NMSE) or at physics targets.
 * ``float_truncation.FloatMantissaCodec``: per-variable small floats (sign, exponent, mantissa), likewise.
 * ``autoencoder.AutoencoderCodec``: a trained quantization-aware autoencoder (its latent words are the codes).
+* ``hybrid.HybridCodec``: fixed-point fields for some variables + an autoencoder latent for the rest, one word.
 
 To add a codec: a module here with a ``Codec`` subclass (``kind``, ``label``, fields, encode/decode, to_json/
 from_json), registered in ``CODECS`` below. A classmethod ``fit_budgets(train, variables, budgets)`` puts it on the
@@ -22,9 +23,12 @@ from .autoencoder import AutoencoderCodec
 from .base import Codec, Encoding
 from .fixed_point import FixedPointCodec, FixedPointField
 from .float_truncation import FloatField, FloatMantissaCodec
+from .hybrid import HybridCodec
 
 #: Every codec by its ``kind``; the order is the order of tables and plots.
-CODECS: dict[str, type[Codec]] = {c.kind: c for c in (FixedPointCodec, FloatMantissaCodec, AutoencoderCodec)}
+CODECS: dict[str, type[Codec]] = {
+    c.kind: c for c in (FixedPointCodec, FloatMantissaCodec, AutoencoderCodec, HybridCodec)
+}
 
 __all__ = [
     "CODECS",
@@ -35,6 +39,7 @@ __all__ = [
     "FixedPointField",
     "FloatField",
     "FloatMantissaCodec",
+    "HybridCodec",
     "budget_codecs",
     "codec_from_json",
     "codec_to_toml",

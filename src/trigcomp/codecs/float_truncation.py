@@ -179,6 +179,7 @@ class FloatMantissaCodec(PerVariableCodec):
 
     kind: ClassVar[str] = "float_mantissa"
     label: ClassVar[str] = "float, cut mantissa"
+    firmware: ClassVar[str] = "trigcomp hls --codec"
     field_type: ClassVar[type] = FloatField
     area_note: ClassVar[str] = "per field: leading-one detector, barrel shifter, rounding adder"
 

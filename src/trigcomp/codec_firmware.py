@@ -1,0 +1,119 @@
+"""What the hybrid and float-truncation codec projects share: their vendor flow and their csim of packed fields.
+
+``vendor_flow`` renders ``firmware/build_codec_top.tcl.in`` (Vivado/Vitis HLS C synthesis of a top built from
+several C++ files); ``csim_fields`` runs csim's jets, with a codec's own ties among the adversarial ones, through a
+compiled project and compares every packed field with the Python codec's ``encode`` of what the board sees.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .codec_hls import BoardInput, check_codec_words
+from .codecs import Codec
+from .csim import make_inputs, run_firmware
+from .errors import UserError
+from .hls import FIRMWARE_DIR, HlsOptions, HlsProject
+
+#: Every codec project's own copy of its codec (``to_json``).
+CODEC_FILE = "codec.json"
+
+
+def vendor_flow(top: str, sources: Sequence[str], test_bench: str, options: HlsOptions) -> str:
+    """The Vivado/Vitis HLS C-synthesis script of ``top`` (`trigcomp build` runs it)."""
+    values = {
+        "top": top,
+        "part": options.board.part,
+        "clock_ns": options.clock_ns,
+        "sources": " ".join(sources),
+        "test_bench": test_bench,
+    }
+    return string.Template((FIRMWARE_DIR / "build_codec_top.tcl.in").read_text()).substitute(values)
+
+
+def csim_fields(
+    project: HlsProject,
+    codec: Codec,
+    board: BoardInput,
+    data: np.ndarray,
+    ties: np.ndarray,
+    jets: int,
+    adversarial: int,
+    seed: int,
+    processes: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """csim of ``project`` against ``codec``: the ``CodecCsimResult`` fields."""
+    x, counts = tied_stimulus(board, data, ties, jets, adversarial, seed)
+    words, _, cached, seconds = run_firmware(project, x, processes, progress)
+    start = time.perf_counter()
+    checked = check_codec_words(codec, board, x, words, project.link_width)
+    seconds["python"] = time.perf_counter() - start
+    return (
+        checked
+        | counts
+        | {
+            "project": str(project.path),
+            "jets_per_s": len(x) / max(seconds["firmware"], 1e-9),
+            "seconds": {k: round(v, 3) for k, v in seconds.items()},
+            "compiled_from_cache": cached,
+        }
+    )
+
+
+def tied_stimulus(
+    board: BoardInput, data: np.ndarray, ties: np.ndarray, jets: int, adversarial: int, seed: int
+) -> tuple[np.ndarray, dict[str, int]]:
+    """csim's jets with a codec's ``ties`` filling up to three quarters of the adversarial ones (the rest are csim's
+    zeros, extremes, +-inf, ...), and the ``CodecCsimResult`` fields that count them."""
+    used = min(len(ties), adversarial - adversarial // 4)
+    x = make_inputs(data, board.quantizer, jets, adversarial, seed, extra_adversarial=ties[:used])
+    counts = {
+        "data_jets": int(jets - adversarial),
+        "adversarial_jets": int(adversarial),
+        "tie_jets": used,
+        "tie_jets_left_out": len(ties) - used,
+    }
+    return x, counts
+
+
+def read_project_codec(project: HlsProject) -> tuple[dict[str, Any], BoardInput]:
+    """The project's own codec file (its ``to_json``) and the board input it was generated for."""
+    path = project.path / project.manifest["codec"]["file"]
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserError(f"{path}: cannot read the project's codec ({err}); regenerate with `trigcomp hls`") from None
+    inputs = project.manifest["inputs"]
+    return raw, BoardInput(int(inputs["width"]), int(inputs["integer"]))
+
+
+def codec_manifest(
+    codec: Codec, board: BoardInput, options: HlsOptions, top: str, project_name: str, **rest: Any
+) -> dict[str, Any]:
+    """The manifest (``trigcomp.json``) of a codec project: what csim, report and build read, and ``rest``."""
+    return {
+        "kind": "hls",
+        "project_name": project_name,
+        "top": top,
+        "board": options.board.name,
+        "part": options.board.part,
+        "clock_ns": options.clock_ns,
+        "backend": options.backend,
+        "codec": {"kind": codec.kind, "name": codec.name, "file": CODEC_FILE, "bits_per_jet": codec.bits_per_jet},
+        "inputs": {
+            "size": len(codec.variables),
+            "variables": list(codec.variables),
+            "precision": board.cpp,
+            "width": board.width,
+            "integer": board.integer,
+        },
+        "link": {"width": options.link_width, "words": -(-codec.bits_per_jet // options.link_width)},
+        "area": codec.area_estimate(),
+    } | rest

@@ -1,6 +1,6 @@
 """The open RTL path for float-truncation codecs: Verilog fields, Verilator against Python, Yosys cell counts.
 
-``run_float_rtl`` renders ``firmware/rtl/float/`` (one combinational module, the same for every codec, and a params
+``run_float_rtl`` renders ``firmware/rtl/float/`` (one registered module, the same for every codec, and a params
 header listing the fields) into a directory, builds it with the fixed-point codec's Verilator harness
 (``firmware/rtl/codec/trigcomp_codec_sim.cpp``: same ports), runs csim's stimulus with the rounding ties through it,
 compares every field with the Python codec, and counts the cells of Yosys ``synth_xilinx -family xcup``.
@@ -17,7 +17,15 @@ import numpy as np
 
 from .codec_firmware import tied_stimulus
 from .codec_hls import BoardInput, field_offsets
-from .codec_rtl import RTL_CODEC_FIRMWARE, SIMULATOR, CodecRtlResult, _vector, build_simulator, check_rtl
+from .codec_rtl import (
+    RTL_CODEC_FIRMWARE,
+    SIMULATOR,
+    CodecRtlResult,
+    _vector,
+    build_simulator,
+    check_rtl,
+    codec_latency,
+)
 from .codecs import FloatMantissaCodec
 from .float_hls import check_float_codec, rounding_ties
 from .hls import FIRMWARE_DIR
@@ -67,6 +75,7 @@ def write_float_rtl(codec: FloatMantissaCodec, out: Path, board: BoardInput, for
             f"-DTC_WIDTH_VALUE={board.width}",
             f"-DTC_N_INPUTS_VALUE={len(fields)}",
             f"-DTC_PACKED_BITS_VALUE={codec.bits_per_jet}",
+            f"-DTC_LATENCY_VALUE={codec_latency(codec)}",
         ]
         build_simulator(verilator, tmp, TOP, "trigcomp_float.v", defines)
     return Path(out)

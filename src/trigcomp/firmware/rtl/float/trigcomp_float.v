@@ -1,12 +1,14 @@
 // trigcomp's float-truncation codec in Verilog (the open path; the HLS twin is firmware/float/trigcomp_float.h,
-// which explains the arithmetic). Combinational: the raw input words in, every field computed, the packed fields
-// out (field 0 in the lowest bits). The field list comes from the generated trigcomp_float_params.vh; this file is
+// which explains the arithmetic). One stage, II = 1: the raw input words in at a rising edge of `clk`, every field
+// computed combinationally and registered, the packed fields (field 0 in the lowest bits) out one edge later (the
+// same port and timing as the fixed-point codec's scalar-only module, so both share its Verilator harness). The field list comes from the generated trigcomp_float_params.vh; this file is
 // the same for every codec.
 `include "trigcomp_float_params.vh"
 
 module trigcomp_float (
+    input  wire                               clk,
     input  wire [`TC_N_INPUTS*`TC_WIDTH-1:0] jet,    // input i in bits [i*W +: W], two's complement
-    output wire [`TC_PACKED_BITS-1:0]         fields
+    output reg  [`TC_PACKED_BITS-1:0]         fields
 );
     localparam integer W = `TC_WIDTH;
     localparam integer F = W - `TC_INTEGER;  // fractional bits of the input
@@ -17,6 +19,9 @@ module trigcomp_float (
     localparam [32*N-1:0] FIELD_MANTISSA = `TC_FIELD_MANTISSA;
     localparam [32*N-1:0] FIELD_LOWEST = `TC_FIELD_LOWEST;  // lowest normal binade, two's complement
     localparam [32*N-1:0] FIELD_OFFSET = `TC_FIELD_OFFSET;
+
+    wire [`TC_PACKED_BITS-1:0] computed;
+    always @(posedge clk) fields <= computed;
 
     genvar f;
     generate
@@ -54,9 +59,9 @@ module trigcomp_float (
                 code = ({32'd0, binade - LOWEST} << M) + q;
                 if (code > LARGEST) code = LARGEST;
             end
-            assign fields[OFFSET +: E + M] = code[E + M - 1:0];
+            assign computed[OFFSET +: E + M] = code[E + M - 1:0];
             if (S != 0) begin : sign_bit
-                assign fields[OFFSET + E + M] = word < 0;
+                assign computed[OFFSET + E + M] = word < 0;
             end
         end
     endgenerate

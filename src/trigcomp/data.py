@@ -248,10 +248,10 @@ def resolve_variables(spec: str | Iterable[str]) -> tuple[str, ...]:
         )
     if len(set(names)) != len(names):
         raise UserError(f"variable listed twice in {', '.join(names[:20])}")
-    try:
-        tower_grid(tuple(names))
-    except ValueError as error:
-        raise UserError(str(error)) from None
+    if any(n.startswith("tower_") for n in names) and tower_grid(tuple(names)) is None:
+        raise UserError(
+            f"tower variables must be one whole image in order (tower_0 ... tower_{{N*N-1}}, N in {TOWER_GRIDS})"
+        )
     return tuple(names)
 
 

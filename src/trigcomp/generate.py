@@ -7,11 +7,11 @@ species of its constituents: electrons -> chEmEF, photons -> neEmEF, muons -> mu
 -> chHEF, other neutral particles -> neHEF; the five sum to one. Jets with pt > pt_min and |eta| < 4.7 are
 written, sorted by pt, as float32 ``Jet_*`` branches (``Jet_nConstituents`` int32) of an ``Events`` TTree.
 
-With ``towers=N`` each jet also gets a calorimeter-tower image: the transverse momentum of its
-constituents (their ET as massless particles) summed on an N x N grid of L1 towers (0.087 x 0.087 in eta x phi) centred on the jet axis (phi
-wrapped), tower ``k = i_eta * N + i_phi`` in branch ``Jet_tower_<k>``, quantized as the L1 calorimeter sends it:
-truncated to 0.5 GeV steps, 10 bits unsigned, saturating at 511.5 GeV (saturated towers are counted). Constituents
-outside the grid are not in the image (their share of the jet ET is reported).
+With ``towers=N`` each jet also gets a calorimeter-tower image: the transverse momenta of its constituents
+(their ET as massless particles) summed on an N x N grid of L1 towers (0.087 x 0.087 in eta x phi) centred on the
+jet axis (phi wrapped), tower ``k = i_eta * N + i_phi`` in branch ``Jet_tower_<k>``, quantized as the L1
+calorimeter sends it: truncated to 0.5 GeV steps, 10 bits unsigned, saturating at 511.5 GeV (saturated towers are
+counted). Constituents outside the grid are not in the image (their share of the jet ET is reported).
 
 Reproducibility: the events are cut into blocks of ``block_events`` events; block ``b`` runs in a fresh Pythia
 instance seeded from (seed, b). Blocks are spread over worker processes and merged in block order, so the jets

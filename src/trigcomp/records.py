@@ -27,16 +27,9 @@ def tower_variables(grid: int) -> tuple[str, ...]:
 
 
 def tower_grid(variables: tuple[str, ...]) -> int | None:
-    """N when ``variables`` hold tower variables (then they must be exactly one whole N x N image), else None."""
+    """N when the tower variables among ``variables`` are one whole N x N image in order, else None."""
     towers = tuple(v for v in variables if v.startswith("tower_"))
-    if not towers:
-        return None
-    for grid in TOWER_GRIDS:
-        if towers == tower_variables(grid):
-            return grid
-    raise ValueError(
-        f"tower variables must be one whole image in order (tower_0 ... tower_{{N*N-1}}, N in {TOWER_GRIDS})"
-    )
+    return next((grid for grid in TOWER_GRIDS if towers == tower_variables(grid)), None)
 
 
 VARIABLE_SETS = {"jet4": JET4, "jet10": JET10, **{f"towers{n}": tower_variables(n) for n in TOWER_GRIDS}}

@@ -17,9 +17,10 @@ training ET in the bin (the MSE-optimal decoder table; the bin's mid-point when 
 above ``high`` saturate into the top bin and are counted.
 
 Fitting at a budget (:func:`fit_image_codecs`): for each choice of the codec's shape (slots k and ET bits b;
-window m and bits b), the ET scale (log or linear, ``low`` from ``SCALE_LOWS``) with the least mean L1 error on the
-``FIT_IMAGES`` first training images is taken; then the shape with the least mean energy mover's distance on
-``SELECTION_IMAGES`` training images wins. Test images are never used.
+window m and bits b), the ET scale (log or linear, ``low`` from ``SCALE_LOWS``) with the least mean L1 error on
+``FIT_IMAGES`` training images is taken; then the shape with the least mean energy mover's distance on
+``SELECTION_IMAGES`` training images wins (both subsets evenly spread over the training images, so every process
+of a mixed training set is in them). Test images are never used.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ SCALE_LOWS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 CODINGS = ("log", "linear")
 #: Training images on which the shapes at one budget are compared by EMD.
 SELECTION_IMAGES = 300
-#: Training images the ET scales and decoder tables are fitted on (the first ones: the training split is fixed).
+#: Training images the ET scales and decoder tables are fitted on (evenly spread over the training split).
 FIT_IMAGES = 20_000
 
 
@@ -303,6 +304,11 @@ def _block_sums(images: np.ndarray, grid: int, block: int) -> np.ndarray:
     return images.reshape(-1, coarse, block, coarse, block).sum(axis=(2, 4)).reshape(-1, coarse * coarse)
 
 
+def _spread(images: np.ndarray, count: int) -> np.ndarray:
+    """``count`` images evenly spread over ``images`` (all when fewer): every file of a mixed training set is in."""
+    return images[np.unique(np.linspace(0, len(images) - 1, min(count, len(images))).astype(np.int64))]
+
+
 #: The image baselines, in the order of tables and plots.
 IMAGE_CODECS: dict[str, type[ImageCodec]] = {
     c.kind: c for c in (ZeroSuppressionCodec, TowerFixedPointCodec, CoarseGridCodec)
@@ -314,8 +320,8 @@ def fit_image_codecs(train: np.ndarray, grid: int, budgets: tuple[int, ...], emd
 
     ``emd(original, decoded) -> per-image EMD`` chooses between shapes on the first ``SELECTION_IMAGES`` images.
     """
-    train = as_table(train, tower_variables(grid), "training images")[:FIT_IMAGES]
-    chosen = train[:SELECTION_IMAGES]
+    train = _spread(as_table(train, tower_variables(grid), "training images"), FIT_IMAGES)
+    chosen = _spread(train, SELECTION_IMAGES)
     result = {}
     for kind, codec_class in IMAGE_CODECS.items():
         result[kind] = []

@@ -29,7 +29,7 @@ from .data import PRESETS, JetSelection
 from .errors import UserError
 from .junit import JUnitCase
 from .model import TrainedModel, check_variables, data_hash, split_events
-from .records import SCHEMA_VERSION, JetTable
+from .records import SCHEMA_VERSION, JetTable, tower_grid
 from .targets import (
     DEFAULT_PT_BINS,
     MIN_BIN_JETS,
@@ -132,6 +132,11 @@ class Evaluation:
     plots: list[str] = field(default_factory=list)
     samples: list[SampleEvaluation] = field(default_factory=list)  # one per data file, evaluated separately
     target_set: Targets | None = None  # the targets checked, if any
+    images: Any = None  # trigcomp.images.ImageEvaluation when the variables are one tower image
+
+    @property
+    def emd_mean(self) -> float | None:
+        return None if self.images is None else self.images.model.emd_mean
 
     @property
     def meets_targets(self) -> bool | None:
@@ -144,8 +149,11 @@ class Evaluation:
 
     def to_json(self) -> dict[str, Any]:
         payload = {"schema_version": SCHEMA_VERSION}
-        payload |= {k: v for k, v in self.__dict__.items() if k not in ("samples", "target_set")}
+        payload |= {k: v for k, v in self.__dict__.items() if k not in ("samples", "target_set", "images")}
         payload["samples"] = [s.to_json() for s in self.samples]
+        if self.images is not None:
+            payload["emd_mean"] = self.emd_mean
+            payload["images"] = self.images.to_json()
         payload["meets_targets"] = self.meets_targets
         if self.target_set is None:
             payload["targets"] = None
@@ -437,11 +445,25 @@ def combine_samples(
         other_nmse = nmse_per_variable(truth, other.reconstruct(truth), variance).sum()
         autoencoders.append({"model": other.name, "bits_per_jet": other.bits_per_jet, "total_nmse": float(other_nmse)})
     all_budgets = tuple(sorted(set(budgets) | {ae["bits_per_jet"] for ae in autoencoders}))
+    budget_kinds = {c.kind for c in budget_codecs()}
     points = [
         p.to_json()
         for p in rate_distortion(baseline_train.astype(np.float64), truth, model.variables, budgets=all_budgets)
     ]
-    at_budget = [p for p in points if p["budget"] == model.bits_per_jet and p["possible"]]
+    images = None
+    if tower_grid(model.variables):
+        from .images import evaluate_images  # EMD and physics of tower images, image baselines
+
+        images, points = evaluate_images(model, samples, baseline_train.astype(np.float64), points)
+    # a baseline whose NMSE is infinite (None: it decodes a tower that is always empty to non-zero) never wins
+    at_budget = [
+        p
+        for p in points
+        if p["budget"] == model.bits_per_jet
+        and p["possible"]
+        and p["codec"] in budget_kinds
+        and p["total_nmse"] is not None
+    ]
     best = min(at_budget, key=lambda p: p["total_nmse"]) if at_budget else None
     total = float(nmse.sum())
     return Evaluation(
@@ -462,6 +484,7 @@ def combine_samples(
         autoencoders=sorted(autoencoders, key=lambda ae: ae["bits_per_jet"]),
         samples=samples,
         target_set=targets,
+        images=images,
     )
 
 
@@ -597,6 +620,10 @@ def render_markdown(evaluation: Evaluation) -> str:
             hi = "∞" if b["pt_max"] is None else f"{b['pt_max']:g}"
             sigmas = " | ".join(_fmt(b["variables"][n]["sigma"]) for n in evaluation.variables)
             lines.append(f"| {b['pt_min']:g}–{hi} | {b['jets']} | {sigmas} |")
+    if evaluation.images is not None:
+        from .images import image_markdown
+
+        lines += image_markdown(evaluation.images)
     if evaluation.plots:
         lines += ["", "## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in evaluation.plots]
         lines += ["", "Every evaluated jet, true and reconstructed: `reconstructed.root` (TTree `Jets`)."]
@@ -760,7 +787,12 @@ def write_plots(evaluation: Evaluation, out: Path) -> list[str]:
     paths.append(out / "rate_distortion.png")
     fig.savefig(paths[-1], dpi=80, bbox_inches="tight")
     plt.close(fig)
-    return [p.name for p in paths]
+    names = [p.name for p in paths]
+    if evaluation.images is not None:
+        from .images import write_image_plots
+
+        names += write_image_plots(evaluation.images, out, plt)
+    return names
 
 
 def write_reconstructed(evaluation: Evaluation, path: Path) -> None:

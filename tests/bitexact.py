@@ -17,6 +17,7 @@ import itertools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -43,7 +44,12 @@ class Case:
 
     def options(self) -> HlsOptions:
         return HlsOptions(
-            get_board("vu13p"), 5.0, backend=self.backend, strategy=self.strategy, io=self.io, link_width=self.link_width
+            get_board("vu13p"),
+            5.0,
+            backend=self.backend,
+            strategy=self.strategy,
+            io=self.io,
+            link_width=self.link_width,
         )
 
 
@@ -95,12 +101,14 @@ class BitExactBase:
     path differs from a trained or imported encoder's, ``stimulus``/``reference``/``write_project``/``csim_codes``/
     ``rtl_codes``."""
 
-    axes: dict[str, tuple] = AXES
+    axes: ClassVar[dict[str, tuple]] = AXES
     default_cases: tuple[Case, ...] = ()
     data_rows = 6_000
     adversarial_rows = 6_000
     #: of the adversarial rows, at most this many are latent ties (the rest: zeros, extremes, outside, input ties...)
     latent_tie_rows = 1_500
+    #: weights_proof knows the Resource strategy's weight layout of dense kernels only (not convolution kernels)
+    resource_layout_known = True
 
     def pytest_generate_tests(self, metafunc):
         if "case" not in metafunc.fixturenames:
@@ -140,6 +148,18 @@ class BitExactBase:
         model, data = subject
         return write_hls_project(model, out, case.options(), data[:100])
 
+    def check_project(self, subject, project, case: Case) -> None:
+        """What synthesis compiles is what csim runs: every weight array's .h = its .txt = the model's."""
+        from trigcomp.weights_proof import prove_weights
+
+        model, _ = subject
+        proof = prove_weights(project.path, model.firmware_encoder(), transposed=case.strategy == "resource")
+        assert proof.passed, proof.describe()
+        # distributed arithmetic writes the weights as constants into the C++ that csim and synthesis both compile
+        assert (proof.arrays > 0) is (case.strategy != "distributed_arithmetic")
+        if case.strategy != "resource" or self.resource_layout_known:
+            assert proof.compared_with_model == proof.arrays, proof.describe()
+
     def csim_codes(self, subject, project, x: np.ndarray) -> np.ndarray:
         words, _, _, _ = run_firmware(project, x, processes=1, progress=False)
         return unpack_latent(words, project.n_latent, project.latent_bits, project.link_width)
@@ -156,12 +176,18 @@ class BitExactBase:
     def test_csim_bit_exact(self, subject, stimulus, tmp_path, case):
         project = self.write_project(subject, tmp_path / "hls", case)
         assert project.link_width == case.link_width
-        assert_bit_exact(self.reference(subject, stimulus), self.csim_codes(subject, project, stimulus), stimulus,
-                         self.data_rows)
+        self.check_project(subject, project, case)
+        assert_bit_exact(
+            self.reference(subject, stimulus), self.csim_codes(subject, project, stimulus), stimulus, self.data_rows
+        )
 
     @pytest.mark.slow
     @pytest.mark.rtl
     def test_rtl_bit_exact(self, subject, stimulus, tmp_path):
         require("verilator")
-        assert_bit_exact(self.reference(subject, stimulus), self.rtl_codes(subject, tmp_path / "rtl", stimulus),
-                         stimulus, self.data_rows)
+        assert_bit_exact(
+            self.reference(subject, stimulus),
+            self.rtl_codes(subject, tmp_path / "rtl", stimulus),
+            stimulus,
+            self.data_rows,
+        )

@@ -4,7 +4,7 @@ example and the jet10-l1 codec, over backend x strategy x io type x link width (
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -31,7 +31,10 @@ class TrainedModelBitExact(BitExactBase):
 
 
 class TestJet4(TrainedModelBitExact):
+    """Also distributed arithmetic (hls4ml's DA strategy, weights as constants in the C++), on the cheapest model."""
+
     model_dir = "jet4"
+    axes = BitExactBase.axes | {"strategy": ("latency", "resource", "distributed_arithmetic")}
     default_cases = PAIRWISE[0:2]
 
 
@@ -44,6 +47,7 @@ class TestEconTConv(BitExactBase):
     """The README's bring-your-own-model example: examples/econ_t_encoder.py --kind conv, through `trigcomp import`."""
 
     default_cases = PAIRWISE[4:6]
+    resource_layout_known = False
 
     @pytest.fixture(scope="class")
     def subject(self, tmp_path_factory):
@@ -62,7 +66,12 @@ class TestJet10L1Codec(BitExactBase):
     stimulus is csim's with the codec's own threshold and lattice ties among the adversarial rows; its reference is
     the Python codec on the values the board sees."""
 
-    axes = {"backend": ("vivado",), "strategy": ("latency",), "io": ("parallel",), "link_width": (64, 16, 32)}
+    axes: ClassVar[dict[str, tuple]] = {
+        "backend": ("vivado",),
+        "strategy": ("latency",),
+        "io": ("parallel",),
+        "link_width": (64, 16, 32),
+    }
     default_cases = (Case("vivado", "latency", "parallel", 16),)
     adversarial_rows = 10_000
 
@@ -93,6 +102,9 @@ class TestJet10L1Codec(BitExactBase):
         codec, board, _ = subject
         return write_codec_project(codec, out, case.options(), board)
 
+    def check_project(self, subject, project, case):
+        """A codec has no weights: its thresholds are checked by the comparison itself."""
+
     def csim_codes(self, subject, project, x):
         from trigcomp.codec_hls import field_offsets, unpack_fields
 
@@ -100,16 +112,21 @@ class TestJet10L1Codec(BitExactBase):
         words, _, _, _ = run_firmware(project, x, processes=1, progress=False)
         return unpack_fields(words, list(codec.field_bits), field_offsets(codec), project.link_width)
 
-    @pytest.mark.slow
     @pytest.mark.rtl
     def test_rtl_bit_exact(self, subject, stimulus, tmp_path):
-        """The codec's Verilog through run_codec_rtl, which compares with the same Python reference internally."""
+        """The codec's Verilog through run_codec_rtl, which compares with the same Python reference internally
+        (a few seconds of Verilator: in the default run, unlike the encoders')."""
         require("verilator")
         from trigcomp.codec_rtl import run_codec_rtl
 
         codec, board, data = subject
         result = run_codec_rtl(
-            codec, tmp_path / "rtl", board, data, self.data_rows + self.adversarial_rows, self.adversarial_rows,
+            codec,
+            tmp_path / "rtl",
+            board,
+            data,
+            self.data_rows + self.adversarial_rows,
+            self.adversarial_rows,
             synthesize=False,
         )
         assert result.tie_jets > 1000 and result.jets == len(stimulus)

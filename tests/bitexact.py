@@ -4,10 +4,14 @@ the shared stimulus (trigcomp.stimulus: data jets and adversarial inputs), compa
 word for word.
 
 A subclass says how to load its model and data and which firmware options it supports; the cases are the cross
-product of backend x strategy x io type x link width. Compiling costs tens of seconds a case, so the default run
-(``make test-fast``) compiles only the subclass's ``default_cases``, chosen together so that every value of every
-axis, and every pair of values of two axes, is compiled at least once (``PAIRWISE``); the rest of the product runs
-under the ``slow`` marker. Only public entry points are used (hls.write_hls_project, csim.run_firmware and
+product of backend x strategy x io type x link width, in three tiers, because compiling costs 10-25 s a case
+(distributed arithmetic: minutes):
+- default (``make test-fast``): the subclasses' ``default_cases``, chosen together so that every value of every axis,
+  and every pair of values of two axes, is compiled at least once (``PAIRWISE``);
+- ``slow`` (``make test-slow``, CI): the subclass's ``slow_cases``: the full backend x strategy x io product where
+  hls4ml's code differs most (jet4's dense layers, the ECON-T convolution), and every link width once per model;
+- ``exhaustive`` (``pytest -m exhaustive tests/test_bitexact.py``, not in CI: ~40 min on 2 cores): the rest of the
+  cross product. Only public entry points are used (hls.write_hls_project, csim.run_firmware and
 unpack_latent, rtl.write_rtl_project and simulate, EncoderModel.encode), so the tests survive refactors inside.
 """
 
@@ -70,6 +74,11 @@ PAIRWISE = (
 )
 
 
+def product(axes: dict[str, tuple], **fixed: tuple) -> tuple[Case, ...]:
+    """Every case of ``axes``, with the axes named in ``fixed`` narrowed to the values given."""
+    return tuple(Case(*values) for values in itertools.product(*(axes | fixed).values()))
+
+
 def mismatch_report(expected: np.ndarray, firmware: np.ndarray, x: np.ndarray, n_data: int) -> str | None:
     """None when every word is equal; else how many rows differ and the first one (data or adversarial row,
     its input and both words)."""
@@ -103,6 +112,7 @@ class BitExactBase:
 
     axes: ClassVar[dict[str, tuple]] = AXES
     default_cases: tuple[Case, ...] = ()
+    slow_cases: tuple[Case, ...] = ()
     data_rows = 6_000
     adversarial_rows = 6_000
     #: of the adversarial rows, at most this many are latent ties (the rest: zeros, extremes, outside, input ties...)
@@ -113,12 +123,16 @@ class BitExactBase:
     def pytest_generate_tests(self, metafunc):
         if "case" not in metafunc.fixturenames:
             return
-        cases = [Case(*values) for values in itertools.product(*self.axes.values())]
-        assert set(self.default_cases) <= set(cases), "a default case outside the class's axes"
-        metafunc.parametrize(
-            "case",
-            [pytest.param(c, marks=() if c in self.default_cases else pytest.mark.slow, id=str(c)) for c in cases],
-        )
+        cases = product(self.axes)
+        assert set(self.default_cases) | set(self.slow_cases) <= set(cases), "a case outside the class's axes"
+        metafunc.parametrize("case", [pytest.param(c, marks=self.marks(c), id=str(c)) for c in cases])
+
+    def marks(self, case: Case) -> tuple:
+        if case in self.default_cases:
+            return ()
+        if case in self.slow_cases:
+            return (pytest.mark.slow,)
+        return (pytest.mark.slow, pytest.mark.exhaustive)
 
     @pytest.fixture(scope="class")
     def subject(self, tmp_path_factory):

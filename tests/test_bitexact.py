@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from tests.bitexact import JETS_FILE, PAIRWISE, REPO, BitExactBase, Case, mismatch_report, require
+from tests.bitexact import AXES, JETS_FILE, PAIRWISE, REPO, BitExactBase, Case, mismatch_report, product, require
 from trigcomp.cli import main
 from trigcomp.csim import run_firmware
 from trigcomp.data import JetSelection
@@ -34,19 +34,27 @@ class TestJet4(TrainedModelBitExact):
     """Also distributed arithmetic (hls4ml's DA strategy, weights as constants in the C++), on the cheapest model."""
 
     model_dir = "jet4"
-    axes = BitExactBase.axes | {"strategy": ("latency", "resource", "distributed_arithmetic")}
+    axes = AXES | {"strategy": ("latency", "resource", "distributed_arithmetic")}
     default_cases = PAIRWISE[0:2]
+    slow_cases = (
+        *product(AXES, link_width=(64,)),
+        Case("vivado", "latency", "parallel", 16),
+        Case("vitis", "resource", "stream", 32),
+        Case("vivado", "distributed_arithmetic", "parallel", 64),
+    )
 
 
 class TestJet10(TrainedModelBitExact):
     model_dir = "jet10"
     default_cases = PAIRWISE[2:4]
+    slow_cases = (Case("vivado", "latency", "parallel", 64), Case("vitis", "resource", "stream", 32))
 
 
 class TestEconTConv(BitExactBase):
     """The README's bring-your-own-model example: examples/econ_t_encoder.py --kind conv, through `trigcomp import`."""
 
     default_cases = PAIRWISE[4:6]
+    slow_cases = (*product(AXES, link_width=(64,)), Case("vitis", "latency", "stream", 16))
     resource_layout_known = False
 
     @pytest.fixture(scope="class")
@@ -73,6 +81,7 @@ class TestJet10L1Codec(BitExactBase):
         "link_width": (64, 16, 32),
     }
     default_cases = (Case("vivado", "latency", "parallel", 16),)
+    slow_cases = product(axes)
     adversarial_rows = 10_000
 
     @pytest.fixture(scope="class")
@@ -143,7 +152,7 @@ def test_default_cases_compile_every_pair_of_axis_values():
     fields = ("backend", "strategy", "io", "link_width")
     for a, b in [(a, b) for i, a in enumerate(fields) for b in fields[i + 1 :]]:
         seen = {(getattr(c, a), getattr(c, b)) for c in default}
-        values = BitExactBase.axes
+        values = AXES
         assert seen == {(u, v) for u in values[a] for v in values[b]}, (a, b)
 
 

@@ -149,12 +149,11 @@ def _options(link_width: int) -> HlsOptions:
 @pytest.mark.parametrize(
     "codec, link_width, board",
     [
-        (make_codec(), 16, BOARD),  # log pt, simplex
         (make_codec(fraction_bits=5, relation="remainder", pt_coding=1), 32, BOARD),  # linear pt, remainder
         (make_codec(fraction_bits=4, relation=None), 64, BoardInput.parse("ap_fixed<20,12>")),  # per fraction
         (replace(make_codec(levels=7), simplex=SimplexField(FRACTIONS[:3], 7, slack=True)), 64, BOARD),  # slack
     ],
-    ids=["log-simplex-16", "linear-remainder-32", "per-fraction-64-20bit", "simplex-slack-64"],
+    ids=["linear-remainder-32", "per-fraction-64-20bit", "simplex-slack-64"],
 )
 def test_firmware_is_bit_exact_with_the_python_codec(tmp_path, codec, link_width, board):
     project = write_codec_project(codec, tmp_path / "prj", _options(link_width), board)
@@ -288,7 +287,8 @@ needs_rtl_tools = pytest.mark.skipif(
 
 
 @needs_rtl_tools
-def test_verilog_is_bit_exact_with_the_python_codec(tmp_path, capsys):
+def test_codec_verilog_pipeline_ties_and_saturation(tmp_path):
+    """The pipelined Verilog's latency, threshold ties and input saturation (bit-exactness: test_bitexact.py)."""
     from trigcomp.codec_rtl import run_codec_rtl
 
     result = run_codec_rtl(make_codec(), tmp_path / "rtl", BOARD, DATA, jets=8000, adversarial=5000, synthesize=False)
@@ -296,6 +296,10 @@ def test_verilog_is_bit_exact_with_the_python_codec(tmp_path, capsys):
     assert result.saturated["input_values"] > 0
     assert (result.latency_cycles, result.latency_ns) == (5, 25.0)  # pipelined for 200 MHz, one jet per edge
 
+
+@needs_rtl_tools
+def test_codec_rtl_through_the_cli_grows_with_the_thresholds(tmp_path, capsys):
+    """Bit-exactness of the codec's Verilog is tests/test_bitexact.py's; here the CLI path and Yosys's count."""
     # through the CLI, on a small codec, with Yosys: a comparator count that grows with the thresholds
     sizes = {}
     for bits in (3, 6):

@@ -6,9 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from trigcomp.config import FixedPoint
-from trigcomp.csim import adversarial_jets, make_inputs, run_csim, saturation_counts, unpack_latent
-from trigcomp.errors import UserError
+from trigcomp.csim import make_inputs, run_csim, saturation_counts, unpack_latent
 from trigcomp.hls import load_project
 from trigcomp.rtl import parse_encoder
 from trigcomp.weights_proof import read_weight_arrays
@@ -26,26 +24,6 @@ def test_unpack_inverts_the_packing(n_latent, bits, width):
             word, offset = divmod(i * bits + bit, width)
             packed[:, word] |= ((raw >> np.uint64(bit)) & np.uint64(1)) << np.uint64(offset)
     assert np.array_equal(unpack_latent(packed, n_latent, bits, width), codes)
-
-
-def test_adversarial_jets_cover_the_edges():
-    q = FixedPoint(12, 5)
-    data = np.random.default_rng(0).normal(size=(100, 3))
-    x = adversarial_jets(data, q, 500, np.random.default_rng(1))
-    assert x.shape == (500, 3)
-    assert (x == 0).all(axis=1).any() and (x == q.max).all(axis=1).any() and (x == q.min).all(axis=1).any()
-    assert (x > q.max).any() and (x < q.min).any()
-    with np.errstate(invalid="ignore"):  # the +-inf rows give NaN here, and are no ties
-        halves = x / q.lsb - np.floor(x / q.lsb)
-    assert (np.abs(halves - 0.5) < 1e-9).sum() > 100  # rounding ties
-
-
-def test_inputs_are_float32_exact_and_bounded():
-    data = np.random.default_rng(0).normal(size=(50, 2)) * 1e-3 + 1 / 3
-    x = make_inputs(data, FixedPoint(16, 4), jets=300, adversarial=40, seed=0)
-    assert len(x) == 300 and np.array_equal(x, x.astype(np.float32).astype(np.float64))
-    with pytest.raises(UserError, match="cannot exceed"):
-        make_inputs(data, FixedPoint(16, 4), jets=10, adversarial=20, seed=0)
 
 
 def test_harness_passes_and_reports(tiny_project, tiny_model, jets):

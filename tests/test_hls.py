@@ -1,4 +1,7 @@
-"""trigcomp.hls: every generated project compiles, matches QKeras bit for bit, and is reproducible to the byte."""
+"""trigcomp.hls: projects are reproducible to the byte, record their precisions, refuse bad options.
+
+That every project compiles and matches the exact reference bit for bit, over backend x strategy x io type x link
+width, is checked once for all firmware paths in tests/test_bitexact.py."""
 
 import json
 
@@ -6,44 +9,8 @@ import numpy as np
 import pytest
 
 from trigcomp.boards import board_for_part, check_part, get_board
-from trigcomp.csim import run_csim
 from trigcomp.errors import UserError
 from trigcomp.hls import HlsOptions, check_encoder, load_project, project_digest, write_hls_project
-
-FAST_TABLE = [("latency", "vivado", "vu13p", "parallel"), ("resource", "vitis", "vu9p", "stream")]
-FULL_TABLE = [
-    (strategy, backend, board, io)
-    for strategy in ("latency", "resource", "distributed_arithmetic")
-    for backend in ("vivado", "vitis")
-    for board in ("vu9p", "vu13p")
-    for io in ("parallel", "stream")
-    if (strategy, backend, board, io) not in FAST_TABLE
-]
-
-
-def _check_project(tmp_path, model, jets, strategy, backend, board, io):
-    options = HlsOptions(get_board(board), 5.0, backend=backend, strategy=strategy, io=io)
-    project = write_hls_project(model, tmp_path / f"{strategy}-{backend}-{board}-{io}", options, jets.values[:100])
-    manifest = project.manifest
-    expected = (strategy, backend, get_board(board).part, io)
-    assert (manifest["strategy"], manifest["backend"], manifest["part"], manifest["io"]) == expected
-    result = run_csim(project, model, jets.values, jets=3000, adversarial=1000, processes=1)
-    assert result.jets == 3000
-    assert result.mismatches == 0, result.first_mismatch
-    assert result.passed, result.weights["summary"]  # .h = .txt = the model
-    # distributed arithmetic writes the weights as constants into the C++ that csim and synthesis both compile
-    assert (result.weights["arrays"] > 0) is (strategy != "distributed_arithmetic")
-
-
-@pytest.mark.parametrize(("strategy", "backend", "board", "io"), FAST_TABLE)
-def test_project_is_bit_exact(tmp_path, tiny_model, jets, strategy, backend, board, io):
-    _check_project(tmp_path, tiny_model, jets, strategy, backend, board, io)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("strategy", "backend", "board", "io"), FULL_TABLE)
-def test_project_is_bit_exact_full_table(tmp_path, tiny_model, jets, strategy, backend, board, io):
-    _check_project(tmp_path, tiny_model, jets, strategy, backend, board, io)
 
 
 def test_projects_are_byte_identical(tmp_path, tiny_model, tiny_project, jets):

@@ -21,11 +21,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .compare import compare_words, lsb_distance
-from .config import FixedPoint
 from .errors import UserError
 from .hls import HlsProject
 from .model import EncoderModel, exact_arithmetic
 from .records import SCHEMA_VERSION
+from .stimulus import make_inputs
 from .weights_proof import prove_weights
 
 # Weights are read at run time relative to the project dir (the test bench runs there), so one cached binary
@@ -133,67 +133,6 @@ def extract_bits(words: np.ndarray, start: int, bits: int, link_width: int) -> n
         word, offset = divmod(start + bit, link_width)
         value |= ((words[:, word] >> np.uint64(offset)) & np.uint64(1)) << np.uint64(bit)
     return value
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Inputs: data resampled, plus adversarial jets
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def adversarial_jets(data: np.ndarray, quantizer: FixedPoint, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Edge cases of the input type: zeros, extremes, just outside the range, rounding ties, random in range."""
-    n_vars = data.shape[1]
-    lo, hi, lsb = quantizer.min, quantizer.max, quantizer.lsb
-    median = np.median(data, axis=0)
-    fixed = [
-        np.zeros(n_vars),
-        np.full(n_vars, hi),
-        np.full(n_vars, lo),
-        np.full(n_vars, hi + lsb),
-        np.full(n_vars, lo - lsb),
-        np.full(n_vars, 1e9),
-        np.full(n_vars, -1e9),
-        # beyond float32 (inf after the cast below) and +-inf: saturate like any finite value (README policy)
-        np.full(n_vars, 1e300),
-        np.full(n_vars, -1e300),
-        np.full(n_vars, np.inf),
-        np.full(n_vars, -np.inf),
-    ]
-    for j in range(n_vars):
-        for value in (hi, lo, hi + lsb, lo - lsb, hi + lsb / 2, lo - lsb / 2):
-            row = median.copy()
-            row[j] = value
-            fixed.append(row)
-    fixed = np.array(fixed)[:n]
-    n_random = n - len(fixed)
-    in_range = rng.uniform(lo, hi, size=(n_random // 2, n_vars))
-    base = data[rng.integers(0, len(data), n_random - n_random // 2)]
-    ties = (np.floor(base / lsb) + 0.5) * lsb  # exactly half an LSB: tests the rounding mode
-    return np.concatenate([fixed, in_range, ties])
-
-
-def make_inputs(
-    data: np.ndarray,
-    quantizer: FixedPoint,
-    jets: int,
-    adversarial: int,
-    seed: int,
-    extra_adversarial: np.ndarray | None = None,
-) -> np.ndarray:
-    """``jets`` rows: data resampled, then ``adversarial`` edge cases: csim's own, then ``extra_adversarial`` (e.g. a
-    codec's threshold ties; at most what is left after csim's fixed edge cases)."""
-    if adversarial > jets:
-        raise UserError(f"--adversarial ({adversarial}) cannot exceed --jets ({jets})")
-    if len(data) == 0:
-        raise UserError("no data jets to simulate")
-    rng = np.random.default_rng(seed)
-    n_data = jets - adversarial
-    rows = rng.choice(len(data), n_data, replace=n_data > len(data))
-    extra = np.zeros((0, data.shape[1])) if extra_adversarial is None else extra_adversarial[:adversarial]
-    edge_cases = adversarial_jets(data, quantizer, adversarial - len(extra), rng)
-    x = np.concatenate([data[rows], edge_cases, extra])
-    with np.errstate(over="ignore"):  # beyond float32 becomes +-inf, which saturates like any large value
-        return x.astype(np.float32).astype(np.float64)  # QKeras sees float32: both sides get the same values
 
 
 # ---------------------------------------------------------------------------------------------------------------

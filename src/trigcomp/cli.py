@@ -97,6 +97,8 @@ def _default_data(value: str | None) -> list[str]:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    if args.format == "darkmachines":
+        return _generate_events(args)
     from .generate import generate
 
     result = generate(
@@ -114,9 +116,27 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate_events(args: argparse.Namespace) -> int:
+    from .eventgen import generate_events
+
+    result = generate_events(
+        args.process, args.events, args.seed, args.out, processes=args.processes, force=args.force,
+        progress=_progress(args),
+    )
+    payload = result.to_json()
+    objects = ", ".join(f"{name} {n}" for name, n in payload["objects"].items())
+    _emit(args, payload, f"wrote {payload['events']} {args.process} events ({objects}) to {args.out}")
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from .data import inspect_file
+    from .events import inspect_events, is_event_file
 
+    if is_event_file(args.file) or Path(args.file).suffix.lower() == ".csv":
+        inspection = inspect_events(args.file)
+        _emit(args, inspection.to_json(), inspection.format_text())
+        return 0
     inspection = inspect_file(args.file, preset=args.preset, mapping=args.mapping)
     _emit(args, inspection.to_json(), inspection.format_text())
     return 0
@@ -713,7 +733,9 @@ def build_parser() -> argparse.ArgumentParser:
         "In: a process name, events, seed. Out: a NanoAOD-"
         "style ROOT file (Events tree, nJet, Jet_pt/eta/phi/mass/energy fractions/nConstituents).\n"
         "Needs the generate extra: pip install 'trigcomp[generate]'.\n\n"
-        "example: trigcomp generate --process qcd --events 2000 --seed 1 --out qcd.root --processes 2",
+        "example: trigcomp generate --process qcd --events 2000 --seed 1 --out qcd.root --processes 2\n"
+        "whole events (jets, b-jets, e, mu, photons, MET; DarkMachines CSV, MeV, or the same as ROOT):\n"
+        "  trigcomp generate --process ttbar --events 2000 --format darkmachines --out ttbar.csv",
     )
     p.add_argument("--process", required=True, help="one of: " + _process_help())
     p.add_argument("--events", type=_int_at_least(1), required=True, help="number of events")
@@ -721,6 +743,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output ROOT file")
     p.add_argument("--processes", type=_int_at_least(1), default=1, help="worker processes (default 1)")
     p.add_argument("--pt-min", type=_finite(positive=True), default=20.0, help="jet pt threshold [GeV] (default 20)")
+    p.add_argument(
+        "--format",
+        choices=("nanoaod", "darkmachines"),
+        default="nanoaod",
+        help="nanoaod: jets (default); darkmachines: whole events as object lists, .csv or .root "
+        "(trigcomp.eventgen; --pt-min does not apply, the object thresholds are fixed)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=cmd_generate)
 
@@ -731,7 +760,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the format preset and, per variable, branch, unit, range, mean and NaN/inf counts.\n\n"
         "example: trigcomp inspect data/qcd.root --json",
     )
-    p.add_argument("file", help="ROOT file")
+    p.add_argument("file", help="ROOT file of jets, or an event file (DarkMachines .csv, or its ROOT twin)")
     p.add_argument("--preset", help="nanoaod, physlite, delphes, pxpypze (default: detected)")
     p.add_argument("--mapping", help="custom branch mapping TOML")
     p.set_defaults(func=cmd_inspect)

@@ -12,7 +12,18 @@ import numpy as np
 #: Canonical variable names, in the order of the ``jet10`` set.
 JET4 = ("pt", "eta", "phi", "mass")
 JET10 = JET4 + ("chHEF", "neHEF", "chEmEF", "neEmEF", "muEF", "nConstituents")
-VARIABLE_SETS = {"jet4": JET4, "jet10": JET10}
+#: Event slots (trigcomp.events): per kind, the name prefix, the number of slots and each slot's fields.
+EVENT_SLOTS = {
+    "jet": ("j", 4, ("pt", "eta", "phi", "b")),
+    "electron": ("e", 2, ("pt", "eta", "phi", "q")),
+    "muon": ("m", 2, ("pt", "eta", "phi", "q")),
+    "photon": ("g", 2, ("pt", "eta", "phi")),
+}
+#: One row per event: j0_pt, j0_eta, j0_phi, j0_b, …, g1_phi, MET, METphi.
+EVENT = tuple(
+    f"{prefix}{slot}_{name}" for prefix, count, names in EVENT_SLOTS.values() for slot in range(count) for name in names
+) + ("MET", "METphi")
+VARIABLE_SETS = {"jet4": JET4, "jet10": JET10, "event": EVENT}
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import expand_paths
+    from .events import is_event_model
     from .evaluate import (
         evaluate,
         is_training_data,
@@ -200,6 +201,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         check_output(args.out, args.force)  # before minutes of evaluation, not after
     model = load_model(args.model)
     targets = load_targets(args.targets) if args.targets else None
+    if is_event_model(model.variables):
+        return _evaluate_events(args, model, targets)
+    if args.signal:
+        raise UserError("--signal scores whole events: it needs an event model (variables = \"event\")")
     if args.junit and targets is None:
         raise UserError("--junit writes one test case per target check: give --targets too")
     samples = [_load(args, [path], model.variables) for path in expand_paths(args.data)]
@@ -220,6 +225,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if failing:
         where = "; ".join(f"{s.name} ({', '.join(s.failing_variables())})" for s in failing)
         raise CheckFailed(f"targets {targets.name} not met on {where}")
+    return 0
+
+
+def _evaluate_events(args: argparse.Namespace, model, targets) -> int:
+    """evaluate for an event model: per-object response and resolution, and the anomaly score on --signal files."""
+    from .data import expand_paths
+    from .eventeval import evaluate_events, render_markdown, write_event_report
+    from .staging import staged_dir
+
+    if args.junit or args.compare or args.training_data:
+        raise UserError("--junit, --compare and --training-data are for jet models; an event model takes --signal")
+    samples = [_load(args, [path], model.variables) for path in expand_paths(args.data)]
+    signals = [_load(args, [path], model.variables) for path in expand_paths(args.signal or [])]
+    evaluation = evaluate_events(model, samples, signals, targets)
+    if args.out:
+        with staged_dir(args.out, args.force) as tmp:
+            write_event_report(evaluation, tmp)
+    _emit(args, evaluation.to_json(), render_markdown(evaluation))
+    failing = evaluation.failing()
+    if failing:
+        raise CheckFailed(f"targets {targets.name} not met: {'; '.join(failing[:6])}")
     return 0
 
 
@@ -810,6 +836,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--compare", nargs="+", metavar="MODEL", help="more model dirs to place on the rate-distortion curve"
+    )
+    p.add_argument(
+        "--signal",
+        nargs="+",
+        metavar="FILE",
+        help="event models: signal event files (DarkMachines .csv or ROOT); the anomaly score's ROC, AUC and "
+        "efficiency at background acceptances 1e-3, 1e-4, 1e-5 (x 40 MHz = trigger rate) against the --data "
+        "background, per file; e.g. trigcomp evaluate --model models/event --data data/events/qcd.csv "
+        "--signal data/events/ttbar.csv data/events/zprime.csv --out out/event",
     )
     _add_data_options(p, "ROOT file(s) to evaluate on; each file is a separate sample (process)", required=True)
     p.set_defaults(func=cmd_evaluate)

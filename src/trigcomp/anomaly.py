@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import FixedPoint
+from .errors import UserError
 
 ACCEPTANCES = {"1e-3": 1e-3, "1e-4": 1e-4, "1e-5": 1e-5}
 BUNCH_CROSSING_HZ = 40e6
@@ -96,6 +97,22 @@ def check_firmware_scores(score_format: ScoreFormat, firmware: np.ndarray, codes
         "saturated": int((expected >= 2**score_format.bits).sum()),
         "max_code_sum": int(expected.max()) if len(expected) else 0,
     }
+
+
+def check_project_scores(manifest: dict, words: np.ndarray, codes: np.ndarray) -> dict | None:
+    """csim of a project with ``anomaly_score`` in its manifest: the score words unpacked from the link words and
+    checked against the firmware's own latent codes; None for a project without a score."""
+    from .csim import extract_bits
+
+    score = manifest.get("anomaly_score")
+    if score is None:
+        return None
+    fmt = ScoreFormat(int(manifest["latent"]["size"]), FixedPoint(int(manifest["latent"]["bits"]),
+                                                                  int(manifest["latent"]["integer"])))
+    if fmt.bits != score["bits"]:
+        raise UserError(f"manifest anomaly_score has {score['bits']} bits, the latent needs {fmt.bits}")
+    firmware = extract_bits(words, int(score["offset"]), fmt.bits, int(manifest["link"]["width"]))
+    return check_firmware_scores(fmt, firmware, codes)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -30,6 +30,11 @@ DATA_HELP = (
     "shape), .csv with a header row, .parquet (needs pyarrow); columns named like the model's inputs"
 )
 
+ANOMALY_SCORE_HELP = (
+    "also compute the anomaly score on the board (sum of squared latent values, exact, never saturating), {where} "
+    "(trigcomp.anomaly)"
+)
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors are a UserError: one line (JSON with --json), exit 2, from one place."""
@@ -328,6 +333,7 @@ def cmd_hls(args: argparse.Namespace) -> int:
         reuse=args.reuse,
         io=args.io,
         link_width=args.link_width,
+        anomaly_score=args.anomaly_score,
     )
     options.check()
     if args.codec:
@@ -518,6 +524,14 @@ def cmd_rtl(args: argparse.Namespace) -> int:
         force=args.force,
     )
     payload, text = result.to_json(), result.format_text()
+    score_mismatches = 0
+    if args.anomaly_score:
+        from .rtl.score import run_score_rtl
+
+        score = run_score_rtl(model, result.project, inputs, args.jets, synthesize=not args.no_synth)
+        score_mismatches = score["mismatches"]
+        payload["anomaly_score"] = score
+        text += f"\n  anomaly score (Verilator, both variants): {score_mismatches} of {2 * args.jets} scores differ"
     if args.against_csim:
         from .agreement import rtl_against_csim
 
@@ -528,6 +542,8 @@ def cmd_rtl(args: argparse.Namespace) -> int:
         write_junit(junit, "trigcomp rtl", rtl_cases(result, model.name))
     if result.mismatches:
         raise CheckFailed(f"rtl: {result.mismatches} jets differ from the QKeras model")
+    if score_mismatches:
+        raise CheckFailed(f"rtl: {score_mismatches} anomaly scores differ from the sum of squared latent words")
     if args.against_csim and agreement.mismatches:
         raise CheckFailed(f"rtl --against-csim: QKeras, csim and Verilator disagree on {agreement.mismatches} jets")
     return 0
@@ -929,6 +945,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reuse", type=_int_at_least(1), default=1, help="reuse factor (default 1: fully parallel)")
     p.add_argument("--io", default="parallel", help="io type: parallel or stream (default parallel)")
     p.add_argument("--link-width", type=int, default=64, help="output link word width in bits: 16, 32 or 64")
+    p.add_argument("--anomaly-score", action="store_true", help=ANOMALY_SCORE_HELP.format(where="packed after the "
+                   "latent; csim checks every score word"))
     p.add_argument("--out", required=True, help="project directory, e.g. hls_projects/NAME")
     p.add_argument("--force", action="store_true", help="overwrite an existing project")
     p.add_argument(
@@ -1013,6 +1031,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HLS_PROJECT",
         help="also run this HLS project's C-simulation on the same --jets jets and compare it with Verilator and QKeras",
     )
+    p.add_argument("--anomaly-score", action="store_true", help=ANOMALY_SCORE_HELP.format(where="as its own Verilog "
+                   "in OUT/anomaly_score, fed the encoder Verilog's latent; Verilator checks every score"))
     p.add_argument("--force", action="store_true", help="overwrite an existing project")
     _add_junit_option(p, "per Verilog variant: mismatches and QKeras agreement")
     _add_data_options(p, DATA_HELP.format(what="inputs"))

@@ -97,8 +97,12 @@ def test_csim_checks_the_score_words(tmp_path, tiny_model, jets):
     faulty = tmp_path / "faulty"
     shutil.copytree(project.path, faulty)
     header = faulty / "firmware" / "trigcomp_anomaly.h"
-    header.write_text(header.read_text().replace("i < TRIGCOMP_N_LATENT; i++) {\n        #pragma HLS UNROLL\n        score",
-                                                 "i < TRIGCOMP_N_LATENT - 1; i++) {\n        #pragma HLS UNROLL\n        score"))
+    header.write_text(
+        header.read_text().replace(
+            "i < TRIGCOMP_N_LATENT; i++) {\n        #pragma HLS UNROLL\n        score",
+            "i < TRIGCOMP_N_LATENT - 1; i++) {\n        #pragma HLS UNROLL\n        score",
+        )
+    )
     from trigcomp.hls import load_project
 
     broken = run_csim(load_project(faulty), tiny_model, jets.values, jets=5_000, adversarial=500, processes=2)

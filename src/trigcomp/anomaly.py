@@ -90,7 +90,7 @@ def check_firmware_scores(score_format: ScoreFormat, firmware: np.ndarray, codes
     return {
         "definition": "sum of squared latent values",
         "precision": score_format.precision,
-        "mismatches": int(len(differ)),
+        "mismatches": len(differ),
         "first_mismatch": None
         if not len(differ)
         else {"row": int(differ[0]), "expected": int(expected[differ[0]]), "firmware": int(firmware[differ[0]])},
@@ -107,8 +107,9 @@ def check_project_scores(manifest: dict, words: np.ndarray, codes: np.ndarray) -
     score = manifest.get("anomaly_score")
     if score is None:
         return None
-    fmt = ScoreFormat(int(manifest["latent"]["size"]), FixedPoint(int(manifest["latent"]["bits"]),
-                                                                  int(manifest["latent"]["integer"])))
+    fmt = ScoreFormat(
+        int(manifest["latent"]["size"]), FixedPoint(int(manifest["latent"]["bits"]), int(manifest["latent"]["integer"]))
+    )
     if fmt.bits != score["bits"]:
         raise UserError(f"manifest anomaly_score has {score['bits']} bits, the latent needs {fmt.bits}")
     firmware = extract_bits(words, int(score["offset"]), fmt.bits, int(manifest["link"]["width"]))
@@ -147,7 +148,7 @@ def efficiency_at(background: np.ndarray, signal: np.ndarray, acceptance: float)
             f"{math.ceil(MIN_BACKGROUND_ABOVE / acceptance):,} ({MIN_BACKGROUND_ABOVE} above the threshold)",
         }
     ordered = np.sort(background)
-    allowed = int(math.floor(n * acceptance))  # background events allowed above the threshold
+    allowed = math.floor(n * acceptance)  # background events allowed above the threshold
     threshold = ordered[n - allowed - 1]  # 'score > threshold' passes at most `allowed` of them (ties stay below)
     passed = int((background > threshold).sum())
     return {

@@ -125,7 +125,12 @@ def _generate_events(args: argparse.Namespace) -> int:
     from .eventgen import generate_events
 
     result = generate_events(
-        args.process, args.events, args.seed, args.out, processes=args.processes, force=args.force,
+        args.process,
+        args.events,
+        args.seed,
+        args.out,
+        processes=args.processes,
+        force=args.force,
         progress=_progress(args),
     )
     payload = result.to_json()
@@ -188,7 +193,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import expand_paths
-    from .events import is_event_model
     from .evaluate import (
         evaluate,
         is_training_data,
@@ -197,6 +201,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         target_junit_cases,
         write_report,
     )
+    from .events import is_event_model
     from .junit import write_junit
     from .model import load_model
     from .staging import check_output, staged_dir
@@ -209,7 +214,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if is_event_model(model.variables):
         return _evaluate_events(args, model, targets)
     if args.signal:
-        raise UserError("--signal scores whole events: it needs an event model (variables = \"event\")")
+        raise UserError('--signal scores whole events: it needs an event model (variables = "event")')
     if args.junit and targets is None:
         raise UserError("--junit writes one test case per target check: give --targets too")
     samples = [_load(args, [path], model.variables) for path in expand_paths(args.data)]
@@ -945,8 +950,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reuse", type=_int_at_least(1), default=1, help="reuse factor (default 1: fully parallel)")
     p.add_argument("--io", default="parallel", help="io type: parallel or stream (default parallel)")
     p.add_argument("--link-width", type=int, default=64, help="output link word width in bits: 16, 32 or 64")
-    p.add_argument("--anomaly-score", action="store_true", help=ANOMALY_SCORE_HELP.format(where="packed after the "
-                   "latent; csim checks every score word"))
+    p.add_argument(
+        "--anomaly-score",
+        action="store_true",
+        help=ANOMALY_SCORE_HELP.format(where="packed after the latent; csim checks every score word"),
+    )
     p.add_argument("--out", required=True, help="project directory, e.g. hls_projects/NAME")
     p.add_argument("--force", action="store_true", help="overwrite an existing project")
     p.add_argument(
@@ -1031,8 +1039,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HLS_PROJECT",
         help="also run this HLS project's C-simulation on the same --jets jets and compare it with Verilator and QKeras",
     )
-    p.add_argument("--anomaly-score", action="store_true", help=ANOMALY_SCORE_HELP.format(where="as its own Verilog "
-                   "in OUT/anomaly_score, fed the encoder Verilog's latent; Verilator checks every score"))
+    p.add_argument(
+        "--anomaly-score",
+        action="store_true",
+        help=ANOMALY_SCORE_HELP.format(
+            where="as its own Verilog "
+            "in OUT/anomaly_score, fed the encoder Verilog's latent; Verilator checks every score"
+        ),
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing project")
     _add_junit_option(p, "per Verilog variant: mismatches and QKeras agreement")
     _add_data_options(p, DATA_HELP.format(what="inputs"))

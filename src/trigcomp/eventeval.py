@@ -19,7 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from .anomaly import ACCEPTANCES, BUNCH_CROSSING_HZ, ScoreFormat, latent_codes, roc_curve, score_codes, signal_performance
+from .anomaly import (
+    ACCEPTANCES,
+    BUNCH_CROSSING_HZ,
+    ScoreFormat,
+    latent_codes,
+    roc_curve,
+    score_codes,
+    signal_performance,
+)
 from .errors import UserError
 from .events import slot_names
 from .model import data_hash, split_events
@@ -152,15 +160,19 @@ def evaluate_events(
         model=str(model.path),
         score=fmt.to_json(),
         processes=processes,
-        background={"files": [t.sources[0] for t in samples], "events": int(len(background))},
+        background={"files": [t.sources[0] for t in samples], "events": len(background)},
         targets=targets.name if targets else None,
     )
     for table in signals:
         scores = add(table, np.arange(len(table)), "all events (signal)")
         performance = signal_performance(background, scores)
         evaluation.signals.append(
-            {"file": table.sources[0], "process": ", ".join(dict.fromkeys(table.extra["process"])),
-             "events": int(len(scores))} | performance
+            {
+                "file": table.sources[0],
+                "process": ", ".join(dict.fromkeys(table.extra["process"])),
+                "events": len(scores),
+            }
+            | performance
         )
         evaluation.roc[table.sources[0]] = roc_curve(background, scores)
     return evaluation
@@ -171,9 +183,16 @@ def _fmt(value) -> str:
 
 
 def render_markdown(evaluation: EventEvaluation) -> str:
-    lines = [f"# Event model {evaluation.model}", "", f"Anomaly score: {evaluation.score['definition']} "
-             f"({evaluation.score['precision']} on the board)", "", "## Response and resolution per object", "",
-             "| process | object | objects | pt response | pt σ | η σ | φ σ |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Event model {evaluation.model}",
+        "",
+        f"Anomaly score: {evaluation.score['definition']} ({evaluation.score['precision']} on the board)",
+        "",
+        "## Response and resolution per object",
+        "",
+        "| process | object | objects | pt response | pt σ | η σ | φ σ |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for process, entry in evaluation.processes.items():
         for kind, stats in entry["objects"].items():
             pt = stats.get("pt", {})
@@ -187,29 +206,44 @@ def render_markdown(evaluation: EventEvaluation) -> str:
         failing = evaluation.failing()
         lines += ["", f"Targets {evaluation.targets}: " + ("met" if not failing else "missed: " + "; ".join(failing))]
     if evaluation.signals:
-        lines += ["", f"## Anomaly score (background: {evaluation.background['events']} events)", "",
-                  "| signal | events | AUC | " + " | ".join(f"eff @ {k} ({a * BUNCH_CROSSING_HZ:g} Hz)"
-                                                         for k, a in ACCEPTANCES.items()) + " |",
-                  "|---|---|---|" + "---|" * len(ACCEPTANCES)]
+        lines += [
+            "",
+            f"## Anomaly score (background: {evaluation.background['events']} events)",
+            "",
+            "| signal | events | AUC | "
+            + " | ".join(f"eff @ {k} ({a * BUNCH_CROSSING_HZ:g} Hz)" for k, a in ACCEPTANCES.items())
+            + " |",
+            "|---|---|---|" + "---|" * len(ACCEPTANCES),
+        ]
         for signal in evaluation.signals:
             effs = " | ".join(_fmt(signal["efficiency"][k]) for k in ACCEPTANCES)
-            lines.append(f"| {signal['process']} ({Path(signal['file']).name}) | {signal['events']} | "
-                         f"{signal['auc']:.4f} | {effs} |")
+            lines.append(
+                f"| {signal['process']} ({Path(signal['file']).name}) | {signal['events']} | "
+                f"{signal['auc']:.4f} | {effs} |"
+            )
         notes = sorted({note for signal in evaluation.signals for note in signal["notes"]})
         lines += [""] + [f"- {note}" for note in notes]
     return "\n".join(lines)
 
 
 def _plot_objects(plt, evaluation: EventEvaluation, path: Path) -> None:
-    panels = (("pt", "response", "pt response (median reco/true)"), ("pt", "sigma", "pt σ (relative)"),
-              ("eta", "sigma", "η σ"), ("phi", "sigma", "φ σ [rad]"))
+    panels = (
+        ("pt", "response", "pt response (median reco/true)"),
+        ("pt", "sigma", "pt σ (relative)"),
+        ("eta", "sigma", "η σ"),
+        ("phi", "sigma", "φ σ [rad]"),
+    )
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
     x = np.arange(len(KINDS))
     n = max(len(evaluation.processes), 1)
     for ax, (quantity, stat, title) in zip(axes, panels):
         for i, (process, entry) in enumerate(evaluation.processes.items()):
-            values = [entry["objects"][k].get(quantity, {}).get(stat, np.nan)
-                      if entry["objects"][k].get(quantity, {}).get("objects") else np.nan for k in KINDS]
+            values = [
+                entry["objects"][k].get(quantity, {}).get(stat, np.nan)
+                if entry["objects"][k].get(quantity, {}).get("objects")
+                else np.nan
+                for k in KINDS
+            ]
             ax.plot(x + (i - (n - 1) / 2) * 0.12, values, "o", label=process)
         ax.set_xticks(x, KINDS, rotation=30)
         ax.set_title(title, fontsize=10)

@@ -19,18 +19,14 @@ the block size only, not on the number of worker processes.
 
 from __future__ import annotations
 
-import multiprocessing
-import sys
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from .errors import UserError
-from .events import EventRecords, OBJECT_TYPES, write_events
+from .events import OBJECT_TYPES, EventRecords, write_events
 from .generate import (
     BATCH_EVENTS,
     DEFAULT_BLOCK_EVENTS,
@@ -38,10 +34,11 @@ from .generate import (
     JET_R,
     PARTICLE_ABS_ETA_MAX,
     PROCESSES,
-    _blocks,
     _Block,
-    _common_settings,
+    _blocks,
     _generator_versions,
+    run_blocks,
+    start_pythia,
 )
 
 LEPTON_PT_MIN = 15.0  # GeV, the DarkMachines object thresholds
@@ -97,19 +94,7 @@ def generate_events(
     blocks = _blocks(events, seed, block_events, settings, JET_PT_MIN)
     workers = min(processes, len(blocks))
     start = time.perf_counter()
-    parts = []
-    with ExitStack() as stack:
-        bar = stack.enter_context(
-            tqdm(total=events, unit="event", desc=f"generate {process}", file=sys.stderr, disable=not progress)
-        )
-        if workers == 1:
-            results = map(_run_block, blocks)
-        else:
-            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
-            results = pool.imap(_run_block, blocks)
-        for block, part in zip(blocks, results):
-            parts.append(part)
-            bar.update(block.events)
+    parts = run_blocks(_run_block, blocks, workers, progress, f"generate {process}")
     seconds = time.perf_counter() - start
     records = EventRecords.concatenate(parts).renumbered(process)
     write_events(records, out, force=force)
@@ -130,15 +115,8 @@ def generate_events(
 
 def _run_block(block: _Block) -> EventRecords:
     import fastjet
-    import pythia8mc
 
-    fastjet._swig.ClusterSequence.set_fastjet_banner_stream(None)
-    pythia = pythia8mc.Pythia("", False)
-    for line in (*_common_settings(), f"Random:seed = {block.pythia_seed}", *block.settings):
-        if not pythia.readString(line):
-            raise RuntimeError(f"Pythia rejected the setting {line!r}")
-    if not pythia.init():
-        raise RuntimeError(f"Pythia failed to initialise with {block.settings}")
+    pythia = start_pythia(block)
     jet_definition = fastjet.JetDefinition(fastjet.antikt_algorithm, JET_R)
     parts = []
     for first in range(0, block.events, BATCH_EVENTS):
@@ -179,8 +157,10 @@ def _batch_events(pythia, events, jet_definition) -> EventRecords:
 
     # isolated leptons and photons: candidates checked against the other visible particles of their event
     absid = np.abs(ids)
-    candidate = keep & (np.abs(eta) < OBJECT_ABS_ETA_MAX) & (
-        ((absid == 11) | (absid == 13)) & (pt > LEPTON_PT_MIN) | (absid == 22) & (pt > PHOTON_PT_MIN)
+    candidate = (
+        keep
+        & (np.abs(eta) < OBJECT_ABS_ETA_MAX)
+        & (((absid == 11) | (absid == 13)) & (pt > LEPTON_PT_MIN) | (absid == 22) & (pt > PHOTON_PT_MIN))
     )
     isolated = np.zeros(len(ids), dtype=bool)
     starts = np.searchsorted(event_of, np.arange(n_events + 1))
@@ -194,7 +174,9 @@ def _batch_events(pythia, events, jet_definition) -> EventRecords:
     to_cluster = keep & ~isolated
     counts = np.bincount(event_of[to_cluster], minlength=n_events)
     particles = ak.unflatten(
-        ak.zip({"px": p["px"][to_cluster], "py": p["py"][to_cluster], "pz": p["pz"][to_cluster], "E": p["e"][to_cluster]}),
+        ak.zip(
+            {"px": p["px"][to_cluster], "py": p["py"][to_cluster], "pz": p["pz"][to_cluster], "E": p["e"][to_cluster]}
+        ),
         counts,
     )
     jets = fastjet.ClusterSequence(particles, jet_definition).inclusive_jets(JET_PT_MIN)
@@ -214,7 +196,9 @@ def _batch_events(pythia, events, jet_definition) -> EventRecords:
         for j in np.argsort(-jet_pt, kind="stable"):
             if jet_pt[j] > JET_PT_MIN and abs(jet_eta[j]) < OBJECT_ABS_ETA_MAX:
                 tagged = bool(len(bq_eta)) and bool((_delta_r(bq_eta, bq_phi, jet_eta[j], jet_phi[j]) < JET_R).any())
-                listed.append((OBJECT_TYPES.index("b" if tagged else "j"), jet["E"][j], jet_pt[j], jet_eta[j], jet_phi[j]))
+                listed.append(
+                    (OBJECT_TYPES.index("b" if tagged else "j"), jet["E"][j], jet_pt[j], jet_eta[j], jet_phi[j])
+                )
         lo, hi = starts[event], starts[event + 1]
         chosen = np.flatnonzero(isolated[lo:hi]) + lo
         for kind in ("e", "m", "g"):

@@ -109,16 +109,32 @@ class EventRecords:
     def renumbered(self, process: str) -> EventRecords:
         """Events numbered 0..n-1, all of ``process`` (a generated sample)."""
         return EventRecords(
-            np.arange(len(self), dtype=np.int64), np.zeros(len(self), dtype=np.int32), (process,), self.weight,
-            self.met, self.met_phi, self.counts, self.types, self.kinematics, self.sources,
+            np.arange(len(self), dtype=np.int64),
+            np.zeros(len(self), dtype=np.int32),
+            (process,),
+            self.weight,
+            self.met,
+            self.met_phi,
+            self.counts,
+            self.types,
+            self.kinematics,
+            self.sources,
         )
 
     def rounded(self) -> EventRecords:
         """Energies, momenta and MET to whole MeV, angles to 1e-6: how the generator writes them."""
         kinematics = np.column_stack([np.round(self.kinematics[:, :2]), np.round(self.kinematics[:, 2:], 6)])
         return EventRecords(
-            self.event_id, self.process, self.process_names, self.weight, np.round(self.met),
-            np.round(self.met_phi, 6), self.counts, self.types, kinematics.reshape(-1, 4), self.sources,
+            self.event_id,
+            self.process,
+            self.process_names,
+            self.weight,
+            np.round(self.met),
+            np.round(self.met_phi, 6),
+            self.counts,
+            self.types,
+            kinematics.reshape(-1, 4),
+            self.sources,
         )
 
     def objects_per_type(self) -> dict[str, int]:
@@ -213,8 +229,13 @@ def _format(value: float) -> str:
 def csv_lines(records: EventRecords):
     offsets = np.concatenate([[0], np.cumsum(records.counts)])
     for i in range(len(records)):
-        head = [str(int(records.event_id[i])), records.process_names[records.process[i]],
-                _format(records.weight[i]), _format(records.met[i]), _format(records.met_phi[i])]
+        head = [
+            str(int(records.event_id[i])),
+            records.process_names[records.process[i]],
+            _format(records.weight[i]),
+            _format(records.met[i]),
+            _format(records.met_phi[i]),
+        ]
         objects = [
             ",".join([OBJECT_TYPES[records.types[k]], *(_format(v) for v in records.kinematics[k])])
             for k in range(offsets[i], offsets[i + 1])
@@ -276,9 +297,9 @@ def _read_root(path: Path) -> EventRecords:
         met_phi=ak.to_numpy(arrays["METphi"]).astype(np.float64),
         counts=ak.to_numpy(ak.num(arrays["Object_type"])).astype(np.int64),
         types=ak.to_numpy(ak.flatten(arrays["Object_type"])).astype(np.int8),
-        kinematics=np.column_stack(
-            [ak.to_numpy(ak.flatten(arrays[f"Object_{q}"])) for q in ("E", "pt", "eta", "phi")]
-        ).astype(np.float64).reshape(-1, 4),
+        kinematics=np.column_stack([ak.to_numpy(ak.flatten(arrays[f"Object_{q}"])) for q in ("E", "pt", "eta", "phi")])
+        .astype(np.float64)
+        .reshape(-1, 4),
         sources=(str(path),),
     )
 
@@ -298,7 +319,7 @@ def is_event_file(path: str | Path) -> bool:
         try:
             with uproot.open(path) as file:
                 return PROCESS_NAMES_KEY in file
-        except Exception:  # not ROOT at all: the jet reader says why
+        except (OSError, ValueError, KeyError):  # not ROOT at all: the jet reader says why
             return False
     return False
 
@@ -393,8 +414,13 @@ class EventInspection:
     processes: dict[str, int]
 
     def to_json(self) -> dict:
-        return {"path": self.path, "format": self.format, "events": self.events, "objects": self.objects,
-                "processes": self.processes}
+        return {
+            "path": self.path,
+            "format": self.format,
+            "events": self.events,
+            "objects": self.objects,
+            "processes": self.processes,
+        }
 
     def format_text(self) -> str:
         objects = ", ".join(f"{name} {n}" for name, n in self.objects.items())

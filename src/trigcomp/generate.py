@@ -171,20 +171,7 @@ def generate(
     blocks = _blocks(events, seed, block_events, settings, pt_min)
     workers = min(processes, len(blocks))
     start = time.perf_counter()
-    parts = []
-    with ExitStack() as stack:
-        bar = stack.enter_context(
-            tqdm(total=events, unit="event", desc=f"generate {process}", file=sys.stderr, disable=not progress)
-        )
-        if workers == 1:
-            results = map(_run_block, blocks)
-        else:
-            # spawn: a fresh interpreter per worker, safe whatever the parent holds (threads, TensorFlow)
-            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
-            results = pool.imap(_run_block, blocks)  # in block order, whichever worker finishes first
-        for block, part in zip(blocks, results):
-            parts.append(part)
-            bar.update(block.events)
+    parts = run_blocks(_run_block, blocks, workers, progress, f"generate {process}")
     seconds = time.perf_counter() - start
 
     counts = np.concatenate([part["counts"] for part in parts])
@@ -247,8 +234,33 @@ def _common_settings() -> tuple[str, ...]:
     return (f"Beams:eCM = {SQRT_S_GEV}", "Random:setSeed = on", "Print:quiet = on", "Print:useErrorStream = on")
 
 
-def _run_block(block: _Block) -> dict[str, np.ndarray]:
-    """Generate one block and return its jets: per-event counts and flat per-jet columns, pt-ordered per event."""
+def run_blocks(worker, blocks: list[_Block], workers: int, progress: bool, description: str) -> list:
+    """``worker`` on every block, on ``workers`` processes, the results in block order."""
+    parts = []
+    with ExitStack() as stack:
+        bar = stack.enter_context(
+            tqdm(
+                total=sum(b.events for b in blocks),
+                unit="event",
+                desc=description,
+                file=sys.stderr,
+                disable=not progress,
+            )
+        )
+        if workers == 1:
+            results = map(worker, blocks)
+        else:
+            # spawn: a fresh interpreter per worker, safe whatever the parent holds (threads, TensorFlow)
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
+            results = pool.imap(worker, blocks)  # in block order, whichever worker finishes first
+        for block, part in zip(blocks, results):
+            parts.append(part)
+            bar.update(block.events)
+    return parts
+
+
+def start_pythia(block: _Block):
+    """A Pythia instance initialised for one block (FastJet's stdout banner switched off)."""
     import fastjet
     import pythia8mc
 
@@ -260,6 +272,14 @@ def _run_block(block: _Block) -> dict[str, np.ndarray]:
             raise RuntimeError(f"Pythia rejected the setting {line!r}")
     if not pythia.init():
         raise RuntimeError(f"Pythia failed to initialise with {block.settings}")
+    return pythia
+
+
+def _run_block(block: _Block) -> dict[str, np.ndarray]:
+    """Generate one block and return its jets: per-event counts and flat per-jet columns, pt-ordered per event."""
+    import fastjet
+
+    pythia = start_pythia(block)
     jet_definition = fastjet.JetDefinition(fastjet.antikt_algorithm, JET_R)
     batches = []
     for first in range(0, block.events, BATCH_EVENTS):

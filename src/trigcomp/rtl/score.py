@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..anomaly import check_firmware_scores, ScoreFormat
+from ..anomaly import ScoreFormat, check_firmware_scores
 from ..config import FixedPoint
 from ..staging import staged_dir, write_json
 from .layers import EncoderSpec

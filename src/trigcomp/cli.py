@@ -102,40 +102,31 @@ def _default_data(value: str | None) -> list[str]:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    if args.format == "darkmachines":  # whole events (trigcomp.eventgen): fixed object thresholds, no --pt-min
+        from .eventgen import generate_events as make
+
+        options = {}
+    else:
+        from .generate import generate as make
+
+        options = {"pt_min": args.pt_min}
+    result = make(
+        args.process,
+        args.events,
+        args.seed,
+        args.out,
+        processes=args.processes,
+        force=args.force,
+        progress=_progress(args),
+        **options,
+    )
+    payload = result.to_json()
     if args.format == "darkmachines":
-        return _generate_events(args)
-    from .generate import generate
-
-    result = generate(
-        args.process,
-        args.events,
-        args.seed,
-        args.out,
-        processes=args.processes,
-        force=args.force,
-        progress=_progress(args),
-        pt_min=args.pt_min,
-    )
-    payload = result.to_json()
-    _emit(args, payload, f"wrote {payload['jets']} jets from {payload['events']} {args.process} events to {args.out}")
-    return 0
-
-
-def _generate_events(args: argparse.Namespace) -> int:
-    from .eventgen import generate_events
-
-    result = generate_events(
-        args.process,
-        args.events,
-        args.seed,
-        args.out,
-        processes=args.processes,
-        force=args.force,
-        progress=_progress(args),
-    )
-    payload = result.to_json()
-    objects = ", ".join(f"{name} {n}" for name, n in payload["objects"].items())
-    _emit(args, payload, f"wrote {payload['events']} {args.process} events ({objects}) to {args.out}")
+        objects = ", ".join(f"{name} {n}" for name, n in payload["objects"].items())
+        text = f"wrote {payload['events']} {args.process} events ({objects}) to {args.out}"
+    else:
+        text = f"wrote {payload['jets']} jets from {payload['events']} {args.process} events to {args.out}"
+    _emit(args, payload, text)
     return 0
 
 

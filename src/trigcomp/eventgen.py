@@ -19,13 +19,11 @@ the block size only, not on the number of worker processes.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
 from .events import OBJECT_TYPES, EventRecords, write_events
 from .generate import (
     BATCH_EVENTS,
@@ -33,11 +31,10 @@ from .generate import (
     FAILED_EVENT_TOLERANCE,
     JET_R,
     PARTICLE_ABS_ETA_MAX,
-    PROCESSES,
     _Block,
-    _blocks,
     _generator_versions,
-    run_blocks,
+    check_request,
+    generate_blocks,
     start_pythia,
 )
 
@@ -82,20 +79,11 @@ def generate_events(
 ) -> EventGenerateResult:
     """Generate ``events`` events of ``process`` into ``out`` (``.csv``: DarkMachines text; ``.root``: the same
     events as a ROOT tree, see trigcomp.events)."""
-    if process not in PROCESSES:
-        raise UserError(f"unknown process {process!r}; known processes: {', '.join(PROCESSES)}")
-    if events <= 0 or processes < 1 or block_events < 1 or seed < 0:
-        raise UserError("events, processes and block size must be positive and the seed non-negative")
-    out = Path(out)
-    if out.exists() and not force:
-        raise UserError(f"output {out} exists; overwrite it with --force")
+    out = check_request(process, events, seed, out, processes, block_events, JET_PT_MIN, force)
     versions = _generator_versions()
-    settings = tuple(line.format(pt_min=JET_PT_MIN) for line in PROCESSES[process].settings)
-    blocks = _blocks(events, seed, block_events, settings, JET_PT_MIN)
-    workers = min(processes, len(blocks))
-    start = time.perf_counter()
-    parts = run_blocks(_run_block, blocks, workers, progress, f"generate {process}")
-    seconds = time.perf_counter() - start
+    parts, seconds, workers = generate_blocks(
+        _run_block, process, events, seed, JET_PT_MIN, block_events, processes, progress
+    )
     records = EventRecords.concatenate(parts).renumbered(process)
     write_events(records, out, force=force)
     return EventGenerateResult(

@@ -148,38 +148,18 @@ def generate(
     ``if __name__ == "__main__":`` guard. The result's ``processes`` is the number of workers used (at most one
     per block); ``seconds`` covers generation and clustering, not the writing of the file.
     """
-    if process not in PROCESSES:
-        raise UserError(f"unknown process {process!r}; known processes: {', '.join(PROCESSES)}")
-    if events <= 0:
-        raise UserError(f"the number of events must be positive, got {events}")
-    if processes < 1:
-        raise UserError(f"the number of processes must be at least 1, got {processes}")
-    if block_events < 1:
-        raise UserError(f"the block size must be at least 1 event, got {block_events}")
-    if seed < 0:
-        raise UserError(f"the seed must be a non-negative integer, got {seed}")
-    if not (math.isfinite(pt_min) and pt_min > 0):
-        raise UserError(f"pt_min must be a positive number of GeV, got {pt_min}")
-    out = Path(out)
-    if out.is_dir():
-        raise UserError(f"output {out} is a directory; give a file name such as {out / (process + '.root')}")
-    if out.exists() and not force:
-        raise UserError(f"output {out} exists; overwrite it with --force (force=True)")
+    out = check_request(process, events, seed, out, processes, block_events, pt_min, force)
     versions = _generator_versions()
-
-    settings = tuple(line.format(pt_min=pt_min) for line in PROCESSES[process].settings)
-    blocks = _blocks(events, seed, block_events, settings, pt_min)
-    workers = min(processes, len(blocks))
-    start = time.perf_counter()
-    parts = run_blocks(_run_block, blocks, workers, progress, f"generate {process}")
-    seconds = time.perf_counter() - start
+    parts, seconds, workers = generate_blocks(
+        _run_block, process, events, seed, pt_min, block_events, processes, progress
+    )
 
     counts = np.concatenate([part["counts"] for part in parts])
     columns = {name: np.concatenate([part[name] for part in parts]) for name in JET10}
     provenance = {
         "process": process,
         "description": PROCESSES[process].description,
-        "pythia_settings": [*_common_settings(), *settings],
+        "pythia_settings": [*_common_settings(), *(line.format(pt_min=pt_min) for line in PROCESSES[process].settings)],
         "seed": seed,
         "events": events,
         "block_events": block_events,
@@ -204,6 +184,42 @@ def generate(
         bytes=out.stat().st_size,
         **versions,
     )
+
+
+def check_request(
+    process: str, events: int, seed: int, out, processes: int, block_events: int, pt_min: float, force: bool
+) -> Path:
+    """Refuse a bad generation request before Pythia starts; returns ``out`` as a Path."""
+    if process not in PROCESSES:
+        raise UserError(f"unknown process {process!r}; known processes: {', '.join(PROCESSES)}")
+    if events <= 0:
+        raise UserError(f"the number of events must be positive, got {events}")
+    if processes < 1:
+        raise UserError(f"the number of processes must be at least 1, got {processes}")
+    if block_events < 1:
+        raise UserError(f"the block size must be at least 1 event, got {block_events}")
+    if seed < 0:
+        raise UserError(f"the seed must be a non-negative integer, got {seed}")
+    if not (math.isfinite(pt_min) and pt_min > 0):
+        raise UserError(f"pt_min must be a positive number of GeV, got {pt_min}")
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"output {out} is a directory; give a file name such as {out / (process + '.root')}")
+    if out.exists() and not force:
+        raise UserError(f"output {out} exists; overwrite it with --force (force=True)")
+    return out
+
+
+def generate_blocks(
+    worker, process: str, events: int, seed: int, pt_min: float, block_events: int, processes: int, progress: bool
+) -> tuple[list, float, int]:
+    """Run ``worker`` on the seeded blocks of a request: (the blocks' results in order, seconds, worker processes)."""
+    settings = tuple(line.format(pt_min=pt_min) for line in PROCESSES[process].settings)
+    blocks = _blocks(events, seed, block_events, settings, pt_min)
+    workers = min(processes, len(blocks))
+    start = time.perf_counter()
+    parts = run_blocks(worker, blocks, workers, progress, f"generate {process}")
+    return parts, time.perf_counter() - start, workers
 
 
 def _generator_versions() -> dict[str, str]:

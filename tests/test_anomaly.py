@@ -107,3 +107,32 @@ def test_csim_checks_the_score_words(tmp_path, tiny_model, jets):
 
     broken = run_csim(load_project(faulty), tiny_model, jets.values, jets=5_000, adversarial=500, processes=2)
     assert not broken.passed and broken.mismatches == 0 and broken.anomaly_score["mismatches"] > 0
+
+
+def test_signal_needs_an_event_model():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).parents[1]
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trigcomp.cli",
+            "evaluate",
+            "--model",
+            str(repo / "models" / "jet4"),
+            "--data",
+            str(repo / "data" / "qcd.root"),
+            "--signal",
+            str(repo / "data" / "zprime.root"),
+            "--json",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr
+    assert "--signal scores whole events: it needs an event model" in json.loads(completed.stdout)["error"]

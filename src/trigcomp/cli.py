@@ -32,6 +32,11 @@ DATA_HELP = (
     "shape), .csv with a header row, .parquet (needs pyarrow); columns named like the model's inputs"
 )
 
+ANOMALY_SCORE_HELP = (
+    "also compute the anomaly score on the board (sum of squared latent values, exact, never saturating), {where} "
+    "(trigcomp.anomaly)"
+)
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors are a UserError: one line (JSON with --json), exit 2, from one place."""
@@ -99,9 +104,18 @@ def _default_data(value: str | None) -> list[str]:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .generate import generate
+    if args.format == "darkmachines":  # whole events (trigcomp.eventgen): fixed object thresholds, no --pt-min
+        from .eventgen import generate_events as make
 
-    result = generate(
+        if args.towers is not None:
+            raise UserError("--towers adds tower images to jets: it needs --format nanoaod")
+
+        options = {}
+    else:
+        from .generate import generate as make
+
+        options = {"pt_min": args.pt_min, "towers": args.towers}
+    result = make(
         args.process,
         args.events,
         args.seed,
@@ -109,17 +123,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
         processes=args.processes,
         force=args.force,
         progress=_progress(args),
-        pt_min=args.pt_min,
-        towers=args.towers,
+        **options,
     )
     payload = result.to_json()
-    _emit(args, payload, f"wrote {payload['jets']} jets from {payload['events']} {args.process} events to {args.out}")
+    if args.format == "darkmachines":
+        objects = ", ".join(f"{name} {n}" for name, n in payload["objects"].items())
+        text = f"wrote {payload['events']} {args.process} events ({objects}) to {args.out}"
+    else:
+        text = f"wrote {payload['jets']} jets from {payload['events']} {args.process} events to {args.out}"
+    _emit(args, payload, text)
     return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from .data import inspect_file
+    from .events import inspect_events, is_event_file
 
+    if is_event_file(args.file) or Path(args.file).suffix.lower() == ".csv":
+        inspection = inspect_events(args.file)
+        _emit(args, inspection.to_json(), inspection.format_text())
+        return 0
     inspection = inspect_file(args.file, preset=args.preset, mapping=args.mapping)
     _emit(args, inspection.to_json(), inspection.format_text())
     return 0
@@ -177,6 +200,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         target_junit_cases,
         write_report,
     )
+    from .events import is_event_model
     from .junit import write_junit
     from .model import load_model
     from .staging import check_output, staged_dir
@@ -186,6 +210,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         check_output(args.out, args.force)  # before minutes of evaluation, not after
     model = load_model(args.model)
     targets = load_targets(args.targets) if args.targets else None
+    if is_event_model(model.variables):
+        return _evaluate_events(args, model, targets)
+    if args.signal:
+        raise UserError('--signal scores whole events: it needs an event model (variables = "event")')
     if args.junit and targets is None:
         raise UserError("--junit writes one test case per target check: give --targets too")
     others = tuple(load_model(path) for path in args.compare or ())
@@ -214,6 +242,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if failing:
         where = "; ".join(f"{s.name} ({', '.join(s.failing_variables())})" for s in failing)
         raise CheckFailed(f"targets {targets.name} not met on {where}")
+    return 0
+
+
+def _evaluate_events(args: argparse.Namespace, model, targets) -> int:
+    """evaluate for an event model: per-object response and resolution, and the anomaly score on --signal files."""
+    from .data import expand_paths
+    from .eventeval import evaluate_events, render_markdown, write_event_report
+    from .staging import staged_dir
+
+    if args.junit or args.compare or args.training_data:
+        raise UserError("--junit, --compare and --training-data are for jet models; an event model takes --signal")
+    samples = [_load(args, [path], model.variables) for path in expand_paths(args.data)]
+    signals = [_load(args, [path], model.variables) for path in expand_paths(args.signal or [])]
+    evaluation = evaluate_events(model, samples, signals, targets)
+    if args.out:
+        with staged_dir(args.out, args.force) as tmp:
+            write_event_report(evaluation, tmp)
+    _emit(args, evaluation.to_json(), render_markdown(evaluation))
+    failing = evaluation.failing()
+    if failing:
+        raise CheckFailed(f"targets {targets.name} not met: {'; '.join(failing[:6])}")
     return 0
 
 
@@ -297,6 +346,7 @@ def cmd_hls(args: argparse.Namespace) -> int:
         reuse=args.reuse,
         io=args.io,
         link_width=args.link_width,
+        anomaly_score=args.anomaly_score,
     )
     options.check()
     if args.codec:
@@ -507,6 +557,14 @@ def cmd_rtl(args: argparse.Namespace) -> int:
         force=args.force,
     )
     payload, text = result.to_json(), result.format_text()
+    score_mismatches = 0
+    if args.anomaly_score:
+        from .rtl.score import run_score_rtl
+
+        score = run_score_rtl(model, result.project, inputs, args.jets, synthesize=not args.no_synth)
+        score_mismatches = score["mismatches"]
+        payload["anomaly_score"] = score
+        text += f"\n  anomaly score (Verilator, both variants): {score_mismatches} of {2 * args.jets} scores differ"
     if args.against_csim:
         from .agreement import rtl_against_csim
 
@@ -517,6 +575,8 @@ def cmd_rtl(args: argparse.Namespace) -> int:
         write_junit(junit, "trigcomp rtl", rtl_cases(result, model.name))
     if result.mismatches:
         raise CheckFailed(f"rtl: {result.mismatches} jets differ from the QKeras model")
+    if score_mismatches:
+        raise CheckFailed(f"rtl: {score_mismatches} anomaly scores differ from the sum of squared latent words")
     if args.against_csim and agreement.mismatches:
         raise CheckFailed(f"rtl --against-csim: QKeras, csim and Verilator disagree on {agreement.mismatches} jets")
     return 0
@@ -772,7 +832,9 @@ def build_parser() -> argparse.ArgumentParser:
         "In: a process name, events, seed. Out: a NanoAOD-"
         "style ROOT file (Events tree, nJet, Jet_pt/eta/phi/mass/energy fractions/nConstituents).\n"
         "Needs the generate extra: pip install 'trigcomp[generate]'.\n\n"
-        "example: trigcomp generate --process qcd --events 2000 --seed 1 --out qcd.root --processes 2",
+        "example: trigcomp generate --process qcd --events 2000 --seed 1 --out qcd.root --processes 2\n"
+        "whole events (jets, b-jets, e, mu, photons, MET; DarkMachines CSV, MeV, or the same as ROOT):\n"
+        "  trigcomp generate --process ttbar --events 2000 --format darkmachines --out ttbar.csv",
     )
     p.add_argument("--process", required=True, help="one of: " + _process_help())
     p.add_argument("--events", type=_int_at_least(1), required=True, help="number of events")
@@ -789,6 +851,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write each jet's N x N calorimeter-tower image (0.087 x 0.087 L1 towers around the jet axis, "
         "0.5 GeV LSB, 10 bits) as Jet_tower_<k> branches; N is 8 (the default with --towers) or 16",
     )
+    p.add_argument(
+        "--format",
+        choices=("nanoaod", "darkmachines"),
+        default="nanoaod",
+        help="nanoaod: jets (default); darkmachines: whole events as object lists, .csv or .root "
+        "(trigcomp.eventgen; --pt-min does not apply, the object thresholds are fixed)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=cmd_generate)
 
@@ -799,7 +868,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the format preset and, per variable, branch, unit, range, mean and NaN/inf counts.\n\n"
         "example: trigcomp inspect data/qcd.root --json",
     )
-    p.add_argument("file", help="ROOT file")
+    p.add_argument("file", help="ROOT file of jets, or an event file (DarkMachines .csv, or its ROOT twin)")
     p.add_argument(
         "--preset", help="nanoaod, nanoaod-towers8, nanoaod-towers16, physlite, delphes, pxpypze (default: detected)"
     )
@@ -852,6 +921,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--compare", nargs="+", metavar="MODEL", help="more model dirs to place on the rate-distortion curve"
+    )
+    p.add_argument(
+        "--signal",
+        nargs="+",
+        metavar="FILE",
+        help="event models: signal event files (DarkMachines .csv or ROOT); the anomaly score's ROC, AUC and "
+        "efficiency at background acceptances 1e-3, 1e-4, 1e-5 (x 40 MHz = trigger rate) against the --data "
+        "background, per file; e.g. trigcomp evaluate --model models/event --data data/events/qcd.csv "
+        "--signal data/events/ttbar.csv data/events/zprime.csv --out out/event",
     )
     _add_data_options(
         p, "ROOT file(s) or globs to evaluate on; each file is a separate sample (process)", required=True
@@ -949,6 +1027,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reuse", type=_int_at_least(1), default=1, help="reuse factor (default 1: fully parallel)")
     p.add_argument("--io", default="parallel", help="io type: parallel or stream (default parallel)")
     p.add_argument("--link-width", type=int, default=64, help="output link word width in bits: 16, 32 or 64")
+    p.add_argument(
+        "--anomaly-score",
+        action="store_true",
+        help=ANOMALY_SCORE_HELP.format(where="packed after the latent; csim checks every score word"),
+    )
     p.add_argument("--out", required=True, help="project directory, e.g. hls_projects/NAME")
     p.add_argument("--force", action="store_true", help="overwrite an existing project")
     p.add_argument(
@@ -1032,6 +1115,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--against-csim",
         metavar="HLS_PROJECT",
         help="also run this HLS project's C-simulation on the same --jets jets and compare it with Verilator and QKeras",
+    )
+    p.add_argument(
+        "--anomaly-score",
+        action="store_true",
+        help=ANOMALY_SCORE_HELP.format(
+            where="as its own Verilog "
+            "in OUT/anomaly_score, fed the encoder Verilog's latent; Verilator checks every score"
+        ),
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing project")
     _add_junit_option(p, "per Verilog variant: mismatches and QKeras agreement")

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .anomaly import check_project_scores
 from .compare import compare_words, lsb_distance
 from .errors import UserError
 from .hls import HlsProject
@@ -251,11 +252,13 @@ class CsimResult(WordCheck):
     first_mismatch: dict[str, Any] | None = None
     mismatch_rows: list[int] = field(default_factory=list)
     weights: dict[str, Any] = field(default_factory=dict)  # weights_proof: .h (synthesis) = .txt (csim) = model
+    anomaly_score: dict[str, Any] | None = None  # firmware score words vs Σ code² of the latent (trigcomp.anomaly)
     reference: ClassVar[str] = "the QKeras model"  # what the firmware is compared with (JUnit texts)
 
     @property
     def passed(self) -> bool:
-        return self.mismatches == 0 and self.weights.get("passed", False)
+        score_ok = self.anomaly_score is None or self.anomaly_score["mismatches"] == 0
+        return self.mismatches == 0 and self.weights.get("passed", False) and score_ok
 
     def quality_text(self) -> str:
         return (
@@ -358,4 +361,5 @@ def run_csim(
         mismatch_rows=list(comparison.mismatch_indices),
         weights=weights.to_json() | {"summary": weights.describe()},
         **timing_fields(len(x), seconds, cached),
+        anomaly_score=check_project_scores(project.manifest, words, codes),
     )

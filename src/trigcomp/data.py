@@ -772,6 +772,10 @@ class JetSelection:
     strict: bool = False
 
     def load(self, paths, variables: str | Iterable[str], progress: bool = False) -> JetTable:
+        from .events import is_event_model, load_event_table
+
+        if is_event_model(variables):  # an event model reads event files (trigcomp.events)
+            return load_event_table(expand_paths(paths), variables)
         return load_jets(
             paths,
             preset=self.preset,

@@ -157,48 +157,15 @@ def generate(
     ``if __name__ == "__main__":`` guard. The result's ``processes`` is the number of workers used (at most one
     per block); ``seconds`` covers generation and clustering, not the writing of the file.
     """
-    if process not in PROCESSES:
-        raise UserError(f"unknown process {process!r}; known processes: {', '.join(PROCESSES)}")
-    if events <= 0:
-        raise UserError(f"the number of events must be positive, got {events}")
-    if processes < 1:
-        raise UserError(f"the number of processes must be at least 1, got {processes}")
-    if block_events < 1:
-        raise UserError(f"the block size must be at least 1 event, got {block_events}")
-    if seed < 0:
-        raise UserError(f"the seed must be a non-negative integer, got {seed}")
-    if not (math.isfinite(pt_min) and pt_min > 0):
-        raise UserError(f"pt_min must be a positive number of GeV, got {pt_min}")
+    out = check_request(process, events, seed, out, processes, block_events, pt_min, force)
     if towers is not None and towers not in TOWER_GRIDS:
         raise UserError(
             f"the tower grid must be one of {', '.join(map(str, TOWER_GRIDS))} (N x N towers), got {towers}"
         )
-    out = Path(out)
-    if out.is_dir():
-        raise UserError(f"output {out} is a directory; give a file name such as {out / (process + '.root')}")
-    if out.exists() and not force:
-        raise UserError(f"output {out} exists; overwrite it with --force (force=True)")
     versions = _generator_versions()
-
-    settings = tuple(line.format(pt_min=pt_min) for line in PROCESSES[process].settings)
-    blocks = _blocks(events, seed, block_events, settings, pt_min, towers)
-    workers = min(processes, len(blocks))
-    start = time.perf_counter()
-    parts = []
-    with ExitStack() as stack:
-        bar = stack.enter_context(
-            tqdm(total=events, unit="event", desc=f"generate {process}", file=sys.stderr, disable=not progress)
-        )
-        if workers == 1:
-            results = map(_run_block, blocks)
-        else:
-            # spawn: a fresh interpreter per worker, safe whatever the parent holds (threads, TensorFlow)
-            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
-            results = pool.imap(_run_block, blocks)  # in block order, whichever worker finishes first
-        for block, part in zip(blocks, results):
-            parts.append(part)
-            bar.update(block.events)
-    seconds = time.perf_counter() - start
+    parts, seconds, workers = generate_blocks(
+        _run_block, process, events, seed, pt_min, block_events, processes, progress, towers
+    )
 
     counts = np.concatenate([part["counts"] for part in parts])
     names = JET10 + (tower_variables(towers) if towers else ())
@@ -207,7 +174,7 @@ def generate(
     provenance = {
         "process": process,
         "description": PROCESSES[process].description,
-        "pythia_settings": [*_common_settings(), *settings],
+        "pythia_settings": [*_common_settings(), *(line.format(pt_min=pt_min) for line in PROCESSES[process].settings)],
         "seed": seed,
         "events": events,
         "block_events": block_events,
@@ -234,6 +201,50 @@ def generate(
         **versions,
         towers=tower_summary,
     )
+
+
+def check_request(
+    process: str, events: int, seed: int, out, processes: int, block_events: int, pt_min: float, force: bool
+) -> Path:
+    """Refuse a bad generation request before Pythia starts; returns ``out`` as a Path."""
+    if process not in PROCESSES:
+        raise UserError(f"unknown process {process!r}; known processes: {', '.join(PROCESSES)}")
+    if events <= 0:
+        raise UserError(f"the number of events must be positive, got {events}")
+    if processes < 1:
+        raise UserError(f"the number of processes must be at least 1, got {processes}")
+    if block_events < 1:
+        raise UserError(f"the block size must be at least 1 event, got {block_events}")
+    if seed < 0:
+        raise UserError(f"the seed must be a non-negative integer, got {seed}")
+    if not (math.isfinite(pt_min) and pt_min > 0):
+        raise UserError(f"pt_min must be a positive number of GeV, got {pt_min}")
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"output {out} is a directory; give a file name such as {out / (process + '.root')}")
+    if out.exists() and not force:
+        raise UserError(f"output {out} exists; overwrite it with --force (force=True)")
+    return out
+
+
+def generate_blocks(
+    worker,
+    process: str,
+    events: int,
+    seed: int,
+    pt_min: float,
+    block_events: int,
+    processes: int,
+    progress: bool,
+    towers: int | None = None,
+) -> tuple[list, float, int]:
+    """Run ``worker`` on the seeded blocks of a request: (the blocks' results in order, seconds, worker processes)."""
+    settings = tuple(line.format(pt_min=pt_min) for line in PROCESSES[process].settings)
+    blocks = _blocks(events, seed, block_events, settings, pt_min, towers)
+    workers = min(processes, len(blocks))
+    start = time.perf_counter()
+    parts = run_blocks(worker, blocks, workers, progress, f"generate {process}")
+    return parts, time.perf_counter() - start, workers
 
 
 def _generator_versions() -> dict[str, str]:
@@ -285,8 +296,33 @@ def _common_settings() -> tuple[str, ...]:
     return (f"Beams:eCM = {SQRT_S_GEV}", "Random:setSeed = on", "Print:quiet = on", "Print:useErrorStream = on")
 
 
-def _run_block(block: _Block) -> dict[str, np.ndarray]:
-    """Generate one block and return its jets: per-event counts and flat per-jet columns, pt-ordered per event."""
+def run_blocks(worker, blocks: list[_Block], workers: int, progress: bool, description: str) -> list:
+    """``worker`` on every block, on ``workers`` processes, the results in block order."""
+    parts = []
+    with ExitStack() as stack:
+        bar = stack.enter_context(
+            tqdm(
+                total=sum(b.events for b in blocks),
+                unit="event",
+                desc=description,
+                file=sys.stderr,
+                disable=not progress,
+            )
+        )
+        if workers == 1:
+            results = map(worker, blocks)
+        else:
+            # spawn: a fresh interpreter per worker, safe whatever the parent holds (threads, TensorFlow)
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
+            results = pool.imap(worker, blocks)  # in block order, whichever worker finishes first
+        for block, part in zip(blocks, results):
+            parts.append(part)
+            bar.update(block.events)
+    return parts
+
+
+def start_pythia(block: _Block):
+    """A Pythia instance initialised for one block (FastJet's stdout banner switched off)."""
     import fastjet
     import pythia8mc
 
@@ -298,6 +334,14 @@ def _run_block(block: _Block) -> dict[str, np.ndarray]:
             raise RuntimeError(f"Pythia rejected the setting {line!r}")
     if not pythia.init():
         raise RuntimeError(f"Pythia failed to initialise with {block.settings}")
+    return pythia
+
+
+def _run_block(block: _Block) -> dict[str, np.ndarray]:
+    """Generate one block and return its jets: per-event counts and flat per-jet columns, pt-ordered per event."""
+    import fastjet
+
+    pythia = start_pythia(block)
     jet_definition = fastjet.JetDefinition(fastjet.antikt_algorithm, JET_R)
     batches = []
     for first in range(0, block.events, BATCH_EVENTS):

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .anomaly import ScoreFormat
 from .boards import Board
 from .errors import UserError
 from .model import EncoderModel, stack_versions
@@ -54,6 +55,7 @@ class HlsOptions:
     reuse: int = 1
     io: str = "parallel"
     link_width: int = 64
+    anomaly_score: bool = False  # the sum of squared latent values, packed after the latent (trigcomp.anomaly)
 
     def check(self) -> None:
         if not (math.isfinite(self.clock_ns) and self.clock_ns > 0):
@@ -305,7 +307,8 @@ def write_hls_project(
         _make_deterministic(tmp, stamp)
 
         n_inputs, n_latent, latent_bits = len(model.variables), model.n_latent, model.latent_quantizer.bits
-        n_link_words = -(-n_latent * latent_bits // options.link_width)
+        score = ScoreFormat(n_latent, model.latent_quantizer) if options.anomaly_score else None
+        n_link_words = -(-(n_latent * latent_bits + (score.bits if score else 0)) // options.link_width)
         traced = _traced_layers(hls_model, tmp)
         params = {
             "n_inputs": n_inputs,
@@ -317,12 +320,14 @@ def write_hls_project(
             "latent_type": latent_type.name,
             "input_precision": _precision(input_type),
             "latent_precision": _precision(latent_type),
+            "score_bits": score.bits if score else 0,
+            "score_precision": score.precision if score else "ap_uint<1>",
             "io_stream": int(options.io == "stream"),
             "input_word": model.input_shape[-1] if options.io == "stream" else n_inputs,
             "traced_layers": ", ".join(f'{{"{name}", {size}}}' for name, size in traced),
         }
         (tmp / "firmware" / "trigcomp_params.h").write_text(_render_template("trigcomp_params.h.in", params))
-        for name in ("trigcomp_top.h", "trigcomp_top.cpp"):
+        for name in ("trigcomp_top.h", "trigcomp_top.cpp", "trigcomp_anomaly.h"):
             shutil.copyfile(FIRMWARE_DIR / name, tmp / "firmware" / name)
         for name in (*TEST_BENCH_FILES, *VENDOR_FLOW):
             shutil.copyfile(FIRMWARE_DIR / name, tmp / name)
@@ -361,6 +366,7 @@ def write_hls_project(
                 "precision": _precision(latent_type),
             },
             "link": {"width": options.link_width, "words": n_link_words},
+            **({"anomaly_score": score.to_json() | {"offset": n_latent * latent_bits}} if score else {}),
             "precisions": layer_precisions(hls_model),
             "traced_layers": [name for name, _ in traced],
             "test_bench_jets": n_tb,

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+from .events import is_event_model
 from .records import KNOWN_VARIABLES
 
 TABLE_SUFFIXES = (".npy", ".csv", ".parquet")
@@ -80,6 +81,8 @@ def read_inputs(
 ) -> np.ndarray:
     """Rows of input values (N x len(variables), float64) from tables, or from ROOT files through ``read_jets``
     (paths -> the jets' values in ``variables`` order: trigcomp.data with the command's preset or mapping)."""
+    if is_event_model(variables):  # event slots come from event files (DarkMachines .csv or ROOT)
+        return read_jets(paths)
     tables = [Path(p).suffix.lower() in TABLE_SUFFIXES for p in paths]
     if all(tables):
         return np.concatenate([_read_table(Path(p), variables) for p in paths])

@@ -46,9 +46,25 @@ def tower_grid(variables: tuple[str, ...]) -> int | None:
     return next((grid for grid in TOWER_GRIDS if towers == tower_variables(grid)), None)
 
 
-VARIABLE_SETS = {"jet4": JET4, "jet10": JET10, **{f"towers{n}": tower_variables(n) for n in TOWER_GRIDS}}
 #: Every variable a reader can provide (the towers8 names are the first 64 of the towers16 ones).
 KNOWN_VARIABLES = JET10 + tower_variables(max(TOWER_GRIDS))
+#: Event slots (trigcomp.events): per kind, the name prefix, the number of slots and each slot's fields.
+EVENT_SLOTS = {
+    "jet": ("j", 4, ("pt", "eta", "phi", "b")),
+    "electron": ("e", 2, ("pt", "eta", "phi", "q")),
+    "muon": ("m", 2, ("pt", "eta", "phi", "q")),
+    "photon": ("g", 2, ("pt", "eta", "phi")),
+}
+#: One row per event: j0_pt, j0_eta, j0_phi, j0_b, …, g1_phi, MET, METphi.
+EVENT = tuple(
+    f"{prefix}{slot}_{name}" for prefix, count, names in EVENT_SLOTS.values() for slot in range(count) for name in names
+) + ("MET", "METphi")
+VARIABLE_SETS = {
+    "jet4": JET4,
+    "jet10": JET10,
+    **{f"towers{n}": tower_variables(n) for n in TOWER_GRIDS},
+    "event": EVENT,
+}
 
 
 @dataclass(frozen=True)

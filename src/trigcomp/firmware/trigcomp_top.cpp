@@ -1,6 +1,7 @@
-// The latent words are packed little-end first: latent[0] occupies bits [LATENT_BITS-1:0] of link[0], and a
+// The latent words (then the anomaly score, when the project has one) are packed little-end first: latent[0] occupies bits [LATENT_BITS-1:0] of link[0], and a
 // latent word may straddle two link words. Unused high bits of the last link word are zero.
 #include "trigcomp_top.h"
+#include "trigcomp_anomaly.h"
 
 void trigcomp_encode(trigcomp_input_t jet[TRIGCOMP_N_INPUTS], trigcomp_latent_t latent[TRIGCOMP_N_LATENT]) {
     #pragma HLS INLINE
@@ -43,6 +44,12 @@ void trigcomp_top(trigcomp_input_t jet[TRIGCOMP_N_INPUTS], trigcomp_link_t link[
         packed.range((i + 1) * TRIGCOMP_LATENT_BITS - 1, i * TRIGCOMP_LATENT_BITS) =
             latent[i].range(TRIGCOMP_LATENT_BITS - 1, 0);
     }
+#if TRIGCOMP_SCORE_BITS > 0
+    // the anomaly score rides right after the latent words (trigcomp hls --anomaly-score)
+    trigcomp_score_t score = trigcomp_anomaly_score(latent);
+    packed.range(TRIGCOMP_N_LATENT * TRIGCOMP_LATENT_BITS + TRIGCOMP_SCORE_BITS - 1,
+                 TRIGCOMP_N_LATENT * TRIGCOMP_LATENT_BITS) = score.range(TRIGCOMP_SCORE_BITS - 1, 0);
+#endif
     for (int w = 0; w < TRIGCOMP_N_LINK_WORDS; w++) {
         #pragma HLS UNROLL
         link[w] = packed.range((w + 1) * TRIGCOMP_LINK_WIDTH - 1, w * TRIGCOMP_LINK_WIDTH);

@@ -1,0 +1,95 @@
+"""The anomaly score on the open RTL path: Σ latent² traced with da4ml into its own small Verilog project.
+
+``trigcomp rtl --anomaly-score`` writes it under ``<out>/anomaly_score/`` (pipelined and combinational
+variants, as for the encoder): N latent words in (the encoder's output format), the score out. Verilator runs it
+on the latent words the encoder's own Verilog produced, and every score is compared with Σ code² of those words
+(trigcomp.anomaly.score_codes): the chain encoder -> score is checked word for word on the same jets. da4ml
+derives the output format from the value range (0 .. N · 2^(2B−2) LSB²), so the score never wraps or saturates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from ..anomaly import ScoreFormat, check_firmware_scores
+from ..config import FixedPoint
+from ..staging import staged_dir, write_json
+from .layers import EncoderSpec
+from .project import MANIFEST, VARIANTS, RtlProject, _io_word, _write_variant
+from .simulate import simulate
+from .tracing import _HWCONF, _SOLVER_OPTIONS, cutoff_levels
+
+SCORE_DIR = "anomaly_score"
+SCORE_PROJECT_NAME = "trigcomp_anomaly_score"
+
+
+def score_format(spec: EncoderSpec) -> ScoreFormat:
+    fmt = spec.output_format
+    return ScoreFormat(spec.n_outputs, FixedPoint(fmt.bits, fmt.integer))
+
+
+def write_score_project(spec: EncoderSpec, out: Path, clock_ns: float, pipeline_ns: float, part: str) -> RtlProject:
+    from da4ml.trace import FixedVariableArray, FixedVariableArrayInput, HWConfig, comb_trace, to_pipeline
+
+    fmt = spec.output_format
+    port = FixedVariableArrayInput((spec.n_outputs,), hwconf=HWConfig(*_HWCONF), solver_options=_SOLVER_OPTIONS)
+    latent = port.quantize(int(fmt.signed), fmt.integer, fmt.fractional)
+    squares = latent * latent
+    score = FixedVariableArray(np.array([np.sum(squares._vars)]), latent.solver_options)
+    comb = comb_trace(port, score)
+    pipe = to_pipeline(comb, cutoff_levels(pipeline_ns), verbose=False)
+    manifest = {
+        "kind": "rtl",
+        "project_name": SCORE_PROJECT_NAME,
+        "part": part,
+        "clock_ns": clock_ns,
+        "pipeline_stages": len(pipe.solutions),
+        "latency_cycles": len(pipe.solutions),
+        "latency_ns": len(pipe.solutions) * clock_ns,
+        "variants": {variant: f"{variant}/src/{SCORE_PROJECT_NAME}.v" for variant in VARIANTS},
+        "inputs": spec.n_outputs,
+        "outputs": 1,
+        "layers": [{"class": "latent", "format": asdict(fmt)}],
+        "io": {"input": _io_word(comb, "input"), "output": _io_word(comb, "output")},
+        "anomaly_score": score_format(spec).to_json(),
+    }
+    with staged_dir(out, force=True) as tmp:
+        _write_variant(pipe, tmp / "pipelined", SCORE_PROJECT_NAME, clock_ns, part)
+        _write_variant(comb, tmp / "combinational", SCORE_PROJECT_NAME, clock_ns, part)
+        write_json(tmp / MANIFEST, manifest)
+    return RtlProject(out, manifest)
+
+
+def check_score_rtl(project: RtlProject, spec: EncoderSpec, latent: np.ndarray) -> dict:
+    """Both variants of the score project on ``latent`` (the encoder Verilog's latent values)."""
+    fmt = score_format(spec)
+    codes = np.rint(latent / spec.output_format.lsb).astype(np.int64)
+    result = {"project": str(project.path), "latency_cycles": project.latency_cycles}
+    for variant in VARIANTS:
+        words = np.rint(simulate(project, latent, variant)[:, 0] / fmt.lsb).astype(np.int64)
+        result[variant] = check_firmware_scores(fmt, words, codes)
+    result["mismatches"] = sum(result[variant]["mismatches"] for variant in VARIANTS)
+    return result
+
+
+def run_score_rtl(model, project: RtlProject, inputs: np.ndarray, jets: int, synthesize: bool) -> dict:
+    """``trigcomp rtl --anomaly-score``, after the encoder's check: the score project beside the encoder's, run on
+    the latent the encoder's pipelined Verilog gives for the same stimulus jets, and its Yosys cell count."""
+    from . import stimulus
+    from .layers import parse_encoder
+    from .synth import synthesize as yosys
+
+    spec = parse_encoder(model.firmware_encoder())
+    test_jets, _ = stimulus(spec.input.format, inputs, jets)
+    latent = simulate(project, spec.quantize_inputs(test_jets)[0], "pipelined")
+    manifest = project.manifest
+    score_project = write_score_project(
+        spec, project.path / SCORE_DIR, manifest["clock_ns"], manifest["pipeline_ns"], manifest["part"]
+    )
+    result = check_score_rtl(score_project, spec, latent)
+    if synthesize:
+        result["yosys"] = yosys(score_project).to_json()
+    return result

@@ -9,15 +9,13 @@ derives the output format from the value range (0 .. N · 2^(2B−2) LSB²), so 
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from ..anomaly import ScoreFormat, check_firmware_scores
-from ..config import FixedPoint
+from ..ir import Encoder, FixedPoint
 from ..staging import staged_dir, write_json
-from .layers import EncoderSpec
 from .project import MANIFEST, VARIANTS, RtlProject, _io_word, _write_variant
 from .simulate import simulate
 from .tracing import _HWCONF, _SOLVER_OPTIONS, cutoff_levels
@@ -26,12 +24,12 @@ SCORE_DIR = "anomaly_score"
 SCORE_PROJECT_NAME = "trigcomp_anomaly_score"
 
 
-def score_format(spec: EncoderSpec) -> ScoreFormat:
+def score_format(spec: Encoder) -> ScoreFormat:
     fmt = spec.output_format
     return ScoreFormat(spec.n_outputs, FixedPoint(fmt.bits, fmt.integer))
 
 
-def write_score_project(spec: EncoderSpec, out: Path, clock_ns: float, pipeline_ns: float, part: str) -> RtlProject:
+def write_score_project(spec: Encoder, out: Path, clock_ns: float, pipeline_ns: float, part: str) -> RtlProject:
     from da4ml.trace import FixedVariableArray, FixedVariableArrayInput, HWConfig, comb_trace, to_pipeline
 
     fmt = spec.output_format
@@ -52,7 +50,7 @@ def write_score_project(spec: EncoderSpec, out: Path, clock_ns: float, pipeline_
         "variants": {variant: f"{variant}/src/{SCORE_PROJECT_NAME}.v" for variant in VARIANTS},
         "inputs": spec.n_outputs,
         "outputs": 1,
-        "layers": [{"class": "latent", "format": asdict(fmt)}],
+        "layers": [{"class": "latent", "format": fmt.to_json()}],
         "io": {"input": _io_word(comb, "input"), "output": _io_word(comb, "output")},
         "anomaly_score": score_format(spec).to_json(),
     }
@@ -63,7 +61,7 @@ def write_score_project(spec: EncoderSpec, out: Path, clock_ns: float, pipeline_
     return RtlProject(out, manifest)
 
 
-def check_score_rtl(project: RtlProject, spec: EncoderSpec, latent: np.ndarray) -> dict:
+def check_score_rtl(project: RtlProject, spec: Encoder, latent: np.ndarray) -> dict:
     """Both variants of the score project on ``latent`` (the encoder Verilog's latent values)."""
     fmt = score_format(spec)
     codes = np.rint(latent / spec.output_format.lsb).astype(np.int64)
@@ -79,10 +77,9 @@ def run_score_rtl(model, project: RtlProject, inputs: np.ndarray, jets: int, syn
     """``trigcomp rtl --anomaly-score``, after the encoder's check: the score project beside the encoder's, run on
     the latent the encoder's pipelined Verilog gives for the same stimulus jets, and its Yosys cell count."""
     from . import stimulus
-    from .layers import parse_encoder
     from .synth import synthesize as yosys
 
-    spec = parse_encoder(model.firmware_encoder())
+    spec = model.firmware_ir
     test_jets, _ = stimulus(spec.input.format, inputs, jets)
     latent = simulate(project, spec.quantize_inputs(test_jets)[0], "pipelined")
     manifest = project.manifest

@@ -32,6 +32,7 @@ from .errors import UserError
 from .records import VARIABLE_SETS, JetTable
 from .staging import staged_dir, write_json
 from .targets import MIN_MASS_FOR_RELATIVE, Targets, load_targets, residual_kind
+from .tower_autoencoder import common_scale, emd_loss, image_decoder, image_side
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 log = logging.getLogger("trigcomp")
@@ -129,6 +130,16 @@ def _inverse_transform(t: np.ndarray, transforms: tuple[str, ...]) -> np.ndarray
 
 
 def fit_normalization(values: np.ndarray, variables: tuple[str, ...]) -> Normalization:
+    if image_side(variables):  # tower images: one scale for all towers, so it folds into a convolution too
+        n, scale = len(variables), common_scale(values)
+        return Normalization(
+            variables=variables,
+            input_scale=np.full(n, scale),
+            input_offset=np.zeros(n),
+            transforms=("identity",) * n,
+            target_mean=np.zeros(n),
+            target_std=np.full(n, 1.0 / scale),
+        )
     std = values.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     scale = 2.0 ** -np.round(np.log2(std))
@@ -158,9 +169,41 @@ def _quantized_bits(fp: FixedPoint):
 
 
 def _encoder_layers(config: ModelConfig) -> list[tuple[str, int]]:
-    """(name, width) of each encoder QDense, the last one feeding the latent."""
+    """(name, width) of each encoder QConv2D (filters) and QDense, the last one feeding the latent."""
+    convs = [(f"enc_conv{i}", filters) for i, filters in enumerate(config.encoder.conv_filters)]
     names = [(f"enc_dense{i}", width) for i, width in enumerate(config.encoder.hidden)]
-    return names + [("enc_latent", config.latent.size)]
+    return convs + names + [("enc_latent", config.latent.size)]
+
+
+def _weight_layer(config: ModelConfig, name: str, width: int, kernel_q, bias_q):
+    """The QConv2D or QDense called ``name`` (see ``_apply_weight_layer`` for the Reshape and Flatten)."""
+    from qkeras import QConv2D, QDense
+
+    quantizers = {"kernel_quantizer": kernel_q, "bias_quantizer": bias_q, "name": name}
+    if name.startswith("enc_conv"):
+        index = int(name.removeprefix("enc_conv"))
+        strides = config.encoder.conv_strides[index] if config.encoder.conv_strides else 1
+        kernel = config.encoder.conv_kernel
+        return QConv2D(width, (kernel, kernel), strides=(strides, strides), padding="valid", **quantizers)
+    return QDense(width, **quantizers)
+
+
+def _apply_weight_layer(config: ModelConfig, variables: tuple[str, ...], layer, h, activation=None):
+    """h through ``layer`` and its ``activation`` (a QActivation, or None for the latent layer): reshaped to the
+    tower image before the first QConv2D, flattened after the last one's activation."""
+    from qkeras import QActivation
+    from tensorflow import keras
+
+    if layer.name == "enc_conv0":
+        side = image_side(variables)
+        h = keras.layers.Reshape((side, side, 1), name="image")(h)
+    h = layer(h)
+    if activation is not None:
+        name = layer.name.replace("dense", "relu").replace("conv", "conv_relu")
+        h = QActivation(activation, name=name)(h)
+    if layer.name == f"enc_conv{len(config.encoder.conv_filters) - 1}":
+        h = keras.layers.Flatten(name="flatten")(h)
+    return h
 
 
 def _hidden_activation(config: ModelConfig):
@@ -172,7 +215,7 @@ def _hidden_activation(config: ModelConfig):
 def build_training_models(config: ModelConfig, norm: Normalization):
     """The autoencoder as trained: (autoencoder, decoder). Normalisation is an explicit step here."""
     import tensorflow as tf
-    from qkeras import QActivation, QDense
+    from qkeras import QActivation
     from tensorflow import keras
 
     n = len(norm.variables)
@@ -187,20 +230,23 @@ def build_training_models(config: ModelConfig, norm: Normalization):
     h = keras.layers.Lambda(lambda t: (t - offset) * scale, name="normalise")(h)
     layers = _encoder_layers(config)
     for name, width in layers[:-1]:
-        h = QDense(width, kernel_quantizer=kernel_q, bias_quantizer=bias_q, name=name)(h)
-        h = QActivation(_hidden_activation(config), name=name.replace("dense", "relu"))(h)
+        layer = _weight_layer(config, name, width, kernel_q, bias_q)
+        h = _apply_weight_layer(config, norm.variables, layer, h, _hidden_activation(config))
     name, width = layers[-1]
-    h = QDense(width, kernel_quantizer=kernel_q, bias_quantizer=bias_q, name=name)(h)
+    h = _apply_weight_layer(config, norm.variables, _weight_layer(config, name, width, kernel_q, bias_q), h)
     # Clipping before the latent quantizer changes no transmitted bit but stops the straight-through gradient
     # from pushing pre-latent values out of range (seen: a latent stuck on one level).
     h = keras.layers.Lambda(lambda t: tf.clip_by_value(t, latent_fp.min, latent_fp.max), name="latent_clip")(h)
     latent = QActivation(_quantized_bits(latent_fp), name="latent")(h)
 
     latent_in = keras.Input((config.latent.size,), name="latent_in")
-    d = latent_in
-    for i, width in enumerate(config.decoder.hidden):
-        d = keras.layers.Dense(width, activation="relu", name=f"dec_dense{i}")(d)
-    out = keras.layers.Dense(n, name="dec_out")(d)
+    if image_side(norm.variables):
+        out = image_decoder(latent_in, n, config.decoder.hidden)
+    else:
+        d = latent_in
+        for i, width in enumerate(config.decoder.hidden):
+            d = keras.layers.Dense(width, activation="relu", name=f"dec_dense{i}")(d)
+        out = keras.layers.Dense(n, name="dec_out")(d)
     decoder = keras.Model(latent_in, out, name="decoder")
     autoencoder = keras.Model(jet, decoder(latent), name="autoencoder")
     return autoencoder, decoder
@@ -215,9 +261,13 @@ def _quantizer_for(values: np.ndarray, finest_lsb: float) -> FixedPoint:
 
 
 def _folded_first_layer(config: ModelConfig, norm: Normalization, kernel_q: np.ndarray, bias_q: np.ndarray):
-    """Fold z = (x - offset) * scale into the first QDense: exact, since scale is a power of two."""
-    kernel = norm.input_scale[:, None] * kernel_q
-    bias = bias_q - (norm.input_offset * norm.input_scale) @ kernel_q
+    """Fold z = (x - offset) * scale into the first QDense (or QConv2D, whose inputs share one scale and have no
+    offset): exact, since scale is a power of two."""
+    if kernel_q.ndim == 2:  # one kernel row per input
+        kernel = norm.input_scale[:, None] * kernel_q
+        bias = bias_q - (norm.input_offset * norm.input_scale) @ kernel_q
+    else:
+        kernel, bias = float(norm.input_scale[0]) * kernel_q, bias_q
     weight_lsb = FixedPoint(config.encoder.weight_bits, config.encoder.weight_integer).lsb
     bias_lsb = FixedPoint(config.encoder.bias_bits, config.encoder.bias_integer).lsb
     kernel_fp = _quantizer_for(kernel, weight_lsb * float(norm.input_scale.min()))
@@ -255,7 +305,7 @@ def exact_arithmetic():
 
 
 def _build_firmware_encoder(config: ModelConfig, norm: Normalization, weights: dict[str, list[np.ndarray]]):
-    from qkeras import QActivation, QDense
+    from qkeras import QActivation
     from tensorflow import keras
 
     kernel_fp = FixedPoint(config.encoder.weight_bits, config.encoder.weight_integer)
@@ -270,11 +320,10 @@ def _build_firmware_encoder(config: ModelConfig, norm: Normalization, weights: d
             kernel, bias, k_fp, b_fp = _folded_first_layer(config, norm, kernel_q, bias_q)
         else:
             kernel, bias, k_fp, b_fp = kernel_q, bias_q, kernel_fp, bias_fp
-        dense = QDense(width, kernel_quantizer=_quantized_bits(k_fp), bias_quantizer=_quantized_bits(b_fp), name=name)
-        h = dense(h)
+        layer = _weight_layer(config, name, width, _quantized_bits(k_fp), _quantized_bits(b_fp))
+        activation = _hidden_activation(config) if index < len(layers) - 1 else None
+        h = _apply_weight_layer(config, norm.variables, layer, h, activation)
         folded_weights[name] = [kernel, bias]
-        if index < len(layers) - 1:
-            h = QActivation(_hidden_activation(config), name=name.replace("dense", "relu"))(h)
     latent = QActivation(_quantized_bits(config.latent_quantizer), name="latent")(h)
     encoder = keras.Model(jet, latent, name="encoder")
     for name, values in folded_weights.items():
@@ -293,12 +342,27 @@ def float_encoder_forward(config: ModelConfig, norm: Normalization, weights: dic
     """The unquantized float model's latent (float shadow weights, uncapped ReLU, no quantizers), in float64."""
     h = norm.normalise_inputs(np.asarray(x, dtype=np.float64))
     layers = _encoder_layers(config)
+    convs = len(config.encoder.conv_filters)
     for index, (name, _) in enumerate(layers):
         kernel, bias = (np.asarray(w, dtype=np.float64) for w in weights[name])
-        h = h @ kernel + bias
+        if index < convs:
+            h = _float_convolution(config, norm, index, h, kernel) + bias
+            h = h.reshape(len(h), -1) if index == convs - 1 else h
+        else:
+            h = h @ kernel + bias
         if index < len(layers) - 1:
             h = np.maximum(h, 0.0)
     return h
+
+
+def _float_convolution(config: ModelConfig, norm: Normalization, index: int, h: np.ndarray, kernel: np.ndarray):
+    import tensorflow as tf
+
+    if index == 0:
+        side = image_side(norm.variables)
+        h = h.reshape(len(h), side, side, 1)
+    strides = config.encoder.conv_strides[index] if config.encoder.conv_strides else 1
+    return tf.nn.convolution(h, kernel, strides=strides, padding="VALID").numpy()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -635,7 +699,15 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
     x_train, x_val = values[train_rows].astype(np.float32), values[val_mask].astype(np.float32)
     t_train, t_val = norm.to_targets(values[train_rows]), norm.to_targets(values[val_mask])
     y_train, y_val, loss = t_train, t_val, "mse"
-    if config.training.loss != "mse":
+    side = image_side(variables)
+    if config.encoder.kind == "conv2d" and not side:
+        raise UserError('encoder.kind = "conv2d" needs tower-image variables (tower_0 ... tower_{n*n-1})')
+    if config.training.loss == "emd":
+        if not side:
+            raise UserError('training.loss = "emd" needs tower-image variables (tower_0 ... tower_{n*n-1})')
+        loss_info = {"loss": "emd", "total_et_weight": config.training.total_et_weight}
+        loss = emd_loss(side, config.training.total_et_weight)
+    elif config.training.loss != "mse":
         targets = load_targets(config.training.targets)
         loss_info = {"loss": config.training.loss, "targets": targets.to_json()}
         loss = target_loss(norm, robust=config.training.loss == "targets-log")

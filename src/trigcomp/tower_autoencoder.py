@@ -1,0 +1,95 @@
+"""What a tower-image autoencoder needs beyond a jet-variable one (used by trigcomp.model).
+
+A model whose variables are the towers ``tower_0 … tower_{n²-1}`` of an n×n η×φ image (k = iη·n + iφ) is an image
+model:
+
+* **Normalisation** is one power-of-two scale for every tower and no offset (tower ET is >= 0 and mostly zero):
+  it folds exactly into the first layer, a QConv2D as well as a QDense, since every input shares it.
+* **Decoder** (offline, float): the latent gives an energy *shape*, a softmax over the towers, and a *total*,
+  ``exp`` of one output; the decoded image is shape × total (in normalised units), never negative, and its total
+  ET is carried by the latent (no extra field).
+* **Loss ``emd``**: the sliced energy mover's distance between the normalised true and decoded images (ground
+  distance in tower units), plus ``total_et_weight`` × (log decoded total / true total)². Image MSE rewards
+  blurring energy over the towers; the EMD is the figure of merit the model is judged by. The exact EMD (one
+  transport problem per image) measured ~1 ms per image on this machine, 100 s per training epoch; the sliced one
+  costs a few cumulative sums.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+_TOWER = re.compile(r"^tower_(\d+)$")
+SLICED_DIRECTIONS = 8
+
+
+def image_side(variables: tuple[str, ...]) -> int | None:
+    """n when ``variables`` are exactly tower_0 … tower_{n²-1} in order, else None."""
+    side = math.isqrt(len(variables))
+    if side < 2 or side * side != len(variables):
+        return None
+    if all((m := _TOWER.match(name)) and int(m[1]) == k for k, name in enumerate(variables)):
+        return side
+    return None
+
+
+def common_scale(values: np.ndarray) -> float:
+    """The power of two nearest to 1 / (standard deviation of all tower values)."""
+    std = float(np.asarray(values, dtype=np.float64).std())
+    return 2.0 ** -round(math.log2(std)) if std > 0 else 1.0
+
+
+def image_decoder(latent_in, n_towers: int, hidden: tuple[int, ...]):
+    """Latent -> decoded image (normalised units) = softmax shape × exp(total)."""
+    import tensorflow as tf
+    from tensorflow import keras
+
+    d = latent_in
+    for i, width in enumerate(hidden):
+        d = keras.layers.Dense(width, activation="relu", name=f"dec_dense{i}")(d)
+    shape = keras.layers.Dense(n_towers, activation="softmax", name="dec_shape")(d)
+    log_total = keras.layers.Dense(1, name="dec_total")(d)
+    # the clip keeps exp finite for a latent far outside the training range; it spans any total a tower word holds
+    total = keras.layers.Lambda(lambda t: tf.exp(tf.clip_by_value(t, -30.0, 30.0)), name="total")(log_total)
+    return keras.layers.Multiply(name="dec_out")([shape, total])
+
+
+def sliced_emd(decoded, true, side: int, directions: int = SLICED_DIRECTIONS):
+    """Per image: the sliced energy mover's distance of two batches of normalised images (tower units).
+
+    Projected on a direction, both images are weights on the same sorted points, and the 1-D EMD is the integral of
+    the difference of their cumulative sums; the mean over ``directions`` evenly spaced directions is a lower
+    bound of the 2-D EMD that tracks it closely (correlation 0.997 over random pairs of 8x8 jet-like images, 8
+    directions), at a cost of a few cumulative sums instead of one transport problem per image.
+    """
+    import tensorflow as tf
+
+    eta, phi = np.divmod(np.arange(side * side), side)
+    total = 0.0
+    for k in range(directions):
+        angle = np.pi * k / directions
+        position = eta * np.cos(angle) + phi * np.sin(angle)
+        order = np.argsort(position, kind="stable")
+        gaps = tf.constant(np.diff(position[order]), dtype=decoded.dtype)
+        cumulative = tf.cumsum(tf.gather(decoded - true, order, axis=-1), axis=-1)[:, :-1]
+        total += tf.reduce_sum(tf.abs(cumulative) * gaps, axis=-1)
+    return total / directions
+
+
+def emd_loss(side: int, total_et_weight: float):
+    """Keras loss: sliced EMD of the normalised images + total_et_weight × (log total ratio)²."""
+    import tensorflow as tf
+
+    tiny = 1e-6
+
+    def loss(y_true, y_pred):
+        total_true = tf.reduce_sum(y_true, axis=-1, keepdims=True)
+        total_pred = tf.reduce_sum(y_pred, axis=-1, keepdims=True)
+        shapes = (y_pred / (total_pred + tiny), y_true / (total_true + tiny))
+        log_ratio = tf.math.log(total_pred + tiny) - tf.math.log(total_true + tiny)
+        return sliced_emd(*shapes, side) + total_et_weight * tf.square(log_ratio[:, 0])
+
+    return loss

@@ -285,7 +285,7 @@ def test_resolve_variables():
     assert data.resolve_variables("jet10") == JET10
     assert data.resolve_variables("pt, muEF") == ("pt", "muEF")
     assert data.resolve_variables(["eta", "pt"]) == ("eta", "pt")
-    assert set(data.PRESETS) == {"nanoaod", "physlite", "delphes", "pxpypze"}
+    assert set(data.PRESETS) == {"nanoaod", "physlite", "delphes", "pxpypze", "nanoaod-towers8", "nanoaod-towers16"}
 
 
 def test_detect_preset(files):

@@ -108,6 +108,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         force=args.force,
         progress=_progress(args),
         pt_min=args.pt_min,
+        towers=args.towers,
     )
     payload = result.to_json()
     _emit(args, payload, f"wrote {payload['jets']} jets from {payload['events']} {args.process} events to {args.out}")
@@ -634,7 +635,10 @@ def _add_data_options(p: argparse.ArgumentParser, data_help: str | None = None, 
     if data_help is not None:
         p.add_argument("--data", nargs="+" if required else None, required=required, help=data_help)
     g = p.add_argument_group("jet selection")
-    g.add_argument("--preset", help="input format: nanoaod, physlite, delphes, pxpypze (default: detected)")
+    g.add_argument(
+        "--preset",
+        help="input format: nanoaod, nanoaod-towers8, nanoaod-towers16, physlite, delphes, pxpypze (default: detected)",
+    )
     g.add_argument("--mapping", help="custom branch mapping TOML (see configs/mapping-example.toml)")
     g.add_argument("--pt-min", type=_finite(), default=0.0, help="keep jets with pt above this [GeV] (default 0)")
     g.add_argument("--eta-max", type=_finite(positive=True), help="keep jets with |eta| below this")
@@ -721,6 +725,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output ROOT file")
     p.add_argument("--processes", type=_int_at_least(1), default=1, help="worker processes (default 1)")
     p.add_argument("--pt-min", type=_finite(positive=True), default=20.0, help="jet pt threshold [GeV] (default 20)")
+    p.add_argument(
+        "--towers",
+        type=int,
+        nargs="?",
+        const=8,
+        metavar="N",
+        help="also write each jet's N x N calorimeter-tower image (0.087 x 0.087 L1 towers around the jet axis, "
+        "0.5 GeV LSB, 10 bits) as Jet_tower_<k> branches; N is 8 (the default with --towers) or 16",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=cmd_generate)
 
@@ -732,7 +745,9 @@ def build_parser() -> argparse.ArgumentParser:
         "example: trigcomp inspect data/qcd.root --json",
     )
     p.add_argument("file", help="ROOT file")
-    p.add_argument("--preset", help="nanoaod, physlite, delphes, pxpypze (default: detected)")
+    p.add_argument(
+        "--preset", help="nanoaod, nanoaod-towers8, nanoaod-towers16, physlite, delphes, pxpypze (default: detected)"
+    )
     p.add_argument("--mapping", help="custom branch mapping TOML")
     p.set_defaults(func=cmd_inspect)
 

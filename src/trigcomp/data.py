@@ -6,6 +6,9 @@ quantity (multiply the stored value by it to get GeV). Quantities are the canoni
 store four-vectors, the Cartesian components ``px``, ``py``, ``pz``, ``E``, from which pt, eta, phi and mass
 (= sqrt(max(E^2 - p^2, 0))) are computed. Built-in presets (:data:`PRESETS`):
 
+- ``nanoaod-towers16``, ``nanoaod-towers8``: ``nanoaod`` plus an N x N calorimeter-tower image per jet
+  (``Jet_tower_0`` ... ``Jet_tower_<N*N-1>``, GeV; ``trigcomp generate --towers N``), variables ``tower_<k>``
+  (sets ``towers16``, ``towers8``). Detected by the tower branches; a file's grid is fixed by its branches.
 - ``nanoaod``: CMS NanoAOD, tree ``Events``, branches ``Jet_pt`` ... ``Jet_nConstituents`` (GeV).
 - ``physlite``: ATLAS PHYSLITE, tree ``CollectionTree``, ``AnalysisJetsAuxDyn.pt/eta/phi/m`` (MeV). Branch names
   written with ``:`` instead of ``.`` (as RNTuple PHYSLITE files do) are accepted too.
@@ -55,7 +58,18 @@ import uproot
 from tqdm import tqdm
 
 from trigcomp.errors import UserError
-from trigcomp.records import JET4, JET10, VARIABLE_SETS, JetTable
+from trigcomp.records import (
+    JET4,
+    JET10,
+    KNOWN_VARIABLES,
+    TOWER_ET_MAX_GEV,
+    TOWER_GRIDS,
+    TOWER_LSB_GEV,
+    VARIABLE_SETS,
+    JetTable,
+    tower_grid,
+    tower_variables,
+)
 
 log = logging.getLogger("trigcomp")
 
@@ -84,6 +98,12 @@ class BranchMapping:
     tree: str | None
     branches: dict[str, str]
     scale: dict[str, float] = field(default_factory=dict)
+    towers: int | None = None  # N of the N x N tower image the branches hold
+
+    @property
+    def signature(self) -> tuple[str, ...]:
+        """The quantities a file must have to be detected as this preset: the four-vector and the whole image."""
+        return self.quantities_for(JET4) + (tower_variables(self.towers) if self.towers else ())
 
     @property
     def cartesian(self) -> bool:
@@ -91,15 +111,20 @@ class BranchMapping:
 
     @property
     def variables(self) -> tuple[str, ...]:
-        """Canonical variables this mapping can provide, in jet10 order."""
-        return tuple(v for v in JET10 if v in self.branches or (self.cartesian and v in JET4))
+        """Canonical variables this mapping can provide, in jet10 order (then the towers)."""
+        return tuple(v for v in KNOWN_VARIABLES if v in self.branches or (self.cartesian and v in JET4))
 
     def quantities_for(self, variables: Iterable[str]) -> tuple[str, ...]:
         """Stored quantities to read for the given canonical variables (four-vectors are read whole)."""
         wanted = set(variables)
         if self.cartesian:
             wanted = (wanted - set(JET4)) | set(CARTESIAN)
-        return tuple(q for q in JET10 + CARTESIAN if q in wanted)
+        return tuple(q for q in KNOWN_VARIABLES + CARTESIAN if q in wanted)
+
+
+def _towers_preset(grid: int) -> BranchMapping:
+    names = JET10 + tower_variables(grid)
+    return BranchMapping(f"nanoaod-towers{grid}", "Events", {v: f"Jet_{v}" for v in names}, towers=grid)
 
 
 _PRESET_MAPPINGS = {
@@ -113,6 +138,7 @@ _PRESET_MAPPINGS = {
     ),
     "delphes": BranchMapping("delphes", "Delphes", {v: f"Jet.{b}" for v, b in zip(JET4, ("PT", "Eta", "Phi", "Mass"))}),
     "pxpypze": BranchMapping("pxpypze", None, {q: f"Jet_{b}" for q, b in zip(CARTESIAN, ("Px", "Py", "Pz", "E"))}),
+    **{f"nanoaod-towers{n}": _towers_preset(n) for n in TOWER_GRIDS},
 }
 PRESETS = tuple(_PRESET_MAPPINGS)
 
@@ -151,6 +177,7 @@ class FileInspection:
     events: int
     jets: int
     variables: dict[str, VariableStats]
+    towers: TowerStats | None = None
 
     def to_json(self) -> dict:
         return {
@@ -161,6 +188,7 @@ class FileInspection:
             "events": self.events,
             "jets": self.jets,
             "variables": {name: asdict(stats) for name, stats in self.variables.items()},
+            **({"towers": asdict(self.towers)} if self.towers else {}),
         }
 
     def format_text(self) -> str:
@@ -173,7 +201,33 @@ class FileInspection:
         for name, s in self.variables.items():
             numbers = "".join(f"{'-' if x is None else f'{x:.5g}':>12}" for x in (s.min, s.max, s.mean))
             lines.append(f"{name:<14}{s.branch:<44}{s.unit:<7}{numbers}{s.nan:>7}{s.inf:>7}")
+        if self.towers:
+            lines.append(self.towers.format_text())
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class TowerStats:
+    """The tower images of a file, summarised (their per-tower ranges would be N*N lines of the variable table)."""
+
+    grid: int
+    branches: str
+    lsb_gev: float
+    et_max_gev: float
+    occupancy: float  # fraction of towers above zero
+    saturated_towers: int  # towers at the 10-bit maximum
+    mean_image_et_gev: float
+    max_tower_et_gev: float
+    nan: int
+    inf: int
+
+    def format_text(self) -> str:
+        return (
+            f"towers: {self.grid}\u00d7{self.grid} grid ({self.branches}), LSB {self.lsb_gev:g} GeV, "
+            f"occupancy {100 * self.occupancy:.1f} %, {self.saturated_towers} saturated towers "
+            f"(\u2265 {self.et_max_gev:g} GeV), mean image ET {self.mean_image_et_gev:.4g} GeV, "
+            f"largest tower {self.max_tower_et_gev:.4g} GeV, nan {self.nan}, inf {self.inf}"
+        )
 
 
 def resolve_variables(spec: str | Iterable[str]) -> tuple[str, ...]:
@@ -186,11 +240,18 @@ def resolve_variables(spec: str | Iterable[str]) -> tuple[str, ...]:
         names = list(spec)
     if not names:
         raise UserError(f"no variables given; use one of {', '.join(VARIABLE_SETS)} or a list of {', '.join(JET10)}")
-    unknown = [n for n in names if n not in JET10]
+    unknown = [n for n in names if n not in KNOWN_VARIABLES]
     if unknown:
-        raise UserError(f"unknown variable(s) {', '.join(unknown)}; known: {', '.join(JET10)} (sets: jet4, jet10)")
+        raise UserError(
+            f"unknown variable(s) {', '.join(unknown[:5])}; known: {', '.join(JET10)}, tower_0 ... tower_255 "
+            f"(sets: {', '.join(VARIABLE_SETS)})"
+        )
     if len(set(names)) != len(names):
-        raise UserError(f"variable listed twice in {', '.join(names)}")
+        raise UserError(f"variable listed twice in {', '.join(names[:20])}")
+    try:
+        tower_grid(tuple(names))
+    except ValueError as error:
+        raise UserError(str(error)) from None
     return tuple(names)
 
 
@@ -336,6 +397,11 @@ def _validate(
         keys = _tree_keys(tree)
         resolved = _resolve_keys(mapping, quantities, keys)
         if all(resolved.values()):
+            if mapping.towers and _find_key(f"Jet_tower_{mapping.towers**2}", keys):
+                raise UserError(
+                    f"{path}: its tower images are larger than {mapping.towers}x{mapping.towers} (it has "
+                    f"Jet_tower_{mapping.towers**2}); read it with its own preset (detected when none is given)"
+                )
             found = {q: k for q, k in _resolve_keys(mapping, optional, keys).items() if k is not None}
             return _Source(path, name, trees[name], int(tree.num_entries), resolved | found)
     if mapping.tree is None:
@@ -355,10 +421,11 @@ def _validate(
 def _detect(root_file, path: str) -> str:
     classnames = root_file.classnames()
     trees = _trees(classnames)
-    for name, mapping in _PRESET_MAPPINGS.items():
+    # the most specific preset first: a tower file is also a NanoAOD file, a 16x16 one has every 8x8 branch
+    for name, mapping in sorted(_PRESET_MAPPINGS.items(), key=lambda item: -len(item[1].signature)):
         for tree_name in [t for t in trees if mapping.tree in (None, t)]:
             keys = _tree_keys(_get_tree(root_file, path, tree_name))
-            if all(_resolve_keys(mapping, mapping.quantities_for(JET4), keys).values()):
+            if all(_resolve_keys(mapping, mapping.signature, keys).values()):
                 log.info("preset detected: %s (%s '%s' in %s)", name, trees[tree_name], tree_name, path)
                 return name
     raise UserError(
@@ -539,9 +606,16 @@ def iter_jets(
         jet_mapping = _choose_mapping(first_file, files[0], preset, mapping)
         unavailable = [v for v in names if v not in jet_mapping.variables]
         if unavailable:
+            shown = ", ".join(unavailable[:5]) + (f" ... ({len(unavailable)} in all)" if len(unavailable) > 5 else "")
             raise UserError(
-                f"variable(s) {', '.join(unavailable)} not available with preset {jet_mapping.name}; "
-                f"it has: {', '.join(jet_mapping.variables)}"
+                f"variable(s) {shown} not available with preset {jet_mapping.name}; it has: "
+                + ", ".join(v for v in jet_mapping.variables if not v.startswith("tower_"))
+                + (f" and the {jet_mapping.towers}x{jet_mapping.towers} towers" if jet_mapping.towers else "")
+            )
+        if tower_grid(names) not in (None, jet_mapping.towers):
+            raise UserError(
+                f"tower variables of a {tower_grid(names)}x{tower_grid(names)} image asked of a file "
+                f"with {jet_mapping.towers}x{jet_mapping.towers} towers (preset {jet_mapping.name})"
             )
         needed = tuple(dict.fromkeys(names + ("pt",) + (("eta",) if eta_max is not None else ())))
         quantities = jet_mapping.quantities_for(needed)
@@ -626,11 +700,19 @@ def inspect_file(
         all_quantities = jet_mapping.quantities_for(jet_mapping.variables)
         source = _validate(root_file, path, jet_mapping, jet_mapping.quantities_for(JET4), all_quantities)
         present = [v for v in jet_mapping.variables if all(q in source.keys for q in jet_mapping.quantities_for([v]))]
+        towers = tower_variables(jet_mapping.towers) if jet_mapping.towers else ()
         n_jets = 0
         totals = {v: {"min": np.inf, "max": -np.inf, "sum": 0.0, "finite": 0, "nan": 0, "inf": 0} for v in present}
         for counts, columns in _read_chunks(root_file, source, jet_mapping, "100 MB"):
             n_jets += int(counts.sum())
-            for name, values in _canonical(columns, jet_mapping).items():
+            canonical = _canonical(columns, jet_mapping)
+            if towers:
+                images = np.stack([canonical[name] for name in towers], axis=1)
+                total = totals[towers[0]]
+                total["occupied"] = total.get("occupied", 0) + int((images > 0).sum())
+                total["saturated"] = total.get("saturated", 0) + int((images >= TOWER_ET_MAX_GEV).sum())
+                total["image_et"] = total.get("image_et", 0.0) + float(np.nansum(images, dtype=np.float64))
+            for name, values in canonical.items():
                 total, finite = totals[name], values[np.isfinite(values)]
                 total["nan"] += int(np.isnan(values).sum())
                 total["inf"] += int(np.isinf(values).sum())
@@ -639,8 +721,9 @@ def inspect_file(
                     total["max"] = max(total["max"], float(finite.max()))
                     total["sum"] += float(finite.sum(dtype=np.float64))
                     total["finite"] += len(finite)
+    tower_stats = _tower_stats(jet_mapping, source, totals, n_jets) if towers else None
     stats = {}
-    for name, total in totals.items():
+    for name, total in ((name, total) for name, total in totals.items() if name not in towers):
         quantities = jet_mapping.quantities_for([name])
         seen = total["finite"] > 0
         stats[name] = VariableStats(
@@ -653,7 +736,28 @@ def inspect_file(
             nan=total["nan"],
             inf=total["inf"],
         )
-    return FileInspection(path, source.format, source.tree, jet_mapping.name, source.n_events, n_jets, stats)
+    return FileInspection(
+        path, source.format, source.tree, jet_mapping.name, source.n_events, n_jets, stats, tower_stats
+    )
+
+
+def _tower_stats(jet_mapping: BranchMapping, source: _Source, totals: dict, n_jets: int) -> TowerStats:
+    """The summary of the per-tower totals that inspect_file gathered (counts in the first tower's entry)."""
+    towers = tower_variables(jet_mapping.towers)
+    first = totals[towers[0]]
+    maxima = [totals[name]["max"] for name in towers if totals[name]["finite"]]
+    return TowerStats(
+        grid=jet_mapping.towers,
+        branches=f"{source.keys[towers[0]]} ... {source.keys[towers[-1]]}",
+        lsb_gev=TOWER_LSB_GEV,
+        et_max_gev=TOWER_ET_MAX_GEV,
+        occupancy=round(first.get("occupied", 0) / max(n_jets * len(towers), 1), 4),
+        saturated_towers=first.get("saturated", 0),
+        mean_image_et_gev=round(first.get("image_et", 0.0) / max(n_jets, 1), 3),
+        max_tower_et_gev=max(maxima, default=0.0),
+        nan=sum(totals[name]["nan"] for name in towers),
+        inf=sum(totals[name]["inf"] for name in towers),
+    )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,12 @@ species of its constituents: electrons -> chEmEF, photons -> neEmEF, muons -> mu
 -> chHEF, other neutral particles -> neHEF; the five sum to one. Jets with pt > pt_min and |eta| < 4.7 are
 written, sorted by pt, as float32 ``Jet_*`` branches (``Jet_nConstituents`` int32) of an ``Events`` TTree.
 
+With ``towers=N`` each jet also gets a calorimeter-tower image: the transverse momentum of its
+constituents (their ET as massless particles) summed on an N x N grid of L1 towers (0.087 x 0.087 in eta x phi) centred on the jet axis (phi
+wrapped), tower ``k = i_eta * N + i_phi`` in branch ``Jet_tower_<k>``, quantized as the L1 calorimeter sends it:
+truncated to 0.5 GeV steps, 10 bits unsigned, saturating at 511.5 GeV (saturated towers are counted). Constituents
+outside the grid are not in the image (their share of the jet ET is reported).
+
 Reproducibility: the events are cut into blocks of ``block_events`` events; block ``b`` runs in a fresh Pythia
 instance seeded from (seed, b). Blocks are spread over worker processes and merged in block order, so the jets
 depend on the seed and the block size only, not on the number of processes.
@@ -28,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import UserError
-from .records import JET10
+from .records import JET10, TOWER_BITS, TOWER_ET_MAX_GEV, TOWER_GRIDS, TOWER_LSB_GEV, TOWER_SIZE, tower_variables
 from .staging import staged_file
 
 SQRT_S_GEV = 13600.0
@@ -115,6 +121,7 @@ class GenerateResult:
     bytes: int
     pythia_version: str
     fastjet_version: str
+    towers: dict | None = None  # grid, tower size, LSB, saturated towers, ET outside the grid (with --towers)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -129,6 +136,7 @@ class _Block:
     pythia_seed: int
     settings: tuple[str, ...]
     pt_min: float
+    towers: int | None
 
 
 def generate(
@@ -141,6 +149,7 @@ def generate(
     progress: bool = True,
     pt_min: float = 20.0,
     block_events: int = DEFAULT_BLOCK_EVENTS,
+    towers: int | None = None,
 ) -> GenerateResult:
     """Generate ``events`` events of ``process`` and write their jets to the ROOT file ``out``.
 
@@ -160,6 +169,10 @@ def generate(
         raise UserError(f"the seed must be a non-negative integer, got {seed}")
     if not (math.isfinite(pt_min) and pt_min > 0):
         raise UserError(f"pt_min must be a positive number of GeV, got {pt_min}")
+    if towers is not None and towers not in TOWER_GRIDS:
+        raise UserError(
+            f"the tower grid must be one of {', '.join(map(str, TOWER_GRIDS))} (N x N towers), got {towers}"
+        )
     out = Path(out)
     if out.is_dir():
         raise UserError(f"output {out} is a directory; give a file name such as {out / (process + '.root')}")
@@ -168,7 +181,7 @@ def generate(
     versions = _generator_versions()
 
     settings = tuple(line.format(pt_min=pt_min) for line in PROCESSES[process].settings)
-    blocks = _blocks(events, seed, block_events, settings, pt_min)
+    blocks = _blocks(events, seed, block_events, settings, pt_min, towers)
     workers = min(processes, len(blocks))
     start = time.perf_counter()
     parts = []
@@ -188,7 +201,9 @@ def generate(
     seconds = time.perf_counter() - start
 
     counts = np.concatenate([part["counts"] for part in parts])
-    columns = {name: np.concatenate([part[name] for part in parts]) for name in JET10}
+    names = JET10 + (tower_variables(towers) if towers else ())
+    columns = {name: np.concatenate([part[name] for part in parts]) for name in names}
+    tower_summary = _tower_summary(towers, parts) if towers else None
     provenance = {
         "process": process,
         "description": PROCESSES[process].description,
@@ -201,6 +216,7 @@ def generate(
         "jets": f"anti-kt R={JET_R}, visible final-state particles with |eta| < {PARTICLE_ABS_ETA_MAX}, "
         f"jet pt > {pt_min} GeV and |eta| < {JET_ABS_ETA_MAX}",
         **versions,
+        **({"towers": tower_summary} if towers else {}),
     }
     _write_atomically(out, counts, columns, provenance)
     return GenerateResult(
@@ -216,6 +232,7 @@ def generate(
         pt_min=pt_min,
         bytes=out.stat().st_size,
         **versions,
+        towers=tower_summary,
     )
 
 
@@ -231,9 +248,30 @@ def _generator_versions() -> dict[str, str]:
     return {"pythia_version": metadata.version("pythia8mc"), "fastjet_version": metadata.version("fastjet")}
 
 
-def _blocks(events: int, seed: int, block_events: int, settings: tuple[str, ...], pt_min: float) -> list[_Block]:
+def _blocks(
+    events: int, seed: int, block_events: int, settings: tuple[str, ...], pt_min: float, towers: int | None
+) -> list[_Block]:
     sizes = [min(block_events, events - first) for first in range(0, events, block_events)]
-    return [_Block(index, size, _pythia_seed(seed, index), settings, pt_min) for index, size in enumerate(sizes)]
+    return [
+        _Block(index, size, _pythia_seed(seed, index), settings, pt_min, towers) for index, size in enumerate(sizes)
+    ]
+
+
+def _tower_summary(grid: int, parts: list[dict[str, np.ndarray]]) -> dict:
+    """The image settings and what the quantization and the grid's edge cost, over all jets."""
+    images = np.stack([np.concatenate([part[name] for part in parts]) for name in tower_variables(grid)], axis=1)
+    constituent_et = np.concatenate([part["constituent_et"] for part in parts])
+    outside_et = np.concatenate([part["outside_et"] for part in parts])
+    return {
+        "grid": grid,
+        "tower_size": TOWER_SIZE,
+        "lsb_gev": TOWER_LSB_GEV,
+        "et_max_gev": TOWER_ET_MAX_GEV,
+        "saturated_towers": int((images >= TOWER_ET_MAX_GEV).sum()),
+        "jets_with_saturated_towers": int((images >= TOWER_ET_MAX_GEV).any(axis=1).sum()),
+        "occupancy": round(float((images > 0).mean()), 4) if len(images) else 0.0,
+        "et_outside_grid_fraction": round(float(outside_et.sum() / max(constituent_et.sum(), 1e-30)), 4),
+    }
 
 
 def _pythia_seed(seed: int, block: int) -> int:
@@ -304,6 +342,7 @@ def _cluster(pythia, events, jet_definition, block: _Block) -> dict[str, np.ndar
     jet_of_constituent = np.repeat(np.arange(len(event_of_jet)), constituents_per_jet)
     constituent_energy = momenta["e"][keep][flat_index]
     constituent_category = category[keep][flat_index]
+    n_jets = len(event_of_jet)
 
     jet_pt = np.hypot(jet["px"], jet["py"])
     columns = {
@@ -317,12 +356,62 @@ def _cluster(pythia, events, jet_definition, block: _Block) -> dict[str, np.ndar
         in_category = np.where(constituent_category == code, constituent_energy, 0.0)
         columns[name] = np.bincount(jet_of_constituent, weights=in_category, minlength=len(jet_pt)) / jet["E"]
 
+    names = JET10
+    if block.towers:
+        images, constituent_et, outside_et = tower_images(
+            block.towers,
+            columns["eta"],
+            columns["phi"],
+            jet_of_constituent,
+            pt[keep][flat_index],
+            eta[keep][flat_index],
+            np.arctan2(momenta["py"], momenta["px"])[keep][flat_index],
+            n_jets,
+        )
+        names = JET10 + tower_variables(block.towers)
+        columns |= dict(zip(tower_variables(block.towers), images.T))
+        columns |= {"constituent_et": constituent_et, "outside_et": outside_et}
+
     selected = (jet_pt > block.pt_min) & (np.abs(columns["eta"]) < JET_ABS_ETA_MAX)
     order = np.lexsort((-jet_pt, event_of_jet))
     order = order[selected[order]]
-    out = {name: columns[name][order].astype(np.int32 if name == "nConstituents" else np.float32) for name in JET10}
+    out = {name: columns[name][order].astype(np.int32 if name == "nConstituents" else np.float32) for name in names}
+    if block.towers:
+        out |= {name: columns[name][order] for name in ("constituent_et", "outside_et")}
     out["counts"] = np.bincount(event_of_jet[order], minlength=len(events)).astype(np.int32)
     return out
+
+
+def tower_images(
+    grid: int,
+    jet_eta: np.ndarray,
+    jet_phi: np.ndarray,
+    jet_of_constituent: np.ndarray,
+    constituent_pt: np.ndarray,
+    constituent_eta: np.ndarray,
+    constituent_phi: np.ndarray,
+    n_jets: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per jet: its N x N tower image (n_jets x N*N, float32 GeV, quantized as L1 sends it), the ET of all its
+    constituents and the ET that fell outside the grid (float64 GeV, before quantization). A constituent's ET is
+    its pt: the calorimeter's E sin(theta) of a massless particle.
+    """
+    d_eta = constituent_eta - jet_eta[jet_of_constituent]
+    d_phi = np.remainder(constituent_phi - jet_phi[jet_of_constituent] + np.pi, 2 * np.pi) - np.pi
+    i_eta = np.floor(d_eta / TOWER_SIZE + grid / 2).astype(np.int64)
+    i_phi = np.floor(d_phi / TOWER_SIZE + grid / 2).astype(np.int64)
+    inside = (i_eta >= 0) & (i_eta < grid) & (i_phi >= 0) & (i_phi < grid)
+    flat = jet_of_constituent[inside] * grid * grid + i_eta[inside] * grid + i_phi[inside]
+    et = np.bincount(flat, weights=constituent_pt[inside], minlength=n_jets * grid * grid).reshape(n_jets, -1)
+    constituent_et = np.bincount(jet_of_constituent, weights=constituent_pt, minlength=n_jets)
+    outside_et = np.bincount(jet_of_constituent, weights=np.where(inside, 0.0, constituent_pt), minlength=n_jets)
+    return quantize_towers(et), constituent_et, outside_et
+
+
+def quantize_towers(et: np.ndarray) -> np.ndarray:
+    """Tower ET as the L1 calorimeter sends it: truncated to the 0.5 GeV LSB, saturating at 511.5 GeV (float32)."""
+    codes = np.minimum(np.floor(np.asarray(et, dtype=np.float64) / TOWER_LSB_GEV), 2**TOWER_BITS - 1)
+    return (codes * TOWER_LSB_GEV).astype(np.float32)
 
 
 def _species(pythia, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

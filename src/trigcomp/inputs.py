@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
-from .records import JET10
+from .records import KNOWN_VARIABLES
 
 TABLE_SUFFIXES = (".npy", ".csv", ".parquet")
 
@@ -85,7 +85,7 @@ def read_inputs(
         return np.concatenate([_read_table(Path(p), variables) for p in paths])
     if any(tables):
         raise UserError("give either tables (.npy, .csv, .parquet) or ROOT files, not both")
-    not_jet = [name for name in variables if name not in JET10]
+    not_jet = [name for name in variables if name not in KNOWN_VARIABLES]
     if not_jet:
         raise UserError(
             f"the model's inputs ({', '.join(not_jet[:3])}, ...) are not jet variables, so no ROOT jets can feed "

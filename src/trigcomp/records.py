@@ -12,7 +12,36 @@ import numpy as np
 #: Canonical variable names, in the order of the ``jet10`` set.
 JET4 = ("pt", "eta", "phi", "mass")
 JET10 = JET4 + ("chHEF", "neHEF", "chEmEF", "neEmEF", "muEF", "nConstituents")
-VARIABLE_SETS = {"jet4": JET4, "jet10": JET10}
+#: Calorimeter-tower images (``trigcomp generate --towers N``): an N x N grid of L1 towers centred on the jet axis,
+#: tower ``k = i_eta * N + i_phi`` (both from 0 at the lowest edge), the tower's transverse energy in GeV.
+TOWER_GRIDS = (8, 16)
+TOWER_SIZE = 0.087  # eta and phi width of one L1 calorimeter tower
+TOWER_LSB_GEV = 0.5  # the tower ET as the L1 calorimeter sends it: 0.5 GeV steps, 10 bits unsigned
+TOWER_BITS = 10
+TOWER_ET_MAX_GEV = TOWER_LSB_GEV * (2**TOWER_BITS - 1)  # 511.5 GeV: larger deposits saturate here
+
+
+def tower_variables(grid: int) -> tuple[str, ...]:
+    """The variables of an N x N tower image, in tower-index order."""
+    return tuple(f"tower_{k}" for k in range(grid * grid))
+
+
+def tower_grid(variables: tuple[str, ...]) -> int | None:
+    """N when ``variables`` hold tower variables (then they must be exactly one whole N x N image), else None."""
+    towers = tuple(v for v in variables if v.startswith("tower_"))
+    if not towers:
+        return None
+    for grid in TOWER_GRIDS:
+        if towers == tower_variables(grid):
+            return grid
+    raise ValueError(
+        f"tower variables must be one whole image in order (tower_0 ... tower_{{N*N-1}}, N in {TOWER_GRIDS})"
+    )
+
+
+VARIABLE_SETS = {"jet4": JET4, "jet10": JET10, **{f"towers{n}": tower_variables(n) for n in TOWER_GRIDS}}
+#: Every variable a reader can provide (the towers8 names are the first 64 of the towers16 ones).
+KNOWN_VARIABLES = JET10 + tower_variables(max(TOWER_GRIDS))
 
 
 @dataclass(frozen=True)

@@ -18,22 +18,21 @@ model:
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 
-_TOWER = re.compile(r"^tower_(\d+)$")
+from .records import tower_grid
+
 SLICED_DIRECTIONS = 8
 
 
 def image_side(variables: tuple[str, ...]) -> int | None:
-    """n when ``variables`` are exactly tower_0 … tower_{n²-1} in order, else None."""
-    side = math.isqrt(len(variables))
-    if side < 2 or side * side != len(variables):
+    """n when ``variables`` are exactly the towers of one n×n image (tower_0 … tower_{n²-1}), else None."""
+    try:
+        side = tower_grid(variables)
+    except ValueError:
         return None
-    if all((m := _TOWER.match(name)) and int(m[1]) == k for k, name in enumerate(variables)):
-        return side
-    return None
+    return side if side and len(variables) == side * side else None
 
 
 def common_scale(values: np.ndarray) -> float:

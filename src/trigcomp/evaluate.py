@@ -27,7 +27,7 @@ from .data import PRESETS, load_jets
 from .errors import UserError
 from .junit import JUnitCase
 from .model import TrainedModel, check_variables, data_hash, split_events
-from .records import JetTable
+from .records import JetTable, tower_grid
 from .targets import (
     DEFAULT_PT_BINS,
     MIN_BIN_JETS,
@@ -130,6 +130,11 @@ class Evaluation:
     plots: list[str] = field(default_factory=list)
     samples: list[SampleEvaluation] = field(default_factory=list)  # one per data file, evaluated separately
     target_set: Targets | None = None  # the targets checked, if any
+    images: Any = None  # trigcomp.images.ImageEvaluation when the variables are one tower image
+
+    @property
+    def emd_mean(self) -> float | None:
+        return None if self.images is None else self.images.model.emd_mean
 
     @property
     def meets_targets(self) -> bool | None:
@@ -141,8 +146,11 @@ class Evaluation:
         return [s for s in self.samples if s.targets is not None and not s.targets.meets_targets]
 
     def to_json(self) -> dict[str, Any]:
-        payload = {k: v for k, v in self.__dict__.items() if k not in ("samples", "target_set")}
+        payload = {k: v for k, v in self.__dict__.items() if k not in ("samples", "target_set", "images")}
         payload["samples"] = [s.to_json() for s in self.samples]
+        if self.images is not None:
+            payload["emd_mean"] = self.emd_mean
+            payload["images"] = self.images.to_json()
         payload["meets_targets"] = self.meets_targets
         if self.target_set is None:
             payload["targets"] = None
@@ -349,11 +357,19 @@ def evaluate(
         other_nmse = nmse_per_variable(truth, other.reconstruct(truth), variance).sum()
         autoencoders.append({"model": other.name, "bits_per_jet": other.bits_per_jet, "total_nmse": float(other_nmse)})
     all_budgets = tuple(sorted(set(budgets) | {ae["bits_per_jet"] for ae in autoencoders}))
+    budget_kinds = {c.kind for c in budget_codecs()}
     points = [
         p.to_json()
         for p in rate_distortion(baseline_train.astype(np.float64), truth, model.variables, budgets=all_budgets)
     ]
-    at_budget = [p for p in points if p["budget"] == model.bits_per_jet and p["possible"]]
+    images = None
+    if tower_grid(model.variables):
+        from .images import evaluate_images  # EMD and physics of tower images, image baselines
+
+        images, points = evaluate_images(model, samples, baseline_train.astype(np.float64), points)
+    at_budget = [
+        p for p in points if p["budget"] == model.bits_per_jet and p["possible"] and p["codec"] in budget_kinds
+    ]
     best = min(at_budget, key=lambda p: p["total_nmse"]) if at_budget else None
     total = float(nmse.sum())
     return Evaluation(
@@ -374,6 +390,7 @@ def evaluate(
         autoencoders=sorted(autoencoders, key=lambda ae: ae["bits_per_jet"]),
         samples=samples,
         target_set=targets,
+        images=images,
     )
 
 
@@ -509,6 +526,10 @@ def render_markdown(evaluation: Evaluation) -> str:
             hi = "∞" if b["pt_max"] is None else f"{b['pt_max']:g}"
             sigmas = " | ".join(_fmt(b["variables"][n]["sigma"]) for n in evaluation.variables)
             lines.append(f"| {b['pt_min']:g}–{hi} | {b['jets']} | {sigmas} |")
+    if evaluation.images is not None:
+        from .images import image_markdown
+
+        lines += image_markdown(evaluation.images)
     if evaluation.plots:
         lines += ["", "## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in evaluation.plots]
         lines += ["", "Every evaluated jet, true and reconstructed: `reconstructed.root` (TTree `Jets`)."]
@@ -672,7 +693,12 @@ def write_plots(evaluation: Evaluation, out: Path) -> list[str]:
     paths.append(out / "rate_distortion.png")
     fig.savefig(paths[-1], dpi=80, bbox_inches="tight")
     plt.close(fig)
-    return [p.name for p in paths]
+    names = [p.name for p in paths]
+    if evaluation.images is not None:
+        from .images import write_image_plots
+
+        names += write_image_plots(evaluation.images, out, plt)
+    return names
 
 
 def write_reconstructed(evaluation: Evaluation, path: Path) -> None:

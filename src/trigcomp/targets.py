@@ -34,7 +34,7 @@ from .errors import UserError
 DEFAULT_PT_BINS = (20.0, 30.0, 50.0, 100.0, 200.0, 500.0, math.inf)
 MIN_BIN_JETS = 100
 MIN_MASS_FOR_RELATIVE = 1.0  # GeV: relative mass residuals of near-massless jets say nothing
-RELATIVE = ("pt", "mass")
+RELATIVE = ("pt", "mass", "et")  # et: the total ET of a tower image (trigcomp.images)
 PRESET_PACKAGE = "target_presets"
 
 

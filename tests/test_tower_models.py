@@ -106,7 +106,6 @@ def test_sliced_emd_is_a_lower_bound_that_tracks_the_exact_emd(images):
         ({"encoder": {"kind": "conv2d"}}, "encoder.conv_filters must be given"),
         ({"encoder": {"conv_filters": [4]}}, "encoder.conv_filters must be given"),
         ({"encoder": {"kind": "conv2d", "conv_filters": [4], "conv_strides": [1, 2]}}, "one stride per"),
-        ({"training": {"total_et_weight": -1.0}}, "total_et_weight must be >= 0"),
     ],
 )
 def test_bad_image_configs_are_refused(change, message):
@@ -132,7 +131,6 @@ def test_jet_model_configs_keep_their_hash():
 
     model = load_model(Path(__file__).parents[1] / "models" / "jet10")  # load_model recomputes the hash from the config as written
     assert "kind" not in model.config.to_dict()["encoder"]
-    assert "total_et_weight" not in model.config.to_dict()["training"]
 
 
 @pytest.mark.parametrize("kind", ["dense", "conv2d"])

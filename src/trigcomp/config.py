@@ -86,11 +86,10 @@ class TrainingConfig:
     # "mse": mean squared error of the standardised transformed variables. "targets": mean of r^2 and
     # "targets-log": mean of log(1 + r^2), with r each variable's residual in units of its physics target
     # (``targets``: a preset such as "l1-jets" or a TOML file), so capacity goes where the targets need it.
+    # "emd" (tower images): the energy mover's distance of trigcomp.images (transport + |total ET difference|),
+    # its transport part approximated by the sliced EMD (trigcomp.tower_autoencoder).
     loss: str = "mse"
     targets: str = "l1-jets"
-    # "emd" (tower images): the sliced energy mover's distance between the normalised true
-    # and decoded images, plus total_et_weight x (log of the decoded / true total ET)^2.
-    total_et_weight: float = 1.0
 
 
 #: Training losses (see TrainingConfig.loss); the ones other than "mse" weight the residuals by physics targets.
@@ -101,7 +100,6 @@ ENCODER_KINDS = ("dense", "conv2d")
 #: Each group is omitted as a whole when all its keys have these values.
 _OMITTED_WHEN_DEFAULT = (
     ("training", {"loss": "mse", "targets": "l1-jets"}),
-    ("training", {"total_et_weight": 1.0}),
     ("encoder", {"kind": "dense", "conv_filters": (), "conv_kernel": 3, "conv_strides": ()}),
 )
 
@@ -195,7 +193,6 @@ def _validate(config: ModelConfig) -> None:
         (config.training.max_jets >= 0, "training.max_jets must be >= 0 (0 = all jets)"),
         (config.training.loss in LOSSES, f"training.loss must be one of {', '.join(LOSSES)}"),
         (config.training.targets != "", "training.targets must name a targets preset or TOML file"),
-        (config.training.total_et_weight >= 0, "training.total_et_weight must be >= 0"),
         (config.encoder.kind in ENCODER_KINDS, f"encoder.kind must be one of {', '.join(ENCODER_KINDS)}"),
         (
             (config.encoder.kind == "conv2d") == bool(config.encoder.conv_filters),

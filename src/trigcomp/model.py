@@ -705,8 +705,8 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
     if config.training.loss == "emd":
         if not side:
             raise UserError('training.loss = "emd" needs tower-image variables (tower_0 ... tower_{n*n-1})')
-        loss_info = {"loss": "emd", "total_et_weight": config.training.total_et_weight}
-        loss = emd_loss(side, config.training.total_et_weight)
+        loss_info = {"loss": "emd"}
+        loss = emd_loss(side)
     elif config.training.loss != "mse":
         targets = load_targets(config.training.targets)
         loss_info = {"loss": config.training.loss, "targets": targets.to_json()}

@@ -152,3 +152,19 @@ def test_bundled_tower_samples(sample):
 
 def test_bundled_tower_samples_stay_small():
     assert sum((REPO / "data" / "towers" / f"{sample}.root").stat().st_size for sample in SAMPLES) <= 15_000_000
+
+
+def test_cli_towers_flag_and_inspect(tmp_path, capsys):
+    from trigcomp.cli import main
+
+    code = main(
+        ["generate", "--process", "qcd", "--events", "5", "--out", str(tmp_path / "x.root"), "--towers", "4", "--json"]
+    )
+    assert code == 2
+    assert json.loads(capsys.readouterr().out)["error"].startswith("the tower grid must be one of 8, 16")
+    assert not (tmp_path / "x.root").exists()
+    path, _ = write_tower_file(tmp_path / "t8.root", 8)
+    assert main(["inspect", str(path)]) == 0
+    assert "towers: 8\u00d78 grid (Jet_tower_0 ... Jet_tower_63), LSB 0.5 GeV, occupancy" in capsys.readouterr().out
+    assert main(["inspect", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["preset"] == "nanoaod-towers8"

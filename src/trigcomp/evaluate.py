@@ -367,8 +367,14 @@ def evaluate(
         from .images import evaluate_images  # EMD and physics of tower images, image baselines
 
         images, points = evaluate_images(model, samples, baseline_train.astype(np.float64), points)
+    # a baseline whose NMSE is infinite (None: it decodes a tower that is always empty to non-zero) never wins
     at_budget = [
-        p for p in points if p["budget"] == model.bits_per_jet and p["possible"] and p["codec"] in budget_kinds
+        p
+        for p in points
+        if p["budget"] == model.bits_per_jet
+        and p["possible"]
+        and p["codec"] in budget_kinds
+        and p["total_nmse"] is not None
     ]
     best = min(at_budget, key=lambda p: p["total_nmse"]) if at_budget else None
     total = float(nmse.sum())

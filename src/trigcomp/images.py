@@ -273,7 +273,7 @@ def _baseline_codecs(points: list[dict], variables: tuple[str, ...]) -> list[tup
 
 
 def evaluate_images(
-    model, samples: Sequence, baseline_train: np.ndarray, points: list[dict], budgets: Sequence[int] = IMAGE_BUDGETS
+    model, samples: Sequence, baseline_train: np.ndarray, points: list[dict], budgets: Sequence[int] | None = None
 ) -> tuple[ImageEvaluation, list[dict]]:
     """The image evaluation of a model whose variables are one tower image (``samples``: evaluate's per-sample
     held-out truth and reconstruction). The image baselines are fitted on ``baseline_train`` at ``budgets`` and at
@@ -289,7 +289,7 @@ def evaluate_images(
         (codec.kind, budget): _measure_codec(codec, budget, {}, truths, timer)
         for budget, codec in _baseline_codecs(points, model.variables)
     }
-    image_budgets = tuple(sorted(set(budgets) | {model.bits_per_jet}))
+    image_budgets = tuple(sorted(set(IMAGE_BUDGETS if budgets is None else budgets) | {model.bits_per_jet}))
     baselines = [
         _measure_codec(codec, budget, codec.to_json(), truths, timer)
         for codecs in fit_image_codecs(baseline_train, grid, image_budgets, emd).values()

@@ -22,6 +22,7 @@ from .autoencoder import AutoencoderCodec
 from .base import Codec, Encoding
 from .fixed_point import FixedPointCodec, FixedPointField
 from .float_truncation import FloatField, FloatMantissaCodec
+from .images import IMAGE_CODECS
 
 #: Every codec by its ``kind``; the order is the order of tables and plots.
 CODECS: dict[str, type[Codec]] = {c.kind: c for c in (FixedPointCodec, FloatMantissaCodec, AutoencoderCodec)}
@@ -54,10 +55,13 @@ def target_codecs() -> list[type[Codec]]:
 
 
 def codec_from_json(raw: dict[str, Any]) -> Codec:
+    """Any codec from its ``to_json``: the jet codecs of ``CODECS`` and the tower-image baselines of
+    ``images.IMAGE_CODECS`` (kept apart: they send a whole image, so they are no per-jet-variable baseline)."""
     kind = raw.get("codec") if isinstance(raw, dict) else None
-    if kind not in CODECS:
-        raise UserError(f"unknown codec {kind!r}; known: {', '.join(CODECS)}")
-    return CODECS[kind].from_json(raw)
+    known = CODECS | IMAGE_CODECS
+    if kind not in known:
+        raise UserError(f"unknown codec {kind!r}; known: {', '.join(known)}")
+    return known[kind].from_json(raw)
 
 
 def load_codec(path: str | Path) -> Codec:

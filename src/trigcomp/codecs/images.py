@@ -116,6 +116,7 @@ class ImageCodec(Codec):
     scale: EtScale
 
     label: ClassVar[str]
+    shape_keys: ClassVar[tuple[str, ...]]  # the dataclass fields that give the codec's shape
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -128,9 +129,9 @@ class ImageCodec(Codec):
     def _images(self, x: np.ndarray) -> np.ndarray:
         return as_table(x, self.variables, "input", min_jets=0)
 
-    @abstractmethod
     def settings(self) -> dict[str, Any]:
         """The codec's shape (besides grid and scale), as JSON."""
+        return {name: getattr(self, name) for name in self.shape_keys}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -152,12 +153,14 @@ class ImageCodec(Codec):
             raise UserError(f"{cls.kind} codec: grid must be one of {TOWER_GRIDS}, got {grid}")
         return cls(grid=grid, scale=EtScale.from_json(raw.get("scale", {})), **settings)
 
-    shape_keys: ClassVar[tuple[str, ...]]
-
     @classmethod
     @abstractmethod
     def candidates(cls, train: np.ndarray, grid: int, budget: int) -> list[ImageCodec]:
         """The codecs of every shape within ``budget`` bits, each with its best ET scale on ``train``."""
+
+
+def _index_bits(grid: int) -> int:
+    return math.ceil(math.log2(grid * grid))
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,7 @@ class ZeroSuppressionCodec(ImageCodec):
 
     @property
     def index_bits(self) -> int:
-        return max(1, math.ceil(math.log2(self.grid * self.grid)))
+        return _index_bits(self.grid)
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -179,9 +182,6 @@ class ZeroSuppressionCodec(ImageCodec):
     @property
     def field_bits(self) -> tuple[int, ...]:
         return (self.index_bits, self.scale.bits) * self.slots
-
-    def settings(self) -> dict[str, Any]:
-        return {"slots": self.slots}
 
     def encode(self, x: np.ndarray) -> Encoding:
         images = self._images(x)
@@ -202,7 +202,7 @@ class ZeroSuppressionCodec(ImageCodec):
 
     @classmethod
     def candidates(cls, train: np.ndarray, grid: int, budget: int) -> list[ZeroSuppressionCodec]:
-        index_bits = max(1, math.ceil(math.log2(grid * grid)))
+        index_bits = _index_bits(grid)
         top = -np.sort(-train, axis=1)
         found = []
         for bits in range(1, TOWER_BITS + 1):
@@ -238,9 +238,6 @@ class TowerFixedPointCodec(ImageCodec):
     @property
     def field_bits(self) -> tuple[int, ...]:
         return (self.scale.bits,) * len(self.towers)
-
-    def settings(self) -> dict[str, Any]:
-        return {"window": self.window}
 
     def encode(self, x: np.ndarray) -> Encoding:
         codes, saturated = self.scale.encode(self._images(x)[:, self.towers])
@@ -281,9 +278,6 @@ class CoarseGridCodec(ImageCodec):
     @property
     def field_bits(self) -> tuple[int, ...]:
         return (self.scale.bits,) * (self.coarse * self.coarse)
-
-    def settings(self) -> dict[str, Any]:
-        return {}
 
     def encode(self, x: np.ndarray) -> Encoding:
         codes, saturated = self.scale.encode(_block_sums(self._images(x), self.grid, self.block))

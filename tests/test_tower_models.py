@@ -182,3 +182,20 @@ def test_adversarial_images_hold_each_tower_alone_at_the_top(images):
     one_hot = edge[(edge != 0).sum(1) == 1]
     assert sorted(np.flatnonzero(row)[0] for row in one_hot if row.max() == word.max) == list(range(64))
     assert (edge == 0).all(1).any() and (edge == word.max).all(1).any()  # all zero; every tower saturated
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_conv_encoder_rtl_matches_qkeras(capsys, trained, images, tmp_path):
+    """da4ml's Verilog of the trained Conv2D encoder (the convolution as its constant matrix) equals QKeras in
+    Verilator, image for image."""
+    import shutil
+
+    if shutil.which("verilator") is None:
+        pytest.skip("verilator not on PATH: apt-get install verilator")
+    data = tmp_path / "images.npy"
+    np.save(data, images.values)
+    argv = ["rtl", "--model", trained["conv2d"].path, "--out", tmp_path / "rtl", "--data", data]
+    assert main([str(a) for a in argv + ["--jets", "500", "--no-synth", "--json"]]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["mismatches"] == 0 and result["qkeras_mismatches"] == 0

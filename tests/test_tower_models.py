@@ -129,7 +129,9 @@ def test_jet_model_configs_keep_their_hash():
     """The new encoder and training keys are left out of a config that does not use them (its hash is kept)."""
     from trigcomp.model import load_model
 
-    model = load_model(Path(__file__).parents[1] / "models" / "jet10")  # load_model recomputes the hash from the config as written
+    model = load_model(
+        Path(__file__).parents[1] / "models" / "jet10"
+    )  # load_model recomputes the hash from the config as written
     assert "kind" not in model.config.to_dict()["encoder"]
 
 

@@ -196,7 +196,7 @@ def _validate(config: ModelConfig) -> None:
         (config.encoder.kind in ENCODER_KINDS, f"encoder.kind must be one of {', '.join(ENCODER_KINDS)}"),
         (
             (config.encoder.kind == "conv2d") == bool(config.encoder.conv_filters),
-            "encoder.conv_filters must be given for kind = \"conv2d\" and only then",
+            'encoder.conv_filters must be given for kind = "conv2d" and only then',
         ),
         (
             len(config.encoder.conv_strides) in (0, len(config.encoder.conv_filters)),

@@ -13,6 +13,8 @@ IMPORTED := out/imported
 JET10_L1_FIT := data/qcd.root data/ttbar.root data/qcd-highpt.root data/wjets.root
 JET10_L1_LEFT_OUT := data/zprime.root
 DEBIAN_TOOLS := yosys verilator iverilog
+TOWERS8_DATA := data/towers/wjets.root
+TOWERS8_CSIM_IMAGES := 1000000
 
 .PHONY: run test test-fast test-slow csim-reference reference-codec rtl-reference-codec tools venv lint clean
 
@@ -59,6 +61,10 @@ csim-reference: venv
 	$(BIN)/trigcomp csim hls_projects/econ_t_conv --data $(IMPORTED)/cells.npy --jets 1000000
 	$(BIN)/trigcomp hls --codec configs/jet10-l1.toml --board vu13p --out hls_projects/jet10-l1 --force --json > /dev/null
 	$(BIN)/trigcomp csim hls_projects/jet10-l1 --data $(JET10_L1_LEFT_OUT) --jets 1000000
+	@# the tower-image reference model on W+jets images, a process it was not trained on
+	$(BIN)/trigcomp hls --model models/towers8 --board vu13p --data $(TOWERS8_DATA) --out hls_projects/towers8 \
+	  --force --json > /dev/null
+	$(BIN)/trigcomp csim hls_projects/towers8 --data $(TOWERS8_DATA) --jets $(TOWERS8_CSIM_IMAGES)
 
 # The open RTL path of the reference codec: Verilator against Python on 100k jets, Yosys (~3 min).
 rtl-reference-codec: venv tools

@@ -31,6 +31,13 @@ class InputConfig:
 
 @dataclass(frozen=True)
 class EncoderConfig:
+    # "dense": QDense layers on the flat inputs. "conv2d" (square tower images): the flat towers reshaped to an
+    # image, QConv2D layers (conv_filters, conv_kernel, conv_strides; "valid" padding), flattened into the
+    # QDense layers of ``hidden``.
+    kind: str = "dense"
+    conv_filters: tuple[int, ...] = ()
+    conv_kernel: int = 3
+    conv_strides: tuple[int, ...] = ()
     hidden: tuple[int, ...] = (32, 16)
     weight_bits: int = 8
     weight_integer: int = 0
@@ -64,15 +71,23 @@ class TrainingConfig:
     # "mse": mean squared error of the standardised transformed variables. "targets": mean of r^2 and
     # "targets-log": mean of log(1 + r^2), with r each variable's residual in units of its physics target
     # (``targets``: a preset such as "l1-jets" or a TOML file), so capacity goes where the targets need it.
+    # "emd" (tower images): the energy mover's distance of trigcomp.images (transport + |total ET difference|),
+    # its transport part approximated by the sliced EMD (trigcomp.tower_autoencoder).
     loss: str = "mse"
     targets: str = "l1-jets"
 
 
 #: Training losses (see TrainingConfig.loss); the ones other than "mse" weight the residuals by physics targets.
-LOSSES = ("mse", "targets", "targets-log")
+LOSSES = ("mse", "targets", "targets-log", "emd")
+ENCODER_KINDS = ("dense", "conv2d")
 #: Keys written into a model's config only when they differ from these values, so that models trained before
 #: the keys existed keep their hash (the hash covers the config as written).
-_OMITTED_WHEN_DEFAULT = {"training": {"loss": "mse", "targets": "l1-jets"}, "input": {"variables": ()}}
+#: Each group is omitted as a whole when all its keys have these values.
+_OMITTED_WHEN_DEFAULT = {
+    "training": {"loss": "mse", "targets": "l1-jets"},
+    "input": {"variables": ()},
+    "encoder": {"kind": "dense", "conv_filters": (), "conv_kernel": 3, "conv_strides": ()},
+}
 
 
 @dataclass(frozen=True)
@@ -195,6 +210,16 @@ def _validate(config: ModelConfig) -> None:
         (config.training.max_jets >= 0, "training.max_jets must be >= 0 (0 = all jets)"),
         (config.training.loss in LOSSES, f"training.loss must be one of {', '.join(LOSSES)}"),
         (config.training.targets != "", "training.targets must name a targets preset or TOML file"),
+        (config.encoder.kind in ENCODER_KINDS, f"encoder.kind must be one of {', '.join(ENCODER_KINDS)}"),
+        (
+            (config.encoder.kind == "conv2d") == bool(config.encoder.conv_filters),
+            'encoder.conv_filters must be given for kind = "conv2d" and only then',
+        ),
+        (
+            len(config.encoder.conv_strides) in (0, len(config.encoder.conv_filters)),
+            "encoder.conv_strides must give one stride per conv_filters entry (or be left out: all 1)",
+        ),
+        (config.encoder.conv_kernel >= 1, "encoder.conv_kernel must be >= 1"),
     ]
     for ok, message in checks:
         if not ok:

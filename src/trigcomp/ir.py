@@ -322,7 +322,8 @@ class Conv(Dense):
         return kind(self.units, kernel_size, strides=self.strides, padding=self.padding, **quantizers, name=self.name)
 
     def to_json(self) -> dict:
-        return super().to_json() | {"class": type(self.source).__name__ if self.source is not None else "QConv"}
+        kind = type(self.source).__name__ if self.source is not None else f"QConv{len(self.in_shape) - 1}D"
+        return super().to_json() | {"class": kind}
 
     def float_forward(self, x: np.ndarray) -> np.ndarray:
         out = self._convolve(x, self.kernel)
@@ -413,10 +414,10 @@ class Encoder:
         for step in self.steps:
             if isinstance(step, Affine):
                 pending = step
-            elif pending is not None and type(step) is Dense:
+            elif pending is not None and isinstance(step, Dense):
                 steps.append(_fold(pending, step))
                 pending = None
-            else:
+            else:  # a Reshape between the normalisation and a convolution moves no value
                 steps.append(step)
         if pending is not None:
             raise RuntimeError(f"normalisation {pending.name!r} is not followed by a Dense; this is a trigcomp bug")
@@ -562,10 +563,16 @@ def _clip(fmt: FixedPoint):
 
 
 def _fold(affine: Affine, dense: Dense) -> Dense:
-    """z = (x - offset) * scale folded into the Dense: exact, since scale is a power of two."""
+    """z = (x - offset) * scale folded into the Dense (or a Conv, whose inputs share one scale and have no offset):
+    exact, since scale is a power of two."""
     kernel_q, bias_q = dense.kernel_q, dense.bias_q
-    kernel = affine.scale[:, None] * kernel_q
-    bias = bias_q - (affine.offset * affine.scale) @ kernel_q
+    if isinstance(dense, Conv):
+        if np.any(affine.offset != 0) or np.any(affine.scale != affine.scale[0]):
+            raise RuntimeError("a convolution's inputs need one scale and no offset; this is a trigcomp bug")
+        kernel, bias = float(affine.scale[0]) * kernel_q, bias_q
+    else:
+        kernel = affine.scale[:, None] * kernel_q
+        bias = bias_q - (affine.offset * affine.scale) @ kernel_q
     kernel_fp = quantizer_for(kernel, dense.kernel_format.lsb * float(affine.scale.min()))
     bias_fp = quantizer_for(bias, min(dense.bias_format.lsb, dense.kernel_format.lsb * OFFSET_GRID))
     for values, fp in ((kernel, kernel_fp), (bias, bias_fp)):
@@ -598,34 +605,43 @@ def _quantized(values: np.ndarray, fmt: FixedPoint) -> np.ndarray:
 
 
 def from_trained(config, input_formats: tuple[FixedPoint, ...], scale, offset, weights: dict | None) -> Encoder:
-    """The encoder of a trained model (trigcomp.model): input quantizer, normalisation, then QDense layers with
-    quantized_relu between them, the last one feeding the quantized latent. ``weights`` (by layer name) may be
-    None when only the training graph is wanted."""
+    """The encoder of a trained model (trigcomp.model): input quantizer, normalisation, then (``encoder.kind =
+    "conv2d"``: the values as a square image through QConv2D layers, flattened) QDense layers with quantized_relu
+    between them, the last one feeding the quantized latent. ``weights`` (by layer name) may be None when only the
+    training graph is wanted."""
     enc = config.encoder
     kernel_fp, bias_fp = FixedPoint(enc.weight_bits, enc.weight_integer), FixedPoint(enc.bias_bits, enc.bias_integer)
     relu_fp = FixedPoint(enc.activation_bits, enc.activation_integer, signed=False)
+    relu = str(relu_fp.qkeras(relu=True))
     n = len(input_formats)
     port = widest(input_formats)
+
+    def weighted(kind, name: str, shape: tuple[int, ...], **extra) -> Dense:
+        kernel, bias = weights[name] if weights is not None else (np.zeros(shape), np.zeros(shape[-1]))
+        kernel_q, bias_q = _quantized(kernel, kernel_fp), _quantized(bias, bias_fp)
+        texts = (str(kernel_fp.qkeras()), str(bias_fp.qkeras()))
+        return kind(name, kernel, bias, kernel_q, bias_q, kernel_fp, bias_fp, *texts, **extra)
+
     steps: list[Step] = [Affine("normalise", np.asarray(scale, np.float64), np.asarray(offset, np.float64))]
-    widths = [(f"enc_dense{i}", width) for i, width in enumerate(enc.hidden)] + [("enc_latent", config.latent.size)]
     n_in = n
+    if enc.conv_filters:
+        side = round(n**0.5)
+        shape = (side, side, 1)
+        steps.append(Reshape("image", shape))
+        for index, filters in enumerate(enc.conv_filters):
+            stride = enc.conv_strides[index] if enc.conv_strides else 1
+            name, k = f"enc_conv{index}", enc.conv_kernel
+            steps.append(weighted(Conv, name, (k, k, shape[2], filters), in_shape=shape, strides=(stride, stride)))
+            steps.append(Quantize(f"enc_conv_relu{index}", relu_fp, True, relu))
+            side = (shape[0] - k) // stride + 1  # "valid" padding
+            shape = (side, side, filters)
+        n_in = int(np.prod(shape))
+        steps.append(Reshape("flatten", (n_in,)))
+    widths = [(f"enc_dense{i}", width) for i, width in enumerate(enc.hidden)] + [("enc_latent", config.latent.size)]
     for index, (name, width) in enumerate(widths):
-        kernel, bias = weights[name] if weights is not None else (np.zeros((n_in, width)), np.zeros(width))
-        steps.append(
-            Dense(
-                name,
-                kernel,
-                bias,
-                _quantized(kernel, kernel_fp),
-                _quantized(bias, bias_fp),
-                kernel_fp,
-                bias_fp,
-                str(kernel_fp.qkeras()),
-                str(bias_fp.qkeras()),
-            )
-        )
+        steps.append(weighted(Dense, name, (n_in, width)))
         if index < len(widths) - 1:
-            steps.append(Quantize(name.replace("dense", "relu"), relu_fp, True, str(relu_fp.qkeras(relu=True))))
+            steps.append(Quantize(name.replace("dense", "relu"), relu_fp, True, relu))
         n_in = width
     latent = config.latent_quantizer
     steps.append(Quantize("latent", latent, False, str(latent.qkeras())))

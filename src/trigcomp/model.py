@@ -33,6 +33,7 @@ from .ir import OFFSET_GRID, exact_arithmetic
 from .records import VARIABLE_SETS, JetTable
 from .staging import staged_dir, write_json
 from .targets import MIN_MASS_FOR_RELATIVE, Targets, load_targets, residual_kind
+from .tower_autoencoder import common_scale, emd_loss, image_decoder, image_side
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 log = logging.getLogger("trigcomp")
@@ -128,6 +129,16 @@ def _inverse_transform(t: np.ndarray, transforms: tuple[str, ...]) -> np.ndarray
 
 
 def fit_normalization(values: np.ndarray, variables: tuple[str, ...]) -> Normalization:
+    if image_side(variables):  # tower images: one scale for all towers, so it folds into a convolution too
+        n, scale = len(variables), common_scale(values)
+        return Normalization(
+            variables=variables,
+            input_scale=np.full(n, scale),
+            input_offset=np.zeros(n),
+            transforms=("identity",) * n,
+            target_mean=np.zeros(n),
+            target_std=np.full(n, 1.0 / scale),
+        )
     std = values.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     scale = 2.0 ** -np.round(np.log2(std))
@@ -162,10 +173,13 @@ def build_training_models(config: ModelConfig, norm: Normalization):
 
     jet, latent = trained_encoder(config, norm, None).to_training_keras()
     latent_in = keras.Input((config.latent.size,), name="latent_in")
-    d = latent_in
-    for i, width in enumerate(config.decoder.hidden):
-        d = keras.layers.Dense(width, activation="relu", name=f"dec_dense{i}")(d)
-    out = keras.layers.Dense(len(norm.variables), name="dec_out")(d)
+    if image_side(norm.variables):
+        out = image_decoder(latent_in, len(norm.variables), config.decoder.hidden)
+    else:
+        d = latent_in
+        for i, width in enumerate(config.decoder.hidden):
+            d = keras.layers.Dense(width, activation="relu", name=f"dec_dense{i}")(d)
+        out = keras.layers.Dense(len(norm.variables), name="dec_out")(d)
     decoder = keras.Model(latent_in, out, name="decoder")
     autoencoder = keras.Model(jet, decoder(latent), name="autoencoder")
     return autoencoder, decoder
@@ -522,7 +536,15 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
     x_train, x_val = values[train_rows].astype(np.float32), values[val_mask].astype(np.float32)
     t_train, t_val = norm.to_targets(values[train_rows]), norm.to_targets(values[val_mask])
     y_train, y_val, loss = t_train, t_val, "mse"
-    if config.training.loss != "mse":
+    side = image_side(variables)
+    if config.encoder.kind == "conv2d" and not side:
+        raise UserError('encoder.kind = "conv2d" needs tower-image variables (tower_0 ... tower_{n*n-1})')
+    if config.training.loss == "emd":
+        if not side:
+            raise UserError('training.loss = "emd" needs tower-image variables (tower_0 ... tower_{n*n-1})')
+        loss_info = {"loss": "emd"}
+        loss = emd_loss(side)
+    elif config.training.loss != "mse":
         targets = load_targets(config.training.targets)
         loss_info = {"loss": config.training.loss, "targets": targets.to_json()}
         loss = target_loss(norm, robust=config.training.loss == "targets-log")

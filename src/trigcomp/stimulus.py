@@ -15,7 +15,8 @@ from .errors import UserError
 
 
 def adversarial_jets(data: np.ndarray, quantizer: FixedPoint, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Edge cases of the input type: zeros, extremes, just outside the range, rounding ties, random in range."""
+    """Edge cases of the input type: zeros, extremes, one value at the top with all others zero (one hot tower of
+    an image), just outside the range, rounding ties, random in range."""
     n_vars = data.shape[1]
     lo, hi, lsb = quantizer.min, quantizer.max, quantizer.lsb
     median = np.median(data, axis=0)
@@ -32,6 +33,7 @@ def adversarial_jets(data: np.ndarray, quantizer: FixedPoint, n: int, rng: np.ra
         np.full(n_vars, -1e300),
         np.full(n_vars, np.inf),
         np.full(n_vars, -np.inf),
+        *np.eye(n_vars) * hi,
     ]
     for j in range(n_vars):
         for value in (hi, lo, hi + lsb, lo - lsb, hi + lsb / 2, lo - lsb / 2):

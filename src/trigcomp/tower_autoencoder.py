@@ -1,0 +1,99 @@
+"""What a tower-image autoencoder needs beyond a jet-variable one (used by trigcomp.model).
+
+A model whose variables are the towers ``tower_0 … tower_{n²-1}`` of an n×n η×φ image (k = iη·n + iφ) is an image
+model:
+
+* **Normalisation** is one power-of-two scale for every tower and no offset (tower ET is >= 0 and mostly zero):
+  it folds exactly into the first layer, a QConv2D as well as a QDense, since every input shares it.
+* **Decoder** (offline, float): the latent gives an energy *shape*, a softmax over the towers, and a *total*,
+  ``exp`` of one output; the decoded image is shape × total (in normalised units), never negative, and its total
+  ET is carried by the latent (no extra field).
+* **Loss ``emd``**: the energy mover's distance the images are judged by (trigcomp.images: transport cost over
+  the jet radius plus the total ET missing or created, so hard jets weigh as they do in the mean), with the
+  transport part approximated by the sliced EMD. Image MSE rewards blurring energy over the towers. The exact
+  EMD (one transport problem per image) measured ~1 ms per image on this loaded machine, 100 s per training
+  epoch; the sliced one costs a few cumulative sums.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .records import TOWER_SIZE, tower_grid
+
+SLICED_DIRECTIONS = 8
+
+
+def image_side(variables: tuple[str, ...]) -> int | None:
+    """n when ``variables`` are exactly the towers of one n×n image (tower_0 … tower_{n²-1}), else None."""
+    try:
+        side = tower_grid(variables)
+    except ValueError:
+        return None
+    return side if side and len(variables) == side * side else None
+
+
+def common_scale(values: np.ndarray) -> float:
+    """The power of two nearest to 1 / (standard deviation of all tower values)."""
+    std = float(np.asarray(values, dtype=np.float64).std())
+    return 2.0 ** -round(math.log2(std)) if std > 0 else 1.0
+
+
+def image_decoder(latent_in, n_towers: int, hidden: tuple[int, ...]):
+    """Latent -> decoded image (normalised units) = softmax shape × exp(total)."""
+    import tensorflow as tf
+    from tensorflow import keras
+
+    d = latent_in
+    for i, width in enumerate(hidden):
+        d = keras.layers.Dense(width, activation="relu", name=f"dec_dense{i}")(d)
+    shape = keras.layers.Dense(n_towers, activation="softmax", name="dec_shape")(d)
+    log_total = keras.layers.Dense(1, name="dec_total")(d)
+    # the clip keeps exp finite for a latent far outside the training range; it spans any total a tower word holds
+    total = keras.layers.Lambda(lambda t: tf.exp(tf.clip_by_value(t, -30.0, 30.0)), name="total")(log_total)
+    return keras.layers.Multiply(name="dec_out")([shape, total])
+
+
+def sliced_emd(decoded, true, side: int, directions: int = SLICED_DIRECTIONS):
+    """Per image: the sliced energy mover's distance of two batches of normalised images (tower units).
+
+    Projected on a direction, both images are weights on the same sorted points, and the 1-D EMD is the integral of
+    the difference of their cumulative sums; the mean over ``directions`` evenly spaced directions is a lower
+    bound of the 2-D EMD that tracks it closely (correlation 0.997 over random pairs of 8x8 jet-like images, 8
+    directions), at a cost of a few cumulative sums instead of one transport problem per image.
+    """
+    import tensorflow as tf
+
+    eta, phi = np.divmod(np.arange(side * side), side)
+    total = 0.0
+    for k in range(directions):
+        angle = np.pi * k / directions
+        position = eta * np.cos(angle) + phi * np.sin(angle)
+        order = np.argsort(position, kind="stable")
+        gaps = tf.constant(np.diff(position[order]), dtype=decoded.dtype)
+        cumulative = tf.cumsum(tf.gather(decoded - true, order, axis=-1), axis=-1)[:, :-1]
+        total += tf.reduce_sum(tf.abs(cumulative) * gaps, axis=-1)
+    return total / directions
+
+
+def emd_loss(side: int):
+    """Keras loss: the EMD of trigcomp.images in normalised units (the tower scale times GeV), its transport part
+    the sliced EMD of the normalised images times the smaller total, moved by TOWER_SIZE / EMD_R per tower unit,
+    plus the total ET that is missing or created."""
+    import tensorflow as tf
+
+    from .images import EMD_R
+
+    tiny = 1e-6
+    per_tower = TOWER_SIZE / EMD_R
+
+    def loss(y_true, y_pred):
+        total_true = tf.reduce_sum(y_true, axis=-1, keepdims=True)
+        total_pred = tf.reduce_sum(y_pred, axis=-1, keepdims=True)
+        shapes = (y_pred / (total_pred + tiny), y_true / (total_true + tiny))
+        moved = sliced_emd(*shapes, side) * per_tower * tf.minimum(total_pred, total_true)[:, 0]
+        return moved + tf.abs(total_pred - total_true)[:, 0]
+
+    return loss

@@ -177,7 +177,7 @@ def test_conv_encoder_through_hls_stream_and_csim(capsys, trained, images, tmp_p
 
 def test_adversarial_images_hold_each_tower_alone_at_the_top(images):
     from trigcomp.config import FixedPoint
-    from trigcomp.csim import adversarial_jets
+    from trigcomp.stimulus import adversarial_jets
 
     word = FixedPoint(11, 9)
     edge = adversarial_jets(images.values, word, 500, np.random.default_rng(0))

@@ -1,9 +1,12 @@
 """sha256 digests of the firmware projects of the reference models, recomputed from the repository.
 
-``tests/data/reference_project_digests.json`` holds the digests recorded before the encoder description
-(trigcomp.ir) replaced the three hand-built chains; test_reference_projects compares against it, so a refactoring
-that changes one byte of a reference project fails. Regenerate it only for an intended firmware change:
-``python -m tests.reference_digests > tests/data/reference_project_digests.json``.
+``tests/data/reference_project_digests.json`` holds the digests test_reference_projects compares against, so a
+refactoring that changes one byte of a reference project fails. They were recorded before the encoder description
+(trigcomp.ir) replaced the three hand-built chains, and the refactoring reproduced them byte for byte; they were
+re-recorded once after two intended changes, checked with ``diff -r`` against the projects of the previous release:
+the manifests gained ``schema_version`` and the top gained the anomaly-score hook (compiled out without
+``--anomaly-score``: ``TRIGCOMP_SCORE_BITS 0``, ``trigcomp_anomaly.h``). Regenerate it only for an intended firmware
+change: ``python -m tests.reference_digests > tests/data/reference_project_digests.json``.
 """
 
 from __future__ import annotations

@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .config import FixedPoint
 from .errors import UserError
+
+if TYPE_CHECKING:
+    from .hls import HlsProject
 
 ACCEPTANCES = {"1e-3": 1e-3, "1e-4": 1e-4, "1e-5": 1e-5}
 BUNCH_CROSSING_HZ = 40e6
@@ -99,20 +103,18 @@ def check_firmware_scores(score_format: ScoreFormat, firmware: np.ndarray, codes
     }
 
 
-def check_project_scores(manifest: dict, words: np.ndarray, codes: np.ndarray) -> dict | None:
-    """csim of a project with ``anomaly_score`` in its manifest: the score words unpacked from the link words and
+def check_project_scores(project: HlsProject, words: np.ndarray, codes: np.ndarray) -> dict | None:
+    """csim of a project with an anomaly score in its manifest: the score words unpacked from the link words and
     checked against the firmware's own latent codes; None for a project without a score."""
     from .csim import extract_bits
 
-    score = manifest.get("anomaly_score")
+    score = project.anomaly_score
     if score is None:
         return None
-    fmt = ScoreFormat(
-        int(manifest["latent"]["size"]), FixedPoint(int(manifest["latent"]["bits"]), int(manifest["latent"]["integer"]))
-    )
-    if fmt.bits != score["bits"]:
-        raise UserError(f"manifest anomaly_score has {score['bits']} bits, the latent needs {fmt.bits}")
-    firmware = extract_bits(words, int(score["offset"]), fmt.bits, int(manifest["link"]["width"]))
+    fmt = ScoreFormat(project.n_latent, FixedPoint(project.latent_bits, project.latent_integer))
+    if fmt.bits != score.bits:
+        raise UserError(f"manifest anomaly_score has {score.bits} bits, the latent needs {fmt.bits}")
+    firmware = extract_bits(words, score.offset, fmt.bits, project.link_width)
     return check_firmware_scores(fmt, firmware, codes)
 
 

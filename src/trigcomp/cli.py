@@ -455,7 +455,7 @@ def cmd_csim(args: argparse.Namespace) -> int:
 
     junit = _junit_path(args)
     project = load_project(args.project)
-    if "codec" in project.manifest:
+    if project.codec_kind is not None:
         return _codec_csim(args, project, junit)
     model = load_encoder_model(project.model_dir)
     result = _csim(project, model, _model_inputs(args, model), args)

@@ -85,13 +85,12 @@ def tied_stimulus(
 
 def read_project_codec(project: HlsProject) -> tuple[dict[str, Any], BoardInput]:
     """The project's own codec file (its ``to_json``) and the board input it was generated for."""
-    path = project.path / project.manifest["codec"]["file"]
+    path = project.codec_file
     try:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise UserError(f"{path}: cannot read the project's codec ({err}); regenerate with `trigcomp hls`") from None
-    inputs = project.manifest["inputs"]
-    return raw, BoardInput(int(inputs["width"]), int(inputs["integer"]))
+    return raw, BoardInput(project.board_input_width, project.board_input_integer)
 
 
 def codec_manifest(

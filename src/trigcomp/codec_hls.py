@@ -324,13 +324,12 @@ def write_codec_project(
 
 def project_codec(project: HlsProject) -> tuple[FixedPointCodec, BoardInput]:
     """The project's codec (its own copy) and the board input type it was generated for."""
-    path = project.path / project.manifest["codec"]["file"]
+    path = project.codec_file
     try:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise UserError(f"{path}: cannot read the project's codec ({err}); regenerate with `trigcomp hls`") from None
-    inputs = project.manifest["inputs"]
-    board = BoardInput(int(inputs["width"]), int(inputs["integer"]))
+    board = BoardInput(project.board_input_width, project.board_input_integer)
     return check_board_codec(codec_from_json(raw), board), board
 
 

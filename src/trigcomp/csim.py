@@ -47,12 +47,7 @@ def cache_dir() -> Path:
 
 def _compile_units(project: HlsProject) -> list[Path]:
     """The .cpp files of the test bench: the manifest's ``compile_units`` (codec projects), else the encoder's."""
-    units = project.manifest.get("compile_units") or [
-        f"firmware/{project.project_name}.cpp",
-        "firmware/trigcomp_top.cpp",
-        "trigcomp_tb.cpp",
-    ]
-    return [project.path / unit for unit in units]
+    return [project.path / unit for unit in project.compile_units]
 
 
 def _sources(project: HlsProject) -> list[Path]:
@@ -361,5 +356,5 @@ def run_csim(
         mismatch_rows=list(comparison.mismatch_indices),
         weights=weights.to_json() | {"summary": weights.describe()},
         **timing_fields(len(x), seconds, cached),
-        anomaly_score=check_project_scores(project.manifest, words, codes),
+        anomaly_score=check_project_scores(project, words, codes),
     )

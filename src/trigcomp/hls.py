@@ -79,6 +79,14 @@ class HlsOptions:
 
 
 @dataclass(frozen=True)
+class ScoreField:
+    """The anomaly score word in a project's link words: its width and its first bit."""
+
+    bits: int
+    offset: int
+
+
+@dataclass(frozen=True)
 class HlsProject:
     """An HLS project and its manifest; other stages read the manifest through these properties, never by key."""
 
@@ -132,12 +140,54 @@ class HlsProject:
         return int(self.manifest["latent"]["bits"])
 
     @property
+    def latent_integer(self) -> int:
+        return int(self.manifest["latent"]["integer"])
+
+    @property
+    def anomaly_score(self) -> ScoreField | None:
+        """Where the top packs the anomaly score in the link words; None for a project without one."""
+        score = self.manifest.get("anomaly_score")
+        return None if score is None else ScoreField(bits=int(score["bits"]), offset=int(score["offset"]))
+
+    @property
+    def codec_file(self) -> Path:
+        """The project's own copy of its codec (codec projects)."""
+        return self.path / self.manifest["codec"]["file"]
+
+    @property
+    def board_input_width(self) -> int:
+        """Total bits of the board's input word (codec projects, with ``board_input_integer``)."""
+        return int(self.manifest["inputs"]["width"])
+
+    @property
+    def board_input_integer(self) -> int:
+        return int(self.manifest["inputs"]["integer"])
+
+    @property
+    def compile_units(self) -> list[str]:
+        """The .cpp files of the test bench, relative to the project: codec projects name their own."""
+        return self.manifest.get("compile_units") or [
+            f"firmware/{self.project_name}.cpp",
+            "firmware/trigcomp_top.cpp",
+            "trigcomp_tb.cpp",
+        ]
+
+    @property
+    def vendor_flow(self) -> str:
+        """The Tcl script that synthesises the top with the vendor tools (codec projects name their own)."""
+        return self.manifest.get("vendor_flow", VENDOR_FLOW[0])
+
+    @property
     def link_width(self) -> int:
         return int(self.manifest["link"]["width"])
 
     @property
     def n_link_words(self) -> int:
         return int(self.manifest["link"]["words"])
+
+    def encoder_entries(self) -> dict[str, Any]:
+        """The manifest entries describing the encoder, which a codec project built on this one carries over."""
+        return {key: self.manifest[key] for key in ("strategy", "reuse", "io", "model", "precisions", "latent")}
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path)} | self.manifest
@@ -418,7 +468,7 @@ def build_project(project: HlsProject, csynth: bool, vsynth: bool) -> dict[str, 
             f"{missing[0]} is not on PATH: vendor synthesis cannot run here (for numbers without vendor tools "
             "use `trigcomp rtl` or `trigcomp report`, which labels estimates)"
         )
-    flow = project.manifest.get("vendor_flow", VENDOR_FLOW[0])  # codec projects name their own
+    flow = project.vendor_flow
     if not (project.path / flow).is_file():
         raise UserError(f"{project.path} has no {flow} (made by an older trigcomp): regenerate it with `trigcomp hls`")
     # like hls4ml's build_prj.tcl, the flow reads its switches from one "key=value ..." argument

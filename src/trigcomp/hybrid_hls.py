@@ -14,7 +14,6 @@ and proves the encoder's weights (.h = .txt = the model).
 
 from __future__ import annotations
 
-import json
 import shutil
 import string
 import tempfile
@@ -28,7 +27,7 @@ from .codec_firmware import CODEC_FILE, codec_manifest, csim_fields, read_projec
 from .codec_hls import BoardInput, CodecCsimResult, check_board_codec, field_offsets, tie_jets, write_codec_project
 from .codecs import HybridCodec, codec_from_json
 from .errors import UserError
-from .hls import FIRMWARE_DIR, MANIFEST, HlsOptions, HlsProject, write_hls_project
+from .hls import FIRMWARE_DIR, MANIFEST, HlsOptions, HlsProject, load_project, write_hls_project
 from .staging import staged_dir, write_json
 from .weights_proof import prove_weights
 
@@ -84,7 +83,7 @@ def write_hybrid_project(
         for child in sorted(encoder.path.iterdir()):  # the encoder project is the hybrid project's base
             child.rename(tmp / child.name)
         encoder.path.rmdir()
-        encoder_manifest = json.loads((tmp / MANIFEST).read_text())
+        base = load_project(tmp)  # the encoder project as written, now the base of this one
         with tempfile.TemporaryDirectory(prefix=".trigcomp-fields-", dir=tmp.parent) as scratch:
             fields_project = write_codec_project(codec.fixed, Path(scratch) / "fields", options, board)
             for name in CODEC_FILES:
@@ -116,17 +115,19 @@ def write_hybrid_project(
             {"name": name, "bits": bits, "offset": offset, "part": "fixed" if i < n_fixed else "latent"}
             for i, (name, bits, offset) in enumerate(zip(codec.field_names, codec.field_bits, field_offsets(codec)))
         ]
-        copied = ("strategy", "reuse", "io", "model", "precisions", "latent")
-        manifest = codec_manifest(
-            codec,
-            board,
-            options,
-            TOP,
-            encoder_manifest["project_name"],
-            fields=fields,
-            compile_units=[*SOURCES, "trigcomp_hybrid_tb.cpp"],
-            vendor_flow=VENDOR_FLOW,
-        ) | {key: encoder_manifest[key] for key in copied}
+        manifest = (
+            codec_manifest(
+                codec,
+                board,
+                options,
+                TOP,
+                base.project_name,
+                fields=fields,
+                compile_units=[*SOURCES, "trigcomp_hybrid_tb.cpp"],
+                vendor_flow=VENDOR_FLOW,
+            )
+            | base.encoder_entries()
+        )
         write_json(tmp / MANIFEST, manifest)
     return HlsProject(Path(out), manifest)
 
@@ -177,9 +178,9 @@ def run_hybrid_csim(
 ) -> HybridCsimResult:
     codec, board = project_hybrid(project)
     model = codec.latent.model
-    if model.hash != project.manifest["model"]["hash"]:
+    if model.hash != project.model_hash:
         raise UserError(f"{project.path}: model copy does not match the manifest's model hash")
-    weights = prove_weights(project.path, model.firmware_encoder(), project.manifest["strategy"] == "resource")
+    weights = prove_weights(project.path, model.firmware_encoder(), project.strategy == "resource")
     ties = hybrid_tie_jets(codec, board, data, np.random.default_rng(seed))
     checked = csim_fields(project, codec, board, data, ties, jets, adversarial, seed, processes, progress)
     return HybridCsimResult(**checked, weights=weights.to_json() | {"summary": weights.describe()})

@@ -23,6 +23,35 @@ def check_schema_version(data: dict[str, Any], where: str) -> None:
     if version != SCHEMA_VERSION:
         raise UserError(f"{where}: schema_version {version!r}; this trigcomp reads version {SCHEMA_VERSION}")
 
+
+@dataclass(frozen=True)
+class ProjectHeader:
+    """What every project manifest (HLS, codec, RTL; ``trigcomp.json``) says of the design it describes: the
+    reports read a project through this, whatever stage wrote it."""
+
+    kind: str
+    project_name: str
+    part: str
+    clock_ns: float
+    board: str
+    top: str | None = None  # the packed top function of an HLS project (trigcomp_top); RTL projects have none
+
+    REQUIRED = ("kind", "part", "clock_ns", "board", "project_name")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], where: str) -> ProjectHeader:
+        check_schema_version(data, where)
+        missing = [key for key in cls.REQUIRED if key not in data]
+        if missing:
+            raise UserError(f"{where}: project manifest lacks {', '.join(missing)} (has {', '.join(sorted(data))})")
+        return cls(**{key: data[key] for key in cls.REQUIRED}, top=data.get("top"))
+
+    @property
+    def tops(self) -> list[str]:
+        """The functions the project's C-synthesis report may be of: its packed top, then hls4ml's."""
+        return list(dict.fromkeys(str(name) for name in (self.top, self.project_name) if name))
+
+
 #: Canonical variable names, in the order of the ``jet10`` set.
 JET4 = ("pt", "eta", "phi", "mass")
 JET10 = JET4 + ("chHEF", "neHEF", "chEmEF", "neEmEF", "muEF", "nConstituents")

@@ -107,7 +107,7 @@ def _device_totals(inputs: Inputs, board: Board | None, part: str | None) -> tup
         layers.append((inputs.utilization.header.tag, inputs.utilization.available))
     if inputs.csynth:
         layers.append(("csynth", inputs.csynth.available))
-    manifest_board = (inputs.manifest or {}).get("board")
+    manifest_board = inputs.project and inputs.project.board
     if manifest_board and manifest_board != "custom":
         project_board = get_board(manifest_board)
         layers.append((f"board:{project_board.name}", project_board.totals))
@@ -128,7 +128,7 @@ def _file_entry(path: Path, kind: str, tool: str | None, version: str | None) ->
 
 
 def combine(inputs: Inputs, board: Board | None) -> SynthesisReport:
-    cs, ut, tm, est, manifest = inputs.csynth, inputs.utilization, inputs.timing, inputs.estimate, inputs.manifest or {}
+    cs, ut, tm, est, project = inputs.csynth, inputs.utilization, inputs.timing, inputs.estimate, inputs.project
     warnings = list(inputs.warnings)
     # where latency and resources come from: vendor reports first, the estimate only for what they lack
     if cs:
@@ -173,10 +173,10 @@ def combine(inputs: Inputs, board: Board | None) -> SynthesisReport:
         tool, tool_version = "Vivado", (ut or tm).header.version
     else:
         tool, tool_version = estimate_tool, None
-    part = _first_given(cs and cs.part, manifest.get("part"), est and est.part, ut and ut.header.device)
+    part = _first_given(cs and cs.part, project and project.part, est and est.part, ut and ut.header.device)
     available, available_from, board_warnings = _device_totals(inputs, board, part)
     clock_target = _first_given(
-        cs and cs.clock_target_ns, tm and tm.clock_period_ns, manifest.get("clock_ns"), est and est.clock_ns
+        cs and cs.clock_target_ns, tm and tm.clock_period_ns, project and project.clock_ns, est and est.clock_ns
     )
     if tm and tm.achieved_period_ns is not None:
         clock_estimated, clock_estimated_from = tm.achieved_period_ns, tm.tag
@@ -186,7 +186,7 @@ def combine(inputs: Inputs, board: Board | None) -> SynthesisReport:
         source="+".join(contributors),
         tool=tool,
         tool_version=tool_version,
-        top=_first_given(cs and cs.top, ut and ut.header.design, manifest.get("project_name")),
+        top=_first_given(cs and cs.top, ut and ut.header.design, project and project.project_name),
         part=part,
         clock_target_ns=None if clock_target is None else float(clock_target),
         clock_estimated_ns=clock_estimated,

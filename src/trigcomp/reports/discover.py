@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
+from ..records import ProjectHeader
 from .parsers import csynth_rpt, csynth_xml, head, parser_for, vivado_utilization
 from .parsers import estimate as estimate_parser
 from .parsers.common import CSynth, read_json
@@ -19,7 +20,6 @@ from .parsers.vivado_timing import Timing
 from .parsers.vivado_utilization import Utilization
 
 MANIFEST = "trigcomp.json"
-_MANIFEST_KEYS = ("kind", "part", "clock_ns", "board", "project_name")
 # Kinds of which a directory may hold several (synthesis and implementation runs): the latest design state is read
 _STAGED_KINDS = ("utilization", "timing")
 _SEARCHED = (
@@ -32,21 +32,13 @@ _SEARCHED = (
 class Inputs:
     """The reports found for one design, at most one of each kind."""
 
-    manifest: dict | None = None
+    project: ProjectHeader | None = None
     manifest_path: Path | None = None
     csynth: CSynth | None = None
     utilization: Utilization | None = None
     timing: Timing | None = None
     estimate: Estimate | None = None
     warnings: list[str] = field(default_factory=list)
-
-
-def _read_manifest(path: Path) -> dict:
-    manifest = read_json(path, "project manifest")
-    missing = [key for key in _MANIFEST_KEYS if key not in manifest]
-    if missing:
-        raise UserError(f"{path}: project manifest lacks {', '.join(missing)} (has {', '.join(sorted(manifest))})")
-    return manifest
 
 
 def _is_csynth_name(path: Path) -> bool:
@@ -59,13 +51,6 @@ def _newest(paths: list[Path], what: str, warnings: list[str]) -> Path:
         others = ", ".join(str(p) for p in paths if p != chosen)
         warnings.append(f"several {what}: read the newest, {chosen}; not read: {others}")
     return chosen
-
-
-def _project_tops(manifest: dict | None) -> list[str]:
-    """The functions a project's C-synthesis report may be of: its packed top (trigcomp_top), then hls4ml's."""
-    if not manifest:
-        return []
-    return list(dict.fromkeys(str(name) for name in (manifest.get("top"), manifest["project_name"]) if name))
 
 
 def _pick_csynth(candidates: list[Path], tops: list[str], warnings: list[str]) -> Path | None:
@@ -115,8 +100,8 @@ def same_part(a: str, b: str) -> bool:
 
 def _foreign(inputs: Inputs) -> list[str]:
     """What in the reports says they are not of this project's design: another top or another part."""
-    manifest = inputs.manifest or {}
-    tops, part = _project_tops(manifest), str(manifest.get("part", ""))
+    project = inputs.project
+    tops, part = (project.tops, str(project.part)) if project else ([], "")
     problems = []
     if inputs.csynth and tops and inputs.csynth.top not in tops:
         problems.append(f"{inputs.csynth.path} is of top {inputs.csynth.top!r}, the project's is {' or '.join(tops)}")
@@ -147,10 +132,11 @@ def find_inputs(directory: Path, force: bool = False) -> Inputs:
     inputs = Inputs()
     if (directory / MANIFEST).is_file():
         inputs.manifest_path = directory / MANIFEST
-        inputs.manifest = _read_manifest(inputs.manifest_path)
+        manifest = read_json(inputs.manifest_path, "project manifest")
+        inputs.project = ProjectHeader.from_json(manifest, str(inputs.manifest_path))
     files = sorted(p for p in directory.rglob("*") if p.suffix in (".xml", ".rpt") and p.is_file())
     csynth_path = _pick_csynth(
-        [p for p in files if _is_csynth_name(p)], _project_tops(inputs.manifest), inputs.warnings
+        [p for p in files if _is_csynth_name(p)], inputs.project.tops if inputs.project else [], inputs.warnings
     )
     if csynth_path is not None:
         inputs.csynth = (csynth_xml if csynth_path.suffix == ".xml" else csynth_rpt).parse(csynth_path)

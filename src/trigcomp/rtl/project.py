@@ -22,7 +22,7 @@ from string import Template
 from ..boards import get_board
 from ..errors import UserError
 from ..hls import FIRMWARE_DIR as PACKAGE_FIRMWARE
-from ..ir import Encoder
+from ..ir import Encoder, FixedPoint
 from ..records import SCHEMA_VERSION, check_schema_version
 from ..reports.parsers.estimate import Estimate
 from ..staging import check_output, staged_dir, write_json
@@ -60,6 +60,8 @@ _VERILATOR_PATCHES = (
 
 @dataclass(frozen=True)
 class RtlProject:
+    """An RTL project and its manifest; other modules read the manifest through these properties, never by key."""
+
     path: Path
     manifest: dict
 
@@ -68,8 +70,16 @@ class RtlProject:
         return self.manifest["project_name"]
 
     @property
+    def part(self) -> str:
+        return self.manifest["part"]
+
+    @property
     def latency_cycles(self) -> int:
         return self.manifest["latency_cycles"]
+
+    @property
+    def latency_ns(self) -> float:
+        return self.manifest["latency_ns"]
 
     @property
     def pipeline_stages(self) -> int:
@@ -78,6 +88,42 @@ class RtlProject:
     @property
     def clock_ns(self) -> float:
         return self.manifest["clock_ns"]
+
+    @property
+    def pipeline_ns(self) -> float:
+        return self.manifest["pipeline_ns"]
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.manifest["inputs"])
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.manifest["outputs"])
+
+    @property
+    def input_word(self) -> FixedPoint:
+        """The word the emulator's input port carries (the widest input, as da4ml's wrapper pads)."""
+        return _word_format(self.manifest["io"]["input"])
+
+    @property
+    def output_word(self) -> FixedPoint:
+        return _word_format(self.manifest["io"]["output"])
+
+    @property
+    def input_formats(self) -> list[FixedPoint]:
+        """One format per input value: the per-variable ones when the encoder has them, else the port's for all."""
+        entry = self.manifest["layers"][0]
+        return [_word_format(f) for f in entry.get("formats", [entry["format"]] * self.n_inputs)]
+
+    @property
+    def encoder_digest(self) -> str | None:
+        """The digest of the encoder description the project was made from (None for the anomaly-score project)."""
+        return self.manifest.get("encoder_digest")
+
+    @property
+    def model_hash(self) -> str | None:
+        return self.manifest.get("model", {}).get("hash")
 
     def variant_dir(self, variant: str) -> Path:
         if variant not in VARIANTS:
@@ -111,6 +157,10 @@ def _check_timing(clock_ns: float, pipeline_ns: float | None) -> float:
             f"pipeline stage delay must be > 0 and at most the clock period ({clock_ns} ns), got {pipeline_ns}"
         )
     return pipeline_ns
+
+
+def _word_format(entry: dict) -> FixedPoint:
+    return FixedPoint.from_kif(entry["signed"], entry["integer"], entry["fractional"])
 
 
 def _io_word(solution, side: str) -> dict:

@@ -82,9 +82,8 @@ def run_score_rtl(model, project: RtlProject, inputs: np.ndarray, jets: int, syn
     spec = model.firmware_ir
     test_jets, _ = stimulus(spec.input.format, inputs, jets)
     latent = simulate(project, spec.quantize_inputs(test_jets)[0], "pipelined")
-    manifest = project.manifest
     score_project = write_score_project(
-        spec, project.path / SCORE_DIR, manifest["clock_ns"], manifest["pipeline_ns"], manifest["part"]
+        spec, project.path / SCORE_DIR, project.clock_ns, project.pipeline_ns, project.part
     )
     result = check_score_rtl(score_project, spec, latent)
     if synthesize:

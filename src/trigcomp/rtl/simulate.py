@@ -20,7 +20,7 @@ import numpy as np
 
 from ..compare import Comparison, compare_words
 from ..errors import UserError
-from ..ir import Encoder, FixedPoint
+from ..ir import Encoder
 from ..model import exact_arithmetic
 from .project import RtlProject, load_project
 from .tracing import as_encoder_ir
@@ -88,16 +88,6 @@ def _build(sim: Path, prefix: str, digest: str) -> None:
     (sim / _BUILD_STAMP).write_text(digest)
 
 
-def _word_format(entry: dict) -> FixedPoint:
-    return FixedPoint.from_kif(entry["signed"], entry["integer"], entry["fractional"])
-
-
-def _input_formats(project: RtlProject) -> list[FixedPoint]:
-    """One format per input value: the per-variable ones when the encoder has them, else the port's for all."""
-    entry = project.manifest["layers"][0]
-    return [_word_format(f) for f in entry.get("formats", [entry["format"]] * project.manifest["inputs"])]
-
-
 def simulate(
     project: RtlProject | Path, inputs: np.ndarray, variant: str = "pipelined", n_threads: int = 1
 ) -> np.ndarray:
@@ -107,22 +97,22 @@ def simulate(
     input port carries the quantized word; already quantized inputs pass unchanged.
     """
     project = load_project(project)
-    n_in, n_out = project.manifest["inputs"], project.manifest["outputs"]
+    n_in, n_out = project.n_inputs, project.n_outputs
     raw = np.asarray(inputs, dtype=np.float64)
     if raw.ndim != 2 or raw.shape[1] != n_in:
         raise UserError(f"inputs must have shape (jets, {n_in}), got {raw.shape}")
     if np.isnan(raw).any():
         raise UserError("inputs contain NaN")
-    for side in ("input", "output"):
-        if project.manifest["io"][side]["bits"] > 32:
+    port, out = project.input_word, project.output_word
+    for side, word in (("input", port), ("output", out)):
+        if word.bits > 32:
             raise UserError(f"the encoder's {side} word is wider than the 32 bits da4ml's Verilator harness carries")
     library = _emulator(project, variant)
-    port = _word_format(project.manifest["io"]["input"])
     raw = raw.astype(np.float32)
     words = np.stack(
         [
             fmt.words(raw[:, j])[0] * 2.0 ** (port.fractional - fmt.fractional)
-            for j, fmt in enumerate(_input_formats(project))
+            for j, fmt in enumerate(project.input_formats)
         ],
         axis=1,
     )
@@ -130,7 +120,6 @@ def simulate(
     c_outputs = np.zeros((len(raw), n_out), dtype=np.int32)
     if len(raw):
         library.inference(c_inputs.ctypes.data, c_outputs.ctypes.data, len(raw), n_threads)
-    out = _word_format(project.manifest["io"]["output"])
     # The harness returns each output as its raw bit pattern: sign-extend from the port width.
     width = out.bits
     raw_words = c_outputs.astype(np.int64) & ((1 << width) - 1)
@@ -174,7 +163,7 @@ def verify(
     """
     project = load_project(project)
     spec = spec if spec is not None else as_encoder_ir(encoder)
-    if spec.digest() != project.manifest["encoder_digest"]:
+    if spec.digest() != project.encoder_digest:
         raise UserError(f"{project.path} was made from a different encoder (digest mismatch)")
     quantized, saturated = spec.quantize_inputs(inputs)
     # trigcomp's own encoders are built in float64 (exact); an encoder built in float32 runs as it was built

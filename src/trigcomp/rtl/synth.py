@@ -53,7 +53,7 @@ def synthesize(project: RtlProject | Path, variant: str = "pipelined") -> YosysR
     Yosys resources ("estimate:yosys+da4ml")."""
     project = load_project(project)
     workdir = project.variant_dir(variant)
-    result = YosysResult(variant=variant, top=project.project_name, part=project.manifest["part"], **run_yosys(workdir))
+    result = YosysResult(variant=variant, top=project.project_name, part=project.part, **run_yosys(workdir))
     if variant == "pipelined":
         yosys_estimate(project, result).write(project.path)
     return result
@@ -95,12 +95,11 @@ def run_yosys(workdir: Path) -> dict:
 
 def yosys_estimate(project: RtlProject, result: YosysResult) -> Estimate:
     """Resources and logic depth from Yosys, latency from da4ml's pipeline."""
-    manifest = project.manifest
     return Estimate(
         source="estimate:yosys+da4ml",
-        clock_ns=manifest["clock_ns"],
-        latency_cycles=(manifest["latency_cycles"], manifest["latency_cycles"]),
-        latency_ns=manifest["latency_ns"],
+        clock_ns=project.clock_ns,
+        latency_cycles=(project.latency_cycles, project.latency_cycles),
+        latency_ns=project.latency_ns,
         ii=1,
         resources={
             "LUT": result.lut,
@@ -109,7 +108,7 @@ def yosys_estimate(project: RtlProject, result: YosysResult) -> Estimate:
             "BRAM": result.bram,
             "CARRY": result.carry,
         },
-        part=manifest["part"],
+        part=project.part,
         logic_depth=result.logic_depth,
         note=(
             f"{result.yosys_version} synth_xilinx -family xcup -flatten, not Vivado: LUT includes {result.cells.get('INV', 0)}"

@@ -664,17 +664,15 @@ def _codec_rtl(args: argparse.Namespace, junit: Path | None) -> int:
 
     check_output(args.out, args.force)
     codec = load_codec(args.codec)
+    board = BoardInput.parse(args.input_type)
     if codec.kind == "hybrid":
-        raise UserError(
-            "trigcomp rtl --codec has no open path for a hybrid codec yet: run `trigcomp rtl --model` on its "
-            "autoencoder and `trigcomp rtl --codec` on its fixed-point part"
-        )
+        return _hybrid_rtl(args, junit, codec, board)
     jets = _load(args, _default_data(args.data), codec.variables)
     run = run_float_rtl if codec.kind == "float_mantissa" else run_codec_rtl  # same options, same result
     result = run(
         codec,
         Path(args.out),
-        BoardInput.parse(args.input_type),
+        board,
         jets.values.astype(float),
         jets=args.jets,
         adversarial=min(20_000, args.jets // 5),
@@ -701,6 +699,47 @@ def _codec_rtl(args: argparse.Namespace, junit: Path | None) -> int:
         write_junit(junit, "trigcomp rtl", csim_cases(result, result.codec, stage="rtl"))
     if not result.passed:
         raise CheckFailed(f"rtl: {result.mismatches} of {result.jets} jets differ from the Python codec")
+    return 0
+
+
+def _hybrid_rtl(args: argparse.Namespace, junit: Path | None, codec, board) -> int:
+    """rtl --codec of a hybrid codec: the fields' Verilog and the encoder's da4ml Verilog on the same jets."""
+    from .hybrid_hls import check_hybrid_board
+    from .hybrid_rtl import run_hybrid_rtl
+
+    check_hybrid_board(codec, board)  # before the jets are read
+    jets = _load(args, _default_data(args.data), codec.variables)
+    result = run_hybrid_rtl(
+        codec,
+        Path(args.out),
+        board,
+        jets.values.astype(float),
+        jets=args.jets,
+        adversarial=min(20_000, args.jets // 5),
+        synthesize=not args.no_synth,
+        force=args.force,
+    )
+    parts, latency = result.mismatches_per_part, result.latency
+    lines = [
+        f"Verilator, fields and encoder side by side on the same {result.jets} jets ({result.adversarial_jets} "
+        f"adversarial, {result.tie_jets} threshold ties): {result.mismatches} packed words differ from the Python "
+        f"codec ({parts['fields']} field values, {parts['latent']} latent words)",
+        f"Latency: fields {latency['fields']['cycles']} cycles, encoder {latency['encoder']['cycles']} cycles "
+        f"({latency['encoder']['pipeline_stages']} pipeline stages) at {latency['clock_ns']:g} ns, II = 1",
+    ]
+    if result.first_mismatch:
+        lines.append(f"FIRST MISMATCH at jet {result.first_mismatch['row']}: {result.first_mismatch['fields']}")
+    if result.yosys:
+        lines += [
+            f"Yosys synth_xilinx -family xcup, {name}: {y['lut']:,} LUT, {y['ff']:,} FF, {y['carry']} CARRY, "
+            f"{y['dsp']} DSP"
+            for name, y in result.yosys.items()
+        ]
+    _emit(args, result.to_json(), "\n".join(lines))
+    if junit:
+        write_junit(junit, "trigcomp rtl", csim_cases(result, result.codec, stage="rtl"))
+    if not result.passed:
+        raise CheckFailed(f"rtl: {result.mismatches} of {result.jets} packed words differ from the Python codec")
     return 0
 
 

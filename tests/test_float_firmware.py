@@ -87,7 +87,7 @@ def test_project_is_deterministic_and_refuses_other_codecs(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
-def test_verilog_is_bit_exact_and_refuses_a_hybrid(tmp_path, capsys, tiny_hybrid):
+def test_verilog_is_bit_exact_and_a_hybrid_needs_the_encoders_input_type(tmp_path, capsys, tiny_hybrid):
     from trigcomp.float_rtl import run_float_rtl
 
     codec = FloatMantissaCodec.fit(DATA, JET10, 64)
@@ -98,5 +98,7 @@ def test_verilog_is_bit_exact_and_refuses_a_hybrid(tmp_path, capsys, tiny_hybrid
 
     config = tmp_path / "hybrid.toml"
     config.write_text(codec_to_toml(tiny_hybrid))
-    assert main(["rtl", "--codec", str(config), "--out", str(tmp_path / "no"), "--json"]) == 2
-    assert "no open path for a hybrid codec" in json.loads(capsys.readouterr().out)["error"]
+    wrong_input = ["--input-type", "ap_fixed<20,12>", "--json"]
+    assert main(["rtl", "--codec", str(config), "--out", str(tmp_path / "no"), *wrong_input]) == 2
+    assert "autoencoder's input type ap_fixed<21,13>" in json.loads(capsys.readouterr().out)["error"]
+    assert not (tmp_path / "no").exists()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tests.conftest import synthetic_jets
 from trigcomp.boards import get_board
+from trigcomp.cli import main
 from trigcomp.codec_hls import BoardInput
-from trigcomp.codecs import AutoencoderCodec, FixedPointCodec, HybridCodec, codec_from_json
+from trigcomp.codecs import AutoencoderCodec, FixedPointCodec, HybridCodec, codec_from_json, codec_to_toml
 from trigcomp.errors import UserError
 from trigcomp.hls import HlsOptions, load_project, project_digest
 from trigcomp.hybrid_hls import run_hybrid_csim, write_hybrid_project
@@ -90,3 +95,42 @@ def test_firmware_is_bit_exact_and_catches_a_wrong_wire(tiny_hybrid, jets, tmp_p
     broken = run_hybrid_csim(load_project(project.path), data, jets=5_000, adversarial=1_000, processes=1)
     assert broken.mismatches > 0 and not broken.passed
     assert set(broken.mismatches_per_field) <= {"latent0", "latent1", "latent2"}
+
+
+# ------------------------------------------------------------------------------------------------ open RTL path
+
+needs_rtl_tools = pytest.mark.skipif(
+    shutil.which("verilator") is None or shutil.which("yosys") is None, reason="verilator and yosys not installed"
+)
+
+
+@needs_rtl_tools
+def test_rtl_parts_side_by_side_are_bit_exact_and_catch_swapped_latent_words(
+    tiny_hybrid, tmp_path, capsys, monkeypatch
+):
+    """`trigcomp rtl --codec HYBRID`: the fields' and the encoder's Verilog on the same jets, one packed word."""
+    import trigcomp.hybrid_rtl
+
+    config = tmp_path / "hybrid.toml"
+    config.write_text(codec_to_toml(tiny_hybrid))
+    data = Path(__file__).parent / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+    args = ["rtl", "--codec", str(config), "--data", str(data), "--jets", "4000", "--no-synth", "--json"]
+    junit = tmp_path / "rtl.xml"
+    assert main([*args, "--out", str(tmp_path / "rtl"), "--junit", str(junit)]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["passed"] and payload["mismatches"] == 0, payload["first_mismatch"]
+    assert payload["jets"] == 4000 and payload["tie_jets"] > 100 and payload["yosys"] is None
+    assert payload["fields"][-3:] == ["latent0", "latent1", "latent2"]
+    assert payload["mismatches_per_part"] == {"fields": 0, "latent": 0}
+    assert payload["latency"]["fields"]["cycles"] == 1 and payload["latency"]["encoder"]["pipeline_stages"] >= 1
+    assert (tmp_path / "rtl" / "fields" / "trigcomp_codec.v").is_file()
+    assert (tmp_path / "rtl" / "encoder" / "pipelined").is_dir() and 'failures="0"' in junit.read_text()
+
+    # the encoder's first two output words swapped on their way into the packed word: only the latent differs
+    real_simulate = trigcomp.hybrid_rtl.simulate
+    monkeypatch.setattr(trigcomp.hybrid_rtl, "simulate", lambda *a, **k: real_simulate(*a, **k)[:, [1, 0, 2]])
+    assert main([*args, "--out", str(tmp_path / "swapped")]) == 1
+    broken = json.loads(capsys.readouterr().out)
+    assert broken["mismatches"] > 0 and not broken["passed"]
+    assert broken["mismatches_per_part"]["fields"] == 0 and broken["mismatches_per_part"]["latent"] > 0
+    assert set(broken["mismatches_per_field"]) <= {"latent0", "latent1"}

@@ -656,31 +656,43 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def _codec_rtl(args: argparse.Namespace, junit: Path | None) -> int:
     from .codec_hls import BoardInput
-    from .codec_rtl import CLOCK_NS as CODEC_CLOCK_NS
     from .codec_rtl import run_codec_rtl
     from .codecs import load_codec
     from .float_rtl import run_float_rtl
+    from .hybrid_hls import check_hybrid_board
+    from .hybrid_rtl import run_hybrid_rtl
     from .staging import check_output
 
     check_output(args.out, args.force)
     codec = load_codec(args.codec)
+    board = BoardInput.parse(args.input_type)
     if codec.kind == "hybrid":
-        raise UserError(
-            "trigcomp rtl --codec has no open path for a hybrid codec yet: run `trigcomp rtl --model` on its "
-            "autoencoder and `trigcomp rtl --codec` on its fixed-point part"
-        )
+        check_hybrid_board(codec, board)  # before the jets are read
     jets = _load(args, _default_data(args.data), codec.variables)
-    run = run_float_rtl if codec.kind == "float_mantissa" else run_codec_rtl  # same options, same result
-    result = run(
+    runs = {"hybrid": run_hybrid_rtl, "float_mantissa": run_float_rtl}  # the same options, the same result
+    result = runs.get(codec.kind, run_codec_rtl)(
         codec,
         Path(args.out),
-        BoardInput.parse(args.input_type),
+        board,
         jets.values.astype(float),
         jets=args.jets,
         adversarial=min(20_000, args.jets // 5),
         synthesize=not args.no_synth,
         force=args.force,
     )
+    _emit(
+        args, result.to_json(), "\n".join((_hybrid_rtl_lines if codec.kind == "hybrid" else _codec_rtl_lines)(result))
+    )
+    if junit:
+        write_junit(junit, "trigcomp rtl", csim_cases(result, result.codec, stage="rtl"))
+    if not result.passed:
+        raise CheckFailed(f"rtl: {result.mismatches} of {result.jets} jets differ from the Python codec")
+    return 0
+
+
+def _codec_rtl_lines(result) -> list[str]:
+    from .codec_rtl import CLOCK_NS
+
     lines = [
         f"Verilator: {result.jets} jets ({result.adversarial_jets} adversarial, {result.tie_jets} threshold ties): "
         + f"{result.mismatches} mismatches vs the Python codec (fields {', '.join(result.fields)})"
@@ -694,14 +706,34 @@ def _codec_rtl(args: argparse.Namespace, junit: Path | None) -> int:
             f"logic depth {y['logic_depth']} per stage ({y['yosys_version']})"
         )
     lines.append(
-        f"Pipeline: {result.latency_cycles} stages = {result.latency_ns:g} ns at {CODEC_CLOCK_NS:g} ns per cycle, II = 1"
+        f"Pipeline: {result.latency_cycles} stages = {result.latency_ns:g} ns at {CLOCK_NS:g} ns per cycle, II = 1"
     )
-    _emit(args, result.to_json(), "\n".join(lines))
-    if junit:
-        write_junit(junit, "trigcomp rtl", csim_cases(result, result.codec, stage="rtl"))
-    if not result.passed:
-        raise CheckFailed(f"rtl: {result.mismatches} of {result.jets} jets differ from the Python codec")
-    return 0
+    return lines
+
+
+def _hybrid_rtl_lines(result) -> list[str]:
+    """A hybrid's parts, checked side by side on the same jets: mismatches, latency and Yosys per part."""
+    parts, latency = result.mismatches_per_part, result.latency
+    lines = [
+        (
+            f"Verilator, fields and encoder side by side on the same {result.jets} jets ({result.adversarial_jets} "
+            f"adversarial, {result.tie_jets} threshold ties): {result.mismatches} packed words differ from the "
+            f"Python codec ({parts['fields']} field values, {parts['latent']} latent words)"
+        ),
+        (
+            f"Latency: fields {latency['fields']['cycles']} cycles, encoder {latency['encoder']['cycles']} cycles "
+            f"({latency['encoder']['pipeline_stages']} pipeline stages) at {latency['clock_ns']:g} ns, II = 1"
+        ),
+    ]
+    if result.first_mismatch:
+        lines.append(f"FIRST MISMATCH at jet {result.first_mismatch['row']}: {result.first_mismatch['fields']}")
+    if result.yosys:
+        lines += [
+            f"Yosys synth_xilinx -family xcup, {name}: {y['lut']:,} LUT, {y['ff']:,} FF, {y['carry']} CARRY, "
+            f"{y['dsp']} DSP"
+            for name, y in result.yosys.items()
+        ]
+    return lines
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -1099,7 +1131,9 @@ def build_parser() -> argparse.ArgumentParser:
         "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl\n"
         "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl --against-csim hls_projects/jet10\n"
         "example: trigcomp rtl --codec configs/jet10-l1.toml --out hls_projects/jet10-l1-rtl   (a fixed-point "
-        "codec: comparator ladders in Verilog, no pipeline registers)",
+        "codec: comparator ladders in Verilog, no pipeline registers)\n"
+        "example: trigcomp rtl --codec configs/jet10-hybrid.toml --out hls_projects/jet10-hybrid-rtl --no-synth   (a "
+        "hybrid: the fields' Verilog and the encoder's da4ml Verilog side by side on the same jets, one packed word)",
     )
     _add_model_or_codec_options(p)
     p.add_argument("--out", required=True, help="output project directory")

@@ -177,6 +177,20 @@ def run_codec_rtl(
     return check_rtl(codec, Path(out), board, x, counts, seconds, synthesize)
 
 
+def simulate_codec_words(codec: Codec, out: Path, board: BoardInput, x: np.ndarray) -> np.ndarray:
+    """Jets ``x`` through the Verilator simulator built in ``out``: the packed words, 32 bits per column."""
+    with tempfile.TemporaryDirectory(prefix="trigcomp-rtl-") as tmp:
+        src, dst = Path(tmp) / "in.i32", Path(tmp) / "out.u32"
+        board.words(x).astype(np.int32).tofile(src)
+        completed = subprocess.run(
+            [str(Path(out) / SIMULATOR), str(src), str(dst)], check=False, capture_output=True, text=True
+        )
+        if completed.returncode != 0:
+            raise UserError(f"the Verilator simulation failed: {completed.stderr.strip()[:200]}")
+        chunks = -(-codec.bits_per_jet // 32)
+        return np.fromfile(dst, dtype=np.uint32).reshape(-1, chunks).astype(np.uint64)
+
+
 def check_rtl(
     codec: Codec,
     out: Path,
@@ -189,16 +203,7 @@ def check_rtl(
     """Jets ``x`` through the Verilator simulator built in ``out``, every field compared with the Python codec, and
     (optionally) Yosys; ``counts`` are the stimulus' ``CodecCsimResult`` fields, ``seconds`` the time spent so far."""
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="trigcomp-rtl-") as tmp:
-        src, dst = Path(tmp) / "in.i32", Path(tmp) / "out.u32"
-        board.words(x).astype(np.int32).tofile(src)
-        completed = subprocess.run(
-            [str(Path(out) / SIMULATOR), str(src), str(dst)], check=False, capture_output=True, text=True
-        )
-        if completed.returncode != 0:
-            raise UserError(f"the Verilator simulation failed: {completed.stderr.strip()[:200]}")
-        chunks = -(-codec.bits_per_jet // 32)
-        words = np.fromfile(dst, dtype=np.uint32).reshape(-1, chunks).astype(np.uint64)
+    words = simulate_codec_words(codec, out, board, x)
     seconds["verilator"] = time.perf_counter() - start
     checked = check_codec_words(codec, board, x, words, 32)
     yosys = None

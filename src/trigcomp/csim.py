@@ -131,6 +131,15 @@ def extract_bits(words: np.ndarray, start: int, bits: int, link_width: int) -> n
     return value
 
 
+def insert_bits(words: np.ndarray, start: int, bits: int, values: np.ndarray, link_width: int) -> None:
+    """Write ``values`` (unsigned) into bits [start, start + bits) of each row's link words: ``extract_bits``'s
+    inverse, in place."""
+    values = values.astype(np.uint64)
+    for bit in range(bits):
+        word, offset = divmod(start + bit, link_width)
+        words[:, word] |= ((values >> np.uint64(bit)) & np.uint64(1)) << np.uint64(offset)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Layer-by-layer trace of one jet
 # ---------------------------------------------------------------------------------------------------------------

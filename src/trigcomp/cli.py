@@ -1130,8 +1130,10 @@ def build_parser() -> argparse.ArgumentParser:
         "HLS project's C-simulation, and QKeras, csim and Verilator are compared word by word, pair by pair.\n\n"
         "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl\n"
         "example: trigcomp rtl --model models/jet10 --out hls_projects/jet10-rtl --against-csim hls_projects/jet10\n"
+        "example: trigcomp rtl --model models/event --out hls_projects/event-rtl --anomaly-score   (the score "
+        "sum of squared latent values as its own Verilog, checked on the encoder Verilog's latent)\n"
         "example: trigcomp rtl --codec configs/jet10-l1.toml --out hls_projects/jet10-l1-rtl   (a fixed-point "
-        "codec: comparator ladders in Verilog, no pipeline registers)\n"
+        "codec: comparator ladders and the lattice field, pipelined at 200 MHz, II = 1)\n"
         "example: trigcomp rtl --codec configs/jet10-hybrid.toml --out hls_projects/jet10-hybrid-rtl --no-synth   (a "
         "hybrid: the fields' Verilog and the encoder's da4ml Verilog side by side on the same jets, one packed word)",
     )

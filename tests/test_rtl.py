@@ -2,7 +2,7 @@
 
 Encoders are built by trigcomp.rtl.synthetic with the exact layer pattern trigcomp.model produces (input quantizer,
 QDense with quantized weights, quantized_relu, quantized_bits latent) and small deterministic random weights.
-The first da4ml trace in a fresh environment compiles its solver with numba (~100-250 s, cached in site-packages).
+The first da4ml trace in a fresh environment compiles its serial solver with numba (~70 s CPU, cached in site-packages).
 """
 
 from __future__ import annotations

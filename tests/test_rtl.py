@@ -230,7 +230,7 @@ def test_estimate_skips_da4mls_parallel_solver_with_the_same_result(model_dir, m
     the cost of a first estimate on a fresh machine) and gets the estimate ``x @ kernel`` (``solve``) gives."""
     import functools
 
-    import da4ml.trace.fixed_variable_array as fixed_variable_array
+    from da4ml.trace import fixed_variable_array
 
     from trigcomp.model import load_model
     from trigcomp.rtl import estimate, tracing

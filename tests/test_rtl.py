@@ -2,7 +2,7 @@
 
 Encoders are built by trigcomp.rtl.synthetic with the exact layer pattern trigcomp.model produces (input quantizer,
 QDense with quantized weights, quantized_relu, quantized_bits latent) and small deterministic random weights.
-The first da4ml trace in a fresh environment compiles its solver with numba (~100-250 s, cached in site-packages).
+The first da4ml trace in a fresh environment compiles its serial solver with numba (~70 s CPU, cached in site-packages).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 
 from trigcomp.compare import compare_words
 from trigcomp.errors import UserError
+from trigcomp.ir import Dense
 from trigcomp.rtl.synthetic import EncoderConfig, build_encoder, verification_inputs
 
 REPO = Path(__file__).parents[1]
@@ -221,6 +222,35 @@ def test_estimate_schema(encoders, small_project):
     assert resources["LUT"] > 0 and resources["FF"] > 0 and resources["CARRY"] > 0
     assert resources["DSP"] == 0 and resources["BRAM"] == 0
     assert payload["logic_depth"] >= 1 and payload["part"].startswith("xcvu13p") and payload["note"]
+
+
+@pytest.mark.parametrize("model_dir", ["jet4", "jet10"])
+def test_estimate_skips_da4mls_parallel_solver_with_the_same_result(model_dir, monkeypatch):
+    """The trace solves its constant matrices without da4ml's numba-parallel ``solve`` (whose compile would double
+    the cost of a first estimate on a fresh machine) and gets the estimate ``x @ kernel`` (``solve``) gives."""
+    import functools
+
+    from da4ml.trace import fixed_variable_array
+
+    from trigcomp.model import load_model
+    from trigcomp.rtl import estimate, tracing
+
+    encoder = load_model(REPO / "models" / model_dir).firmware_ir
+    solve, calls = fixed_variable_array.solve, []
+
+    @functools.wraps(solve)  # keeps solve's signature, which da4ml reads its default solver options from
+    def counted_solve(*args, **kwargs):
+        calls.append(args[0].shape)
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(fixed_variable_array, "solve", counted_solve)
+    monkeypatch.setattr(tracing, "_TRACES", {})
+    ours = estimate(encoder).to_json()
+    assert calls == []
+    monkeypatch.setattr(tracing, "_constant_matmul", lambda x, kernel: x @ kernel)
+    monkeypatch.setattr(tracing, "_TRACES", {})
+    assert estimate(encoder).to_json() == ours
+    assert len(calls) == sum(isinstance(step, Dense) for step in encoder.steps)
 
 
 # ---------------------------------------------------------------------------------------------------------------

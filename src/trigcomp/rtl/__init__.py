@@ -50,7 +50,7 @@ DEFAULT_PART = "xcvu13p-flga2577-2-e"
 def estimate(encoder, clock_ns: float = 5.0, pipeline_ns: float | None = None, part: str = DEFAULT_PART) -> Estimate:
     """da4ml's latency/resource estimate (source "estimate:da4ml"), no synthesis.
 
-    The first call in a fresh environment compiles da4ml's solver with numba (~100-250 s, cached afterwards).
+    The first call in a fresh environment compiles da4ml's serial solver with numba (~70 s CPU, cached afterwards).
     """
     traced = trace(as_encoder_ir(encoder))
     return da4ml_estimate(traced, traced.pipeline(clock_ns if pipeline_ns is None else pipeline_ns), clock_ns, part)

@@ -82,6 +82,43 @@ class Pipelined:
         return int(self.pipe.reg_bits)
 
 
+def _constant_matmul(x, kernel: np.ndarray):
+    """``x @ kernel`` with the solution da4ml 0.5.2 finds for it, without compiling its ``parallel=True`` ``solve``.
+
+    ``solve`` tries each decomposition depth with the serial ``jit_solve`` (in a numba parallel loop) and solves the
+    cheapest again; this does the same loop in Python. On a machine without da4ml's numba cache, compiling
+    ``solve`` costs about as much again as ``jit_solve`` alone, to run 2-4 solves on one thread.
+    """
+    from da4ml.cmvm.api import jit_solve
+    from da4ml.trace import FixedVariableArray
+    from da4ml.trace.fixed_variable import QInterval
+    from numba.typed import List as NumbaList
+
+    options, hwconf = x.solver_options, x._vars.ravel()[0].hwconf
+    hard_dc = options["hard_dc"]
+    # What da4ml's cmvm() hands to solve(), and solve() to jit_solve(): the array's solver options (filled with
+    # solve()'s defaults, so the hardware's adder and carry sizes only where those are absent).
+    arguments = {
+        "qintervals": NumbaList([QInterval(float(v.low), float(v.high), float(v.step)) for v in x._vars]),
+        "latencies": NumbaList([float(v.latency) for v in x._vars]),
+        "method0": options["method0"],
+        "method1": options["method1"],
+        "hard_dc": hard_dc,
+        "adder_size": options.get("adder_size", hwconf.adder_size),
+        "carry_size": options.get("carry_size", hwconf.carry_size),
+    }
+    matrix = np.ascontiguousarray(np.asarray(kernel).astype(np.float32))
+    depths = range(-1, min(hard_dc, math.ceil(math.log2(matrix.shape[0]))) + 1)
+    costs = [_cost(jit_solve(matrix, decompose_dc=depth, **arguments)) for depth in depths]
+    solution = jit_solve(matrix, decompose_dc=depths[int(np.argmin(costs))], **arguments)
+    return FixedVariableArray(solution(x._vars), options)
+
+
+def _cost(solution) -> float:
+    """What solve() ranks the depths by: the solution's operation costs summed."""
+    return sum(sum(op.cost for op in stage.ops) for stage in solution.solutions)
+
+
 def _format_of(array) -> dict:
     """The smallest common (signed, integer, fractional) holding every element of a traced array."""
     k, i, f = (int(np.max(part)) for part in array.kif)
@@ -136,7 +173,7 @@ def _trace(spec: Encoder) -> Traced:
     for step in spec.steps:
         if isinstance(step, Dense):
             kernel, bias = step.matrix()
-            x = x @ kernel + bias
+            x = _constant_matmul(x, kernel) + bias
             accumulators.append({"layer": step.name, "format": _format_of(x)})
         elif isinstance(step, Quantize):
             x = FixedVariableArray(np.array([_round_half_even(v, step.format) for v in x._vars]), x.solver_options)

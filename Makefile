@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine (README):
 #   make run    the whole chain on the bundled QCD sample  -> out/run/summary.md
-#   make test   the test suite, the slow tests and csim of the reference models over 1 M jets (what CI runs)
+#   make test   the test suite, the slow tests and csim of the reference models and codecs over 1 M inputs (what CI runs)
 # Both create .venv with the pinned stack (constraints.txt) when it is missing; fast when present.
 
 PYTHON ?= python3.11

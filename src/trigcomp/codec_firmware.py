@@ -22,7 +22,6 @@ from .errors import UserError
 from .hls import FIRMWARE_DIR, HlsOptions, HlsProject
 
 #: Every codec project's own copy of its codec (``to_json``).
-CODEC_FILE = "codec.json"
 
 
 def vendor_flow(top: str, sources: Sequence[str], test_bench: str, options: HlsOptions) -> str:
@@ -91,28 +90,3 @@ def read_project_codec(project: HlsProject) -> tuple[dict[str, Any], BoardInput]
     except (OSError, json.JSONDecodeError) as err:
         raise UserError(f"{path}: cannot read the project's codec ({err}); regenerate with `trigcomp hls`") from None
     return raw, BoardInput(project.board_input_width, project.board_input_integer)
-
-
-def codec_manifest(
-    codec: Codec, board: BoardInput, options: HlsOptions, top: str, project_name: str, **rest: Any
-) -> dict[str, Any]:
-    """The manifest (``trigcomp.json``) of a codec project: what csim, report and build read, and ``rest``."""
-    return {
-        "kind": "hls",
-        "project_name": project_name,
-        "top": top,
-        "board": options.board.name,
-        "part": options.board.part,
-        "clock_ns": options.clock_ns,
-        "backend": options.backend,
-        "codec": {"kind": codec.kind, "name": codec.name, "file": CODEC_FILE, "bits_per_jet": codec.bits_per_jet},
-        "inputs": {
-            "size": len(codec.variables),
-            "variables": list(codec.variables),
-            "precision": board.cpp,
-            "width": board.width,
-            "integer": board.integer,
-        },
-        "link": {"width": options.link_width, "words": -(-codec.bits_per_jet // options.link_width)},
-        "area": codec.area_estimate(),
-    } | rest

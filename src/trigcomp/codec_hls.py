@@ -265,6 +265,33 @@ def _ap_types_dir() -> Path:
     return Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
 
 
+def codec_manifest(
+    codec: Codec, board: BoardInput, options: HlsOptions, top: str, project_name: str, **rest: Any
+) -> dict[str, Any]:
+    """The manifest (``trigcomp.json``) of a codec project (fixed point, float, hybrid): what csim, report and build
+    read, and ``rest``."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "hls",
+        "project_name": project_name,
+        "top": top,
+        "board": options.board.name,
+        "part": options.board.part,
+        "clock_ns": options.clock_ns,
+        "backend": options.backend,
+        "codec": {"kind": codec.kind, "name": codec.name, "file": CODEC_FILE, "bits_per_jet": codec.bits_per_jet},
+        "inputs": {
+            "size": len(codec.variables),
+            "variables": list(codec.variables),
+            "precision": board.cpp,
+            "width": board.width,
+            "integer": board.integer,
+        },
+        "link": {"width": options.link_width, "words": -(-codec.bits_per_jet // options.link_width)},
+        "area": codec.area_estimate(),
+    } | rest
+
+
 def write_codec_project(
     codec: Codec, out: Path, options: HlsOptions, board: BoardInput, force: bool = False
 ) -> HlsProject:
@@ -295,29 +322,16 @@ def write_codec_project(
         tcl = {"top": TOP, "part": options.board.part, "clock_ns": options.clock_ns}
         (tmp / VENDOR_FLOW).write_text(_render(f"{VENDOR_FLOW}.in", tcl))
         write_json(tmp / CODEC_FILE, codec_json)
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "kind": "hls",
-            "project_name": PROJECT_NAME,
-            "top": TOP,
-            "board": options.board.name,
-            "part": options.board.part,
-            "clock_ns": options.clock_ns,
-            "backend": options.backend,
-            "codec": {"kind": codec.kind, "name": codec.name, "file": CODEC_FILE, "bits_per_jet": codec.bits_per_jet},
-            "inputs": {
-                "size": len(codec.variables),
-                "variables": list(codec.variables),
-                "precision": board.cpp,
-                "width": board.width,
-                "integer": board.integer,
-            },
-            "fields": fields,
-            "link": {"width": options.link_width, "words": n_link_words},
-            "compile_units": ["firmware/trigcomp_codec.cpp", "trigcomp_codec_tb.cpp"],
-            "vendor_flow": VENDOR_FLOW,
-            "area": codec.area_estimate(),
-        }
+        manifest = codec_manifest(
+            codec,
+            board,
+            options,
+            TOP,
+            PROJECT_NAME,
+            fields=fields,
+            compile_units=["firmware/trigcomp_codec.cpp", "trigcomp_codec_tb.cpp"],
+            vendor_flow=VENDOR_FLOW,
+        )
         write_json(tmp / MANIFEST, manifest)
     return HlsProject(Path(out), manifest)
 

@@ -23,8 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from .codec_firmware import CODEC_FILE, codec_manifest, csim_fields, read_project_codec, vendor_flow
-from .codec_hls import BoardInput, CodecCsimResult, check_board_codec, field_offsets, tie_jets, write_codec_project
+from .codec_firmware import csim_fields, read_project_codec, vendor_flow
+from .codec_hls import (
+    CODEC_FILE,
+    BoardInput,
+    CodecCsimResult,
+    check_board_codec,
+    codec_manifest,
+    field_offsets,
+    tie_jets,
+    write_codec_project,
+)
 from .codecs import HybridCodec, codec_from_json
 from .errors import UserError
 from .hls import FIRMWARE_DIR, MANIFEST, HlsOptions, HlsProject, load_project, write_hls_project

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .codec_hls import BoardInput, check_codec_words
+from .codec_hls import BoardInput, check_codec_words, tied_stimulus
 from .codecs import Codec
-from .csim import make_inputs, run_firmware
+from .csim import run_firmware
 from .errors import UserError
 from .hls import FIRMWARE_DIR, HlsOptions, HlsProject
 
@@ -64,22 +64,6 @@ def csim_fields(
             "compiled_from_cache": cached,
         }
     )
-
-
-def tied_stimulus(
-    board: BoardInput, data: np.ndarray, ties: np.ndarray, jets: int, adversarial: int, seed: int
-) -> tuple[np.ndarray, dict[str, int]]:
-    """csim's jets with a codec's ``ties`` filling up to three quarters of the adversarial ones (the rest are csim's
-    zeros, extremes, +-inf, ...), and the ``CodecCsimResult`` fields that count them."""
-    used = min(len(ties), adversarial - adversarial // 4)
-    x = make_inputs(data, board.quantizer, jets, adversarial, seed, extra_adversarial=ties[:used])
-    counts = {
-        "data_jets": int(jets - adversarial),
-        "adversarial_jets": int(adversarial),
-        "tie_jets": used,
-        "tie_jets_left_out": len(ties) - used,
-    }
-    return x, counts
 
 
 def read_project_codec(project: HlsProject) -> tuple[dict[str, Any], BoardInput]:

@@ -421,7 +421,15 @@ def codec_stimulus(
     """csim's jets (data resampled + its edge cases) with the codec's threshold and lattice ties among the
     adversarial ones, and the ``CodecCsimResult`` fields that count them."""
     ties = tie_jets(codec, board, data, np.random.default_rng(seed))
-    used = min(len(ties), adversarial - adversarial // 4)  # a quarter stays for csim's zeros, extremes, +-inf, ...
+    return tied_stimulus(board, data, ties, jets, adversarial, seed)
+
+
+def tied_stimulus(
+    board: BoardInput, data: np.ndarray, ties: np.ndarray, jets: int, adversarial: int, seed: int
+) -> tuple[np.ndarray, dict[str, int]]:
+    """csim's jets with a codec's ``ties`` filling up to three quarters of the adversarial ones (the rest are csim's
+    zeros, extremes, +-inf, ...), and the ``CodecCsimResult`` fields that count them."""
+    used = min(len(ties), adversarial - adversarial // 4)
     x = make_inputs(data, board.quantizer, jets, adversarial, seed, extra_adversarial=ties[:used])
     counts = {
         "data_jets": int(jets - adversarial),

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec_firmware import tied_stimulus
-from .codec_hls import BoardInput, field_offsets
+from .codec_hls import BoardInput, field_offsets, tied_stimulus
 from .codec_rtl import (
     RTL_CODEC_FIRMWARE,
     SIMULATOR,

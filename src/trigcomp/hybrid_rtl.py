@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .codec_firmware import tied_stimulus
-from .codec_hls import BoardInput, CodecCsimResult, check_codec_words, field_offsets
+from .codec_hls import BoardInput, CodecCsimResult, check_codec_words, field_offsets, tied_stimulus
 from .codec_rtl import CLOCK_NS, codec_latency, simulate_codec_words, write_codec_rtl
 from .codecs import HybridCodec
 from .csim import insert_bits

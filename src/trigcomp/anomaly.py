@@ -42,10 +42,6 @@ class ScoreFormat:
     latent: FixedPoint
 
     @property
-    def latent_fraction_bits(self) -> int:
-        return self.latent.bits - 1 - self.latent.integer
-
-    @property
     def max_code_sum(self) -> int:
         return self.n_latent * 2 ** (2 * (self.latent.bits - 1))
 
@@ -55,11 +51,11 @@ class ScoreFormat:
 
     @property
     def integer_bits(self) -> int:
-        return self.bits - 2 * self.latent_fraction_bits
+        return self.bits - 2 * self.latent.fractional
 
     @property
     def lsb(self) -> float:
-        return 2.0 ** (-2 * self.latent_fraction_bits)
+        return 2.0 ** (-2 * self.latent.fractional)
 
     @property
     def precision(self) -> str:

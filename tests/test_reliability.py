@@ -189,6 +189,39 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(capsys, world, case, a
     assert not Path("/proc/trigcomp-test").exists()
 
 
+USAGE_ERRORS = {
+    "unknown flag": (["csim", "p", "--bogus"], "unrecognized arguments: --bogus"),
+    "missing required options": (["train", "--config", "c.toml"], "required: --out, --data"),
+    "missing positional": (["inspect"], "required: file"),
+    "bad choice": (["generate", "--process", "qcd", "--events", "1", "--out", "o.root", "--format", "xml"], "'xml'"),
+    "bad number": (["rtl", "--out", "o", "--jets", "0"], "argument --jets: must be >= 1, got 0"),
+    "missing option value": (["scan", "--grid"], "argument --grid: expected one argument"),
+    "json flag given to the top level": (["inspect", "x.root"], "unrecognized arguments: --json"),
+    "a command's own error": (["inspect", "/nonexistent.root"], "no such file: /nonexistent.root"),
+}
+
+
+@pytest.mark.parametrize("json_flag", ["--json", "--js"], ids=["json", "abbreviated"])
+@pytest.mark.parametrize("case", list(USAGE_ERRORS))
+def test_usage_errors_with_json_are_reported_like_every_other_error(capsys, case, json_flag):
+    """argparse's errors (any verb) and a command's own UserError, with --json: the same one line on stderr, the
+    same line as JSON on stdout, exit 2; --js is argparse's abbreviation of --json, so it asks for JSON too."""
+    argv, phrase = USAGE_ERRORS[case]
+    argv = [json_flag, *argv] if case == "json flag given to the top level" else [*argv, json_flag]
+    if case == "json flag given to the top level":
+        phrase = phrase.replace("--json", json_flag)
+    code, out, err = cli(capsys, argv)
+    assert_one_line(code, err)
+    assert err.startswith("trigcomp: error: ") and phrase in err, err
+    assert json.loads(out) == {"error": err.removeprefix("trigcomp: error: ").rstrip("\n"), "exit_code": 2}
+
+
+def test_a_file_named_json_after_double_dash_is_no_json_request(capsys):
+    code, out, err = cli(capsys, ["inspect", "--", "--json"])
+    assert_one_line(code, err)
+    assert out == "" and "no such file: --json" in err
+
+
 def test_read_only_file_system_is_one_line(capsys, world, tmp_path, monkeypatch):
     """No read-only mount can be made here (no mount privileges), so the OS refusal is injected where it comes."""
 

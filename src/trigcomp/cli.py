@@ -1288,16 +1288,25 @@ def main(argv: list[str] | None = None) -> int:
     # QKeras quantizers trip a Keras serialisation warning on every model build; it is harmless here
     warnings.filterwarnings("ignore", message=".*keras.constraints.serialize.*")
     argv = sys.argv[1:] if argv is None else list(argv)
-    as_json = "--json" in argv  # known before parsing, so that a usage error is JSON too
     with catching_interrupts():
-        return _run(build_parser(), argv, as_json)
+        return _run(build_parser(), argv)
 
 
-def _run(parser: argparse.ArgumentParser, argv: list[str], as_json: bool) -> int:
+def _asks_for_json(argv: list[str]) -> bool:
+    """Whether argparse would read ``--json`` in argv: the flag, ``--json=…`` or an abbreviation it accepts
+    (``--js``, ``--jso``; ``--j`` could also be ``--jets`` or ``--junit``), before a bare ``--``. Known without
+    parsing, so that a usage error is reported as JSON exactly when the command's own errors would be."""
+    options = argv[: argv.index("--")] if "--" in argv else argv
+    return any(len(name) >= len("--js") and "--json".startswith(name) for name in (a.split("=")[0] for a in options))
+
+
+def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     from .staging import interrupted
 
+    as_json = _asks_for_json(argv)
     try:
         args = parser.parse_args(argv)
+        as_json = getattr(args, "json", False)  # what argparse read decides, once it has read it
         if args.verb is None:
             parser.error("a verb is required")
         _configure_logging(args)

@@ -138,6 +138,32 @@ def test_signal_needs_an_event_model():
     assert "--signal scores whole events: it needs an event model" in json.loads(completed.stdout)["error"]
 
 
+def test_anomaly_score_rtl_project_is_read_like_every_rtl_project(tmp_path):
+    """The score project carries schema_version and the encoder project's board, part, clock and stage delay:
+    load_project and the reports' ProjectHeader read it, and a later layout is refused in one line."""
+    import json
+
+    from trigcomp.errors import UserError
+    from trigcomp.model import load_model
+    from trigcomp.records import SCHEMA_VERSION, ProjectHeader
+    from trigcomp.rtl import RtlProject, load_project
+    from trigcomp.rtl.score import SCORE_DIR, write_score_project
+
+    from .conftest import REPO
+
+    header = {"kind": "rtl", "project_name": "encoder", "board": "vu13p", "part": "xcvu13p-flga2577-2-e"}
+    encoder = RtlProject(tmp_path, header | {"schema_version": SCHEMA_VERSION, "clock_ns": 4.0, "pipeline_ns": 2.0})
+    written = write_score_project(load_model(REPO / "models" / "jet4").firmware_ir, tmp_path / SCORE_DIR, encoder)
+    project = load_project(tmp_path / SCORE_DIR)
+    assert project.manifest == written.manifest and project.manifest["schema_version"] == SCHEMA_VERSION
+    read = ProjectHeader.from_json(project.manifest, "score")
+    assert (read.board, read.part, read.clock_ns, project.pipeline_ns) == ("vu13p", header["part"], 4.0, 2.0)
+    later = project.manifest | {"schema_version": SCHEMA_VERSION + 1}
+    (tmp_path / SCORE_DIR / "trigcomp.json").write_text(json.dumps(later))
+    with pytest.raises(UserError, match=f"schema_version {SCHEMA_VERSION + 1}"):
+        load_project(tmp_path / SCORE_DIR)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
 def test_rtl_anomaly_score_is_checked_on_the_encoders_own_latent(tmp_path, capsys):
@@ -147,6 +173,7 @@ def test_rtl_anomaly_score_is_checked_on_the_encoders_own_latent(tmp_path, capsy
     from pathlib import Path
 
     from trigcomp.cli import main
+    from trigcomp.rtl import load_project
 
     repo = Path(__file__).parents[1]
     args = ["rtl", "--model", str(repo / "models" / "jet4"), "--out", str(tmp_path / "rtl"), "--anomaly-score"]
@@ -156,4 +183,4 @@ def test_rtl_anomaly_score_is_checked_on_the_encoders_own_latent(tmp_path, capsy
     for variant in ("pipelined", "combinational"):
         assert score[variant]["mismatches"] == 0 and score[variant]["saturated"] == 0
         assert score[variant]["max_code_sum"] > 0  # real latent words went through, not zeros
-    assert (tmp_path / "rtl" / "anomaly_score" / "trigcomp.json").is_file()
+    assert load_project(tmp_path / "rtl" / "anomaly_score").project_name == "trigcomp_anomaly_score"

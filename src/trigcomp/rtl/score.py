@@ -15,6 +15,7 @@ import numpy as np
 
 from ..anomaly import ScoreFormat, check_firmware_scores
 from ..ir import Encoder, FixedPoint
+from ..records import SCHEMA_VERSION, ProjectHeader
 from ..staging import staged_dir, write_json
 from .project import MANIFEST, VARIANTS, RtlProject, _io_word, _write_variant
 from .simulate import simulate
@@ -29,9 +30,13 @@ def score_format(spec: Encoder) -> ScoreFormat:
     return ScoreFormat(spec.n_outputs, FixedPoint(fmt.bits, fmt.integer))
 
 
-def write_score_project(spec: Encoder, out: Path, clock_ns: float, pipeline_ns: float, part: str) -> RtlProject:
+def write_score_project(spec: Encoder, out: Path, encoder: RtlProject) -> RtlProject:
+    """The score project of ``spec``'s latent, beside the ``encoder`` project: same board, part, clock and stage
+    delay, so that every reader (``trigcomp report`` too) takes it as it takes the encoder's."""
     from da4ml.trace import FixedVariableArray, FixedVariableArrayInput, HWConfig, comb_trace, to_pipeline
 
+    header = ProjectHeader.from_json(encoder.manifest, str(encoder.path / MANIFEST))
+    clock_ns, pipeline_ns = header.clock_ns, encoder.pipeline_ns
     fmt = spec.output_format
     port = FixedVariableArrayInput((spec.n_outputs,), hwconf=HWConfig(*_HWCONF), solver_options=_SOLVER_OPTIONS)
     latent = port.quantize(int(fmt.signed), fmt.integer, fmt.fractional)
@@ -40,10 +45,13 @@ def write_score_project(spec: Encoder, out: Path, clock_ns: float, pipeline_ns: 
     comb = comb_trace(port, score)
     pipe = to_pipeline(comb, cutoff_levels(pipeline_ns), verbose=False)
     manifest = {
+        "schema_version": SCHEMA_VERSION,
         "kind": "rtl",
         "project_name": SCORE_PROJECT_NAME,
-        "part": part,
+        "board": header.board,
+        "part": header.part,
         "clock_ns": clock_ns,
+        "pipeline_ns": pipeline_ns,
         "pipeline_stages": len(pipe.solutions),
         "latency_cycles": len(pipe.solutions),
         "latency_ns": len(pipe.solutions) * clock_ns,
@@ -55,8 +63,8 @@ def write_score_project(spec: Encoder, out: Path, clock_ns: float, pipeline_ns: 
         "anomaly_score": score_format(spec).to_json(),
     }
     with staged_dir(out, force=True) as tmp:
-        _write_variant(pipe, tmp / "pipelined", SCORE_PROJECT_NAME, clock_ns, part)
-        _write_variant(comb, tmp / "combinational", SCORE_PROJECT_NAME, clock_ns, part)
+        _write_variant(pipe, tmp / "pipelined", SCORE_PROJECT_NAME, clock_ns, header.part)
+        _write_variant(comb, tmp / "combinational", SCORE_PROJECT_NAME, clock_ns, header.part)
         write_json(tmp / MANIFEST, manifest)
     return RtlProject(out, manifest)
 
@@ -82,9 +90,7 @@ def run_score_rtl(model, project: RtlProject, inputs: np.ndarray, jets: int, syn
     spec = model.firmware_ir
     test_jets, _ = stimulus(spec.input.format, inputs, jets)
     latent = simulate(project, spec.quantize_inputs(test_jets)[0], "pipelined")
-    score_project = write_score_project(
-        spec, project.path / SCORE_DIR, project.clock_ns, project.pipeline_ns, project.part
-    )
+    score_project = write_score_project(spec, project.path / SCORE_DIR, project)
     result = check_score_rtl(score_project, spec, latent)
     if synthesize:
         result["yosys"] = yosys(score_project).to_json()

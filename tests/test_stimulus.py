@@ -48,3 +48,31 @@ def test_latent_ties_are_exact_ties_of_the_fixed_point_reference(jets):
     low, high = (word * out.lsb for word in out.word_range)
     tie = (scaled - np.floor(scaled) == 0.5) & (before_latent > low) & (before_latent < high)
     assert tie.any(axis=1).all()
+
+
+def test_rtl_check_runs_this_stimulus_and_counts_it_under_the_rtl_json_keys(jets):
+    """`trigcomp rtl` checks the rows of this module (one generator): data, the input type's edge cases (one-hot
+    too), rounding ties, latent ties; `rtl --json` prints the counts under "stimulus", whose keys CI scripts read."""
+    from trigcomp.imported import load_encoder_model
+    from trigcomp.rtl import rtl_stimulus
+    from trigcomp.stimulus import latent_tie_mask
+
+    model = load_encoder_model(REPO / "models" / "jet4")
+    data = jets.values[:, [jets.variables.index(v) for v in model.variables]].astype(np.float64)
+    x, counts = rtl_stimulus(model, data, 5_000)
+    assert list(counts) == ["real", "jittered", "uniform", "edges", "latent_ties"]
+    assert sum(counts.values()) == len(x) == 5_000 and counts["real"] == 4_000  # a fifth adversarial
+    assert 50 < counts["latent_ties"] <= 750 and counts["edges"] == 11 + 4 + 6 * 4  # ties: three quarters at most
+    real, edges = x[:4_000], x[4_000 : 4_000 + counts["edges"]]
+    assert np.isin(real[:, 0], data[:, 0].astype(np.float32)).all()
+    q = model.input_quantizer
+    assert ((edges == q.max).sum(1) == 1).sum() >= 4 and (edges == 0).all(1).any() and np.isinf(edges).any()
+    jittered = x[4_000 + counts["edges"] + counts["uniform"] :][: counts["jittered"]]
+    assert np.all(jittered / q.lsb - np.floor(jittered / q.lsb) == 0.5)
+    spec = model.firmware_ir
+    _, before_latent = spec.reference(spec.quantize_inputs(x[-counts["latent_ties"] :])[0])
+    assert latent_tie_mask(before_latent, spec.output_format).all()
+    again, _ = rtl_stimulus(model, data, 5_000)
+    assert np.array_equal(x, again)  # same model and jets: the same check
+    with pytest.raises(UserError, match="at least one real jet"):
+        rtl_stimulus(model, data[:0], 100)

@@ -561,7 +561,7 @@ def cmd_rtl(args: argparse.Namespace) -> int:
     if args.anomaly_score:
         from .rtl.score import run_score_rtl
 
-        score = run_score_rtl(model, result.project, inputs, args.jets, synthesize=not args.no_synth)
+        score = run_score_rtl(model, result, synthesize=not args.no_synth)
         score_mismatches = score["mismatches"]
         payload["anomaly_score"] = score
         text += f"\n  anomaly score (Verilator, both variants): {score_mismatches} of {2 * args.jets} scores differ"
@@ -662,6 +662,7 @@ def _codec_rtl(args: argparse.Namespace, junit: Path | None) -> int:
     from .hybrid_hls import check_hybrid_board
     from .hybrid_rtl import run_hybrid_rtl
     from .staging import check_output
+    from .stimulus import verilator_adversarial
 
     check_output(args.out, args.force)
     codec = load_codec(args.codec)
@@ -676,7 +677,7 @@ def _codec_rtl(args: argparse.Namespace, junit: Path | None) -> int:
         board,
         jets.values.astype(float),
         jets=args.jets,
-        adversarial=min(20_000, args.jets // 5),
+        adversarial=verilator_adversarial(args.jets),
         synthesize=not args.no_synth,
         force=args.force,
     )

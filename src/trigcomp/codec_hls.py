@@ -40,6 +40,7 @@ from .errors import UserError
 from .hls import FIRMWARE_DIR, MANIFEST, HlsOptions, HlsProject
 from .records import SCHEMA_VERSION
 from .staging import staged_dir, write_json
+from .stimulus import tie_rows
 
 CODEC_FIRMWARE = FIRMWARE_DIR / "codec"
 PROJECT_NAME = "trigcomp_codec"
@@ -429,7 +430,7 @@ def tied_stimulus(
 ) -> tuple[np.ndarray, dict[str, int]]:
     """csim's jets with a codec's ``ties`` filling up to three quarters of the adversarial ones (the rest are csim's
     zeros, extremes, +-inf, ...), and the ``CodecCsimResult`` fields that count them."""
-    used = min(len(ties), adversarial - adversarial // 4)
+    used = min(len(ties), tie_rows(adversarial))
     x = make_inputs(data, board.quantizer, jets, adversarial, seed, extra_adversarial=ties[:used])
     counts = {
         "data_jets": int(jets - adversarial),

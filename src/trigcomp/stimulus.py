@@ -14,9 +14,10 @@ from .config import FixedPoint
 from .errors import UserError
 
 
-def adversarial_jets(data: np.ndarray, quantizer: FixedPoint, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Edge cases of the input type: zeros, extremes, one value at the top with all others zero (one hot tower of
-    an image), just outside the range, rounding ties, random in range."""
+def adversarial_parts(data: np.ndarray, quantizer: FixedPoint, n: int, rng: np.random.Generator) -> dict:
+    """``adversarial_jets`` by kind, in order: "edges" (zeros, extremes, one value at the top with all others zero —
+    one hot tower of an image —, just outside the range, huge, +-inf, each variable alone at an edge), "uniform"
+    (random in range) and "rounding_ties" (data rows moved onto an exact half-LSB tie of the input type)."""
     n_vars = data.shape[1]
     lo, hi, lsb = quantizer.min, quantizer.max, quantizer.lsb
     median = np.median(data, axis=0)
@@ -45,7 +46,49 @@ def adversarial_jets(data: np.ndarray, quantizer: FixedPoint, n: int, rng: np.ra
     in_range = rng.uniform(lo, hi, size=(n_random // 2, n_vars))
     base = data[rng.integers(0, len(data), n_random - n_random // 2)]
     ties = (np.floor(base / lsb) + 0.5) * lsb  # exactly half an LSB: tests the rounding mode
-    return np.concatenate([fixed, in_range, ties])
+    return {"edges": fixed, "uniform": in_range, "rounding_ties": ties}
+
+
+def adversarial_jets(data: np.ndarray, quantizer: FixedPoint, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` edge cases of the input type (``adversarial_parts``, one after the other)."""
+    return np.concatenate(list(adversarial_parts(data, quantizer, n, rng).values()))
+
+
+def verilator_adversarial(jets: int) -> int:
+    """How many of ``jets`` a Verilator check (``trigcomp rtl``: encoders and codecs alike) makes adversarial:
+    a fifth, at most 20,000."""
+    return min(20_000, jets // 5)
+
+
+def tie_rows(adversarial: int) -> int:
+    """How many of the adversarial rows a check may give to its own ties (a codec's thresholds, the latent
+    quantizer's): three quarters; the rest stay the input type's edge cases."""
+    return adversarial - adversarial // 4
+
+
+def counted_inputs(
+    data: np.ndarray,
+    quantizer: FixedPoint,
+    jets: int,
+    adversarial: int,
+    seed: int,
+    extra_adversarial: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict[str, int]]:
+    """``make_inputs``, and how many of its rows are of each kind, in their order: "data", the kinds of
+    ``adversarial_parts``, "extra" (``extra_adversarial``)."""
+    if adversarial > jets:
+        raise UserError(f"--adversarial ({adversarial}) cannot exceed --jets ({jets})")
+    if len(data) == 0:
+        raise UserError("no data jets to simulate")
+    rng = np.random.default_rng(seed)
+    n_data = jets - adversarial
+    rows = rng.choice(len(data), n_data, replace=n_data > len(data))
+    extra = np.zeros((0, data.shape[1])) if extra_adversarial is None else extra_adversarial[:adversarial]
+    parts = {"data": data[rows], **adversarial_parts(data, quantizer, adversarial - len(extra), rng), "extra": extra}
+    x = np.concatenate(list(parts.values()))
+    with np.errstate(over="ignore"):  # beyond float32 becomes +-inf, which saturates like any large value
+        x = x.astype(np.float32).astype(np.float64)  # QKeras sees float32: both sides get the same values
+    return x, {kind: len(part) for kind, part in parts.items()}
 
 
 def make_inputs(
@@ -58,18 +101,7 @@ def make_inputs(
 ) -> np.ndarray:
     """``jets`` rows: data resampled, then ``adversarial`` edge cases: csim's own, then ``extra_adversarial`` (e.g. a
     codec's threshold ties; at most what is left after csim's fixed edge cases)."""
-    if adversarial > jets:
-        raise UserError(f"--adversarial ({adversarial}) cannot exceed --jets ({jets})")
-    if len(data) == 0:
-        raise UserError("no data jets to simulate")
-    rng = np.random.default_rng(seed)
-    n_data = jets - adversarial
-    rows = rng.choice(len(data), n_data, replace=n_data > len(data))
-    extra = np.zeros((0, data.shape[1])) if extra_adversarial is None else extra_adversarial[:adversarial]
-    edge_cases = adversarial_jets(data, quantizer, adversarial - len(extra), rng)
-    x = np.concatenate([data[rows], edge_cases, extra])
-    with np.errstate(over="ignore"):  # beyond float32 becomes +-inf, which saturates like any large value
-        return x.astype(np.float32).astype(np.float64)  # QKeras sees float32: both sides get the same values
+    return counted_inputs(data, quantizer, jets, adversarial, seed, extra_adversarial)[0]
 
 
 def latent_tie_mask(accumulator: np.ndarray, latent: FixedPoint) -> np.ndarray:

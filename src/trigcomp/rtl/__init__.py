@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..ir import FixedPoint
 from ..ir import from_keras as parse_encoder
 from ..reports.parsers.estimate import Estimate
+from ..stimulus import counted_inputs, latent_ties, tie_rows, verilator_adversarial
 from . import synth as _synth
 from .project import VARIANTS, RtlProject, da4ml_estimate, load_project, write_rtl_project
 from .simulate import RtlComparison, simulate, verify
@@ -37,8 +37,8 @@ __all__ = [
     "load_project",
     "parse_encoder",
     "run_rtl",
+    "rtl_stimulus",
     "simulate",
-    "stimulus",
     "synthesize",
     "verify",
     "write_rtl_project",
@@ -56,29 +56,20 @@ def estimate(encoder, clock_ns: float = 5.0, pipeline_ns: float | None = None, p
     return da4ml_estimate(traced, traced.pipeline(clock_ns if pipeline_ns is None else pipeline_ns), clock_ns, part)
 
 
-def stimulus(fmt: FixedPoint, real: np.ndarray, n_jets: int, seed: int = 0) -> tuple[np.ndarray, dict[str, int]]:
-    """``n_jets`` test jets for the bit-exactness check, built around the real ones.
-
-    In order: the real jets; real jets scaled per variable by a log-normal factor (realistic values, every
-    rounding case downstream); uniform values over the whole input range (every input word is possible); and
-    edge rows (all-minimum, all-maximum, zero, +-1 LSB, far out of range, infinities: input saturation).
-    """
-    real = np.asarray(real, dtype=np.float64)
-    if real.ndim != 2 or not len(real):
+def rtl_stimulus(model, inputs: np.ndarray, jets: int) -> tuple[np.ndarray, dict[str, int]]:
+    """The ``jets`` jets ``trigcomp rtl`` checks, from ``trigcomp.stimulus`` as every bit-exactness check's: the
+    ``inputs`` resampled, then a fifth adversarial (at most 20,000; up to three quarters of them exact ties at the
+    latent quantizer, the rest the input type's edge cases), and how many of each kind, the ``stimulus`` of
+    ``rtl --json``: "real" (data jets), "jittered" (data jets moved onto a half-LSB rounding tie of the input
+    type), "uniform" (random in the input range), "edges" (zeros, extremes, one-hot, just outside, huge, +-inf),
+    "latent_ties"."""
+    if not len(inputs):
         raise UserError("the RTL check needs at least one real jet")
-    rng = np.random.default_rng(seed)
-    low, high = (word * fmt.lsb for word in fmt.word_range)
-    n_vars = real.shape[1]
-    edges = np.array([low, high, 0.0, fmt.lsb, -fmt.lsb, 2 * low - 1, 2 * high + 1, -np.inf, np.inf])
-    edges = np.repeat(edges[:, None], n_vars, axis=1)
-    n_real = min(len(real), n_jets)
-    n_edges = min(len(edges), n_jets - n_real)
-    n_jittered = (n_jets - n_real - n_edges) // 2
-    n_uniform = n_jets - n_real - n_edges - n_jittered
-    jittered = real[rng.integers(0, len(real), n_jittered)] * rng.lognormal(0.0, 0.3, (n_jittered, n_vars))
-    uniform = rng.uniform(low, high, (n_uniform, n_vars))
-    parts = {"real": n_real, "jittered": n_jittered, "uniform": n_uniform, "edges": n_edges}
-    return np.concatenate([real[:n_real], jittered, uniform, edges[:n_edges]]), parts
+    adversarial = verilator_adversarial(jets)
+    ties = latent_ties(model, inputs, tie_rows(adversarial)) if adversarial else None
+    x, counts = counted_inputs(inputs, model.input_quantizer, jets, adversarial, seed=0, extra_adversarial=ties)
+    kinds = {"real": "data", "jittered": "rounding_ties", "uniform": "uniform", "edges": "edges", "latent_ties": "extra"}
+    return x, {key: counts[kind] for key, kind in kinds.items()}
 
 
 @dataclass
@@ -89,6 +80,7 @@ class RtlResult:
     synthesis: YosysResult | None
     estimate: Estimate
     seconds: dict[str, float] = field(default_factory=dict)
+    test_jets: np.ndarray | None = field(default=None, repr=False)  # the checked jets (``stimulus`` counts them)
 
     @property
     def mismatches(self) -> int:
@@ -170,7 +162,9 @@ def run_rtl(
         board=board,
     )
     seconds["write"] = time.monotonic() - start
-    test_jets, parts = stimulus(spec.input.format, inputs, jets)
+    start = time.monotonic()
+    test_jets, parts = rtl_stimulus(model, inputs, jets)
+    seconds["stimulus"] = time.monotonic() - start
     # The float model sees the same (saturated) inputs as the firmware, so the distance in LSB measures the
     # model's quantization, not the saturation of the far out-of-range test jets.
     float_latent = model.encode_float(spec.quantize_inputs(test_jets)[0])
@@ -191,4 +185,5 @@ def run_rtl(
         synthesis=synthesis,
         estimate=Estimate.read(project.path),
         seconds={name: round(value, 1) for name, value in seconds.items()},
+        test_jets=test_jets,
     )

@@ -10,6 +10,7 @@ derives the output format from the value range (0 .. N · 2^(2B−2) LSB²), so 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from ..staging import staged_dir, write_json
 from .project import MANIFEST, VARIANTS, RtlProject, _io_word, _write_variant
 from .simulate import simulate
 from .tracing import _HWCONF, _SOLVER_OPTIONS, cutoff_levels
+
+if TYPE_CHECKING:
+    from . import RtlResult
 
 SCORE_DIR = "anomaly_score"
 SCORE_PROJECT_NAME = "trigcomp_anomaly_score"
@@ -81,15 +85,13 @@ def check_score_rtl(project: RtlProject, spec: Encoder, latent: np.ndarray) -> d
     return result
 
 
-def run_score_rtl(model, project: RtlProject, inputs: np.ndarray, jets: int, synthesize: bool) -> dict:
-    """``trigcomp rtl --anomaly-score``, after the encoder's check: the score project beside the encoder's, run on
-    the latent the encoder's pipelined Verilog gives for the same stimulus jets, and its Yosys cell count."""
-    from . import stimulus
+def run_score_rtl(model, rtl: RtlResult, synthesize: bool) -> dict:
+    """``trigcomp rtl --anomaly-score``, after the encoder's check ``rtl``: the score project beside the encoder's,
+    run on the latent the encoder's pipelined Verilog gives for the jets that check ran, and its Yosys cell count."""
     from .synth import synthesize as yosys
 
-    spec = model.firmware_ir
-    test_jets, _ = stimulus(spec.input.format, inputs, jets)
-    latent = simulate(project, spec.quantize_inputs(test_jets)[0], "pipelined")
+    spec, project = model.firmware_ir, rtl.project
+    latent = simulate(project, spec.quantize_inputs(rtl.test_jets)[0], "pipelined")
     score_project = write_score_project(spec, project.path / SCORE_DIR, project)
     result = check_score_rtl(score_project, spec, latent)
     if synthesize:

@@ -1,7 +1,7 @@
 """Synthetic encoders with the exact layer pattern trigcomp.model produces, for the RTL tests and bench_rtl.py.
 
 Input quantizer, QDense with quantized weights, quantized_relu, quantized_bits latent, and small deterministic
-random weights; ``verification_inputs`` adds exact rounding ties of the input grid to the stimulus.
+random weights; ``verification_inputs`` adds exact rounding ties of the input grid to trigcomp.stimulus' rows.
 """
 
 from __future__ import annotations
@@ -52,13 +52,15 @@ def build_encoder(config: EncoderConfig):
 
 
 def verification_inputs(encoder, n_jets: int, seed: int = 0) -> np.ndarray:
-    """Random jets, edge values and out-of-range inputs (stimulus) plus exact rounding ties of the input grid."""
-    from . import stimulus
+    """Random jets and the input type's adversarial rows (``trigcomp.stimulus``: edges, out of range, one-hot,
+    uniform in range, rounding ties of the jets) plus exact rounding ties all over the input grid."""
+    from ..stimulus import make_inputs
     from .tracing import as_encoder_ir
 
     fmt = as_encoder_ir(encoder).input.format
     rng = np.random.default_rng(seed)
-    real_like = rng.lognormal(0.0, 1.5, (500, encoder.input_shape[1])) * rng.choice([-1, 1], (500, 1))
-    jets, _ = stimulus(fmt, real_like, n_jets, seed=seed)
+    n_real = max(1, n_jets // 2)
+    real_like = rng.lognormal(0.0, 1.5, (n_real, encoder.input_shape[1])) * rng.choice([-1, 1], (n_real, 1))
+    jets = make_inputs(real_like, fmt, n_jets, n_jets - n_real, seed)
     ties = (rng.integers(*fmt.word_range, (1000, jets.shape[1])) + 0.5) * fmt.lsb
     return np.concatenate([jets, ties])

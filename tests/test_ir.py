@@ -179,6 +179,33 @@ def test_a_conv_encoder_is_a_step_list_built_without_its_source():
     assert len(np.unique(exact)) > 10
 
 
+def test_a_convolutions_constant_matrix_is_computed_once_per_step(monkeypatch):
+    """The reference, the digest and the exactness check all multiply by the convolution's constant matrix (a TF
+    convolution of an identity): it is computed once per step, shared read-only, and equal to a fresh one."""
+    import sys
+    from dataclasses import replace
+
+    from trigcomp.ir import Conv, from_keras
+
+    sys.path.insert(0, str(REPO / "examples"))
+    from econ_t_encoder import build_encoder, example_cells
+
+    convolve, images = Conv._convolve, []
+    monkeypatch.setattr(Conv, "_convolve", lambda self, x, kernel: images.append(len(x)) or convolve(self, x, kernel))
+    spec = from_keras(build_encoder("conv", 0))  # checks the encoder: the first use of the matrix
+    conv = next(step for step in spec.steps if isinstance(step, Conv))
+    quantized, _ = spec.quantize_inputs(example_cells(50, 1))
+    first, _ = spec.reference(quantized)
+    spec.digest(), spec.check_exact()
+    second, _ = spec.reference(quantized)
+    n_in = int(np.prod(conv.in_shape))
+    assert images == [n_in] and np.array_equal(first, second)  # one convolution of the identity, for everything
+    kernel, bias = conv.matrix()
+    fresh_kernel, fresh_bias = replace(conv).matrix()  # a new step (e.g. folded, or rebuilt) computes its own
+    assert images == [n_in, n_in] and np.array_equal(kernel, fresh_kernel) and np.array_equal(bias, fresh_bias)
+    assert not kernel.flags.writeable and not bias.flags.writeable
+
+
 @pytest.mark.slow
 @pytest.mark.rtl
 def test_per_variable_rtl_is_bit_exact_in_verilator(tmp_path, per_variable_model, jets):

@@ -28,6 +28,7 @@ import hashlib
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -306,9 +307,16 @@ class Conv(Dense):
         return np.asarray(out, np.float64).reshape(len(images), -1)
 
     def matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._constant_matrix
+
+    @cached_property  # a TF convolution of an identity as large as the image: once per step, not per reference call
+    def _constant_matrix(self) -> tuple[np.ndarray, np.ndarray]:
         n_in = int(np.prod(self.in_shape))
         response = self._convolve(np.eye(n_in), self.kernel_q)
-        return response, np.tile(self.bias_q, response.shape[1] // self.kernel_q.shape[-1])
+        bias = np.tile(self.bias_q, response.shape[1] // self.kernel_q.shape[-1])
+        for shared in (response, bias):
+            shared.flags.writeable = False  # every caller gets these same arrays
+        return response, bias
 
     @property
     def units(self) -> int:

@@ -74,8 +74,9 @@ def counted_inputs(
     seed: int,
     extra_adversarial: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """``make_inputs``, and how many of its rows are of each kind, in their order: "data", the kinds of
-    ``adversarial_parts``, "extra" (``extra_adversarial``)."""
+    """``jets`` rows: data resampled, then ``adversarial`` edge cases: csim's own (``adversarial_parts``), then
+    ``extra_adversarial`` (e.g. a codec's threshold ties; at most what is left after csim's fixed edge cases); and
+    how many rows are of each kind, in their order: "data", the kinds of ``adversarial_parts``, "extra"."""
     if adversarial > jets:
         raise UserError(f"--adversarial ({adversarial}) cannot exceed --jets ({jets})")
     if len(data) == 0:
@@ -91,17 +92,9 @@ def counted_inputs(
     return x, {kind: len(part) for kind, part in parts.items()}
 
 
-def make_inputs(
-    data: np.ndarray,
-    quantizer: FixedPoint,
-    jets: int,
-    adversarial: int,
-    seed: int,
-    extra_adversarial: np.ndarray | None = None,
-) -> np.ndarray:
-    """``jets`` rows: data resampled, then ``adversarial`` edge cases: csim's own, then ``extra_adversarial`` (e.g. a
-    codec's threshold ties; at most what is left after csim's fixed edge cases)."""
-    return counted_inputs(data, quantizer, jets, adversarial, seed, extra_adversarial)[0]
+def make_inputs(*args, **kwargs) -> np.ndarray:
+    """The rows of ``counted_inputs`` (same arguments) without their counts: what csim and most checks need."""
+    return counted_inputs(*args, **kwargs)[0]
 
 
 def latent_tie_mask(accumulator: np.ndarray, latent: FixedPoint) -> np.ndarray:

@@ -36,8 +36,8 @@ __all__ = [
     "estimate",
     "load_project",
     "parse_encoder",
-    "run_rtl",
     "rtl_stimulus",
+    "run_rtl",
     "simulate",
     "synthesize",
     "verify",
@@ -45,6 +45,15 @@ __all__ = [
 ]
 
 DEFAULT_PART = "xcvu13p-flga2577-2-e"
+#: The ``stimulus`` keys of ``rtl --json`` (users' CI reads them: add keys, never rename one) -> the kinds of rows
+#: of ``trigcomp.stimulus.counted_inputs`` they count.
+STIMULUS_KEYS = {
+    "real": "data",
+    "jittered": "rounding_ties",
+    "uniform": "uniform",
+    "edges": "edges",
+    "latent_ties": "extra",
+}
 
 
 def estimate(encoder, clock_ns: float = 5.0, pipeline_ns: float | None = None, part: str = DEFAULT_PART) -> Estimate:
@@ -68,8 +77,7 @@ def rtl_stimulus(model, inputs: np.ndarray, jets: int) -> tuple[np.ndarray, dict
     adversarial = verilator_adversarial(jets)
     ties = latent_ties(model, inputs, tie_rows(adversarial)) if adversarial else None
     x, counts = counted_inputs(inputs, model.input_quantizer, jets, adversarial, seed=0, extra_adversarial=ties)
-    kinds = {"real": "data", "jittered": "rounding_ties", "uniform": "uniform", "edges": "edges", "latent_ties": "extra"}
-    return x, {key: counts[kind] for key, kind in kinds.items()}
+    return x, {key: counts[kind] for key, kind in STIMULUS_KEYS.items()}
 
 
 @dataclass

@@ -77,9 +77,11 @@ def test_cli_bad_pruning_value_is_one_line_exit_2(capsys, tmp_path):
 
 
 def test_scan_can_vary_the_pruning(tmp_path):
-    from .test_scan import load_scan, write_scan
+    from trigcomp.scan import load_scan
 
-    spec = load_scan(write_scan(tmp_path, '[grid]\n"training.prune_sparsity" = [0.0, 0.5]\n[fixed]\n'
-                                '"training.epochs" = 3\n"training.prune_end_epoch" = 2\n'))
+    from .test_scan import write_scan
+
+    grid = '[grid]\n"training.prune_sparsity" = [0.0, 0.5]\n[fixed]\n"training.epochs" = 3\n"training.prune_end_epoch" = 2\n'
+    spec = load_scan(write_scan(tmp_path, grid))
     configs = [spec.config(point) for point in spec.grid_points()]
     assert [c.training.prune_sparsity for c in configs] == [0.0, 0.5]

@@ -7,8 +7,8 @@ For each sparsity, the smallest-magnitude fraction of every encoder kernel (firs
 normalisation is folded in) is set to zero, which keeps every weight on its quantizer grid; the encoder is then
 costed by da4ml (``trigcomp.rtl.estimate``, the scan's area) and judged by total NMSE on the model's held-out jets
 (the test split of its training file), through the same codec path as ``evaluate`` and ``compress``. A lower bound
-on what pruning during training (tensorflow-model-optimization's ``prune_low_magnitude``) would give: here nothing
-is retrained to recover.
+on what pruning during training (``[training] prune_sparsity``) gives: here nothing is retrained to recover. With
+``--sparsity 0`` it measures any model as it is (models/jet10-small, pruned during training: 0.0985, 11,869 LUT).
 """
 
 from __future__ import annotations

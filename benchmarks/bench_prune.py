@@ -7,8 +7,8 @@ For each sparsity, the smallest-magnitude fraction of every encoder kernel (firs
 normalisation is folded in) is set to zero, which keeps every weight on its quantizer grid; the encoder is then
 costed by da4ml (``trigcomp.rtl.estimate``, the scan's area) and judged by total NMSE on the model's held-out jets
 (the test split of its training file), through the same codec path as ``evaluate`` and ``compress``. A lower bound
-on what pruning during training (tensorflow-model-optimization's ``prune_low_magnitude``) would give: here nothing
-is retrained to recover.
+on what pruning during training (``[training] prune_sparsity``) gives: here nothing is retrained to recover. With
+``--sparsity 0`` it measures any model as it is (models/jet10-small, pruned during training: 0.0985, 11,869 LUT).
 """
 
 from __future__ import annotations
@@ -25,16 +25,14 @@ from trigcomp.baselines import nmse_per_variable
 from trigcomp.codecs import AutoencoderCodec
 from trigcomp.data import load_jets
 from trigcomp.evaluate import _evaluation_rows
-from trigcomp.model import load_model
+from trigcomp.model import encoder_sparsity, load_model
 from trigcomp.rtl import estimate
 
-ENCODER_LAYERS = ("enc_dense0", "enc_dense1", "enc_latent")
 
-
-def pruned(weights: dict[str, list[np.ndarray]], sparsity: float) -> dict[str, list[np.ndarray]]:
-    """Encoder kernels with their smallest-magnitude ``sparsity`` fraction set to zero (biases untouched)."""
+def pruned(weights: dict[str, list[np.ndarray]], layers: list[str], sparsity: float) -> dict[str, list[np.ndarray]]:
+    """The kernels of ``layers`` with their smallest-magnitude ``sparsity`` fraction set to zero (biases untouched)."""
     out = dict(weights)
-    for name in ENCODER_LAYERS:
+    for name in layers:
         kernel, *rest = (np.asarray(w) for w in weights[name])
         cut = np.quantile(np.abs(kernel), sparsity) if sparsity > 0 else -1.0
         out[name] = [np.where(np.abs(kernel) <= cut, 0.0, kernel).astype(kernel.dtype), *rest]
@@ -48,6 +46,7 @@ def main() -> int:
     parser.add_argument("--sparsity", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75])
     args = parser.parse_args()
     model = load_model(args.model)
+    layers = list(encoder_sparsity(model.config, model.weights))  # the encoder's kernels
     jets = load_jets([str(args.data)], variables=model.variables)
     rows, how = _evaluation_rows(model, jets)
     truth = jets.values[rows].astype(np.float64)
@@ -55,8 +54,8 @@ def main() -> int:
     print(f"{model.name} on {args.data.name}: {len(truth)} jets, {how}")
     print(f"{'sparsity':>8s} {'zero weights':>12s} {'LUT (da4ml)':>11s} {'latency ns':>10s} {'total NMSE':>10s}")
     for sparsity in args.sparsity:
-        variant = dataclasses.replace(model, weights=pruned(model.weights, sparsity))
-        zeros = sum(int(np.sum(np.asarray(variant.weights[n][0]) == 0)) for n in ENCODER_LAYERS)
+        variant = dataclasses.replace(model, weights=pruned(model.weights, layers, sparsity))
+        zeros = sum(int(np.sum(np.asarray(variant.weights[n][0]) == 0)) for n in layers)
         est = estimate(variant.firmware_encoder())
         codec = AutoencoderCodec(variant)
         reco = codec.decode(codec.encode(truth).codes)

@@ -75,6 +75,13 @@ class TrainingConfig:
     # its transport part approximated by the sliced EMD (trigcomp.tower_autoencoder).
     loss: str = "mse"
     targets: str = "l1-jets"
+    # Magnitude pruning during training (tensorflow-model-optimization): each encoder kernel's smallest-magnitude
+    # weights are masked to zero, rising from 0 at epoch prune_begin_epoch to prune_sparsity at prune_end_epoch
+    # (polynomial schedule, masks updated once per epoch), then held; early stopping only judges epochs from
+    # prune_end_epoch on. Zero weights cost nothing on the board (da4ml drops them). 0 = no pruning.
+    prune_sparsity: float = 0.0
+    prune_begin_epoch: int = 0
+    prune_end_epoch: int = 10
 
 
 #: Training losses (see TrainingConfig.loss); the ones other than "mse" weight the residuals by physics targets.
@@ -83,11 +90,12 @@ ENCODER_KINDS = ("dense", "conv2d")
 #: Keys written into a model's config only when they differ from these values, so that models trained before
 #: the keys existed keep their hash (the hash covers the config as written).
 #: Each group is omitted as a whole when all its keys have these values.
-_OMITTED_WHEN_DEFAULT = {
-    "training": {"loss": "mse", "targets": "l1-jets"},
-    "input": {"variables": ()},
-    "encoder": {"kind": "dense", "conv_filters": (), "conv_kernel": 3, "conv_strides": ()},
-}
+_OMITTED_WHEN_DEFAULT = (
+    ("training", {"loss": "mse", "targets": "l1-jets"}),
+    ("training", {"prune_sparsity": 0.0, "prune_begin_epoch": 0, "prune_end_epoch": 10}),
+    ("input", {"variables": ()}),
+    ("encoder", {"kind": "dense", "conv_filters": (), "conv_kernel": 3, "conv_strides": ()}),
+)
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,7 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
         raw["input"]["variables"] = {name: [bits, integer] for name, bits, integer in self.input.variables}
-        for section, defaults in _OMITTED_WHEN_DEFAULT.items():
+        for section, defaults in _OMITTED_WHEN_DEFAULT:
             if all(getattr(getattr(self, section), key) == value for key, value in defaults.items()):
                 for key in defaults:
                     del raw[section][key]
@@ -220,6 +228,12 @@ def _validate(config: ModelConfig) -> None:
             "encoder.conv_strides must give one stride per conv_filters entry (or be left out: all 1)",
         ),
         (config.encoder.conv_kernel >= 1, "encoder.conv_kernel must be >= 1"),
+        (0 <= config.training.prune_sparsity < 1, "training.prune_sparsity must be in [0, 1) (0 = no pruning)"),
+        (
+            config.training.prune_sparsity == 0
+            or 0 <= config.training.prune_begin_epoch < config.training.prune_end_epoch < config.training.epochs,
+            "pruning needs 0 <= training.prune_begin_epoch < training.prune_end_epoch < training.epochs",
+        ),
     ]
     for ok, message in checks:
         if not ok:

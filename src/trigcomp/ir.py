@@ -452,10 +452,11 @@ class Encoder:
                     layer.set_weights(weights)
         return model
 
-    def to_training_keras(self):
+    def to_training_keras(self, wrap_weighted=None):
         """The encoder as trained (float32): raw jet -> input quantizer -> normalise -> QDense/QActivation ... ->
         latent. Values before the latent quantizer are clipped to its range: that changes no transmitted bit but
-        stops the straight-through gradient from pushing them out of range (seen: a latent stuck on one level)."""
+        stops the straight-through gradient from pushing them out of range (seen: a latent stuck on one level).
+        ``wrap_weighted`` (e.g. a pruning wrapper) is applied to every QDense/QConv2D layer."""
         import tensorflow as tf
         from tensorflow import keras
 
@@ -471,6 +472,8 @@ class Encoder:
         for step in self.steps[:-1]:
             if isinstance(step, Affine):
                 h = keras.layers.Lambda(_affine(step.scale, step.offset), name=step.name)(h)
+            elif isinstance(step, Dense) and wrap_weighted is not None:
+                h = wrap_weighted(step.keras()[0])(h)
             else:
                 h = step.keras()[0](h)
         latent = self.steps[-1]

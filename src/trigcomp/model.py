@@ -167,11 +167,12 @@ def trained_encoder(config: ModelConfig, norm: Normalization, weights: dict[str,
     return ir.from_trained(config, config.input_formats(norm.variables), norm.input_scale, norm.input_offset, weights)
 
 
-def build_training_models(config: ModelConfig, norm: Normalization):
-    """The autoencoder as trained: (autoencoder, decoder). Normalisation is an explicit step here."""
+def build_training_models(config: ModelConfig, norm: Normalization, wrap_weighted=None):
+    """The autoencoder as trained: (autoencoder, decoder). Normalisation is an explicit step here.
+    ``wrap_weighted`` wraps each encoder QDense/QConv2D (pruning during training)."""
     from tensorflow import keras
 
-    jet, latent = trained_encoder(config, norm, None).to_training_keras()
+    jet, latent = trained_encoder(config, norm, None).to_training_keras(wrap_weighted)
     latent_in = keras.Input((config.latent.size,), name="latent_in")
     if image_side(norm.variables):
         out = image_decoder(latent_in, len(norm.variables), config.decoder.hidden)
@@ -511,6 +512,37 @@ def target_loss(norm: Normalization, robust: bool):
     return loss
 
 
+def _pruning(config: ModelConfig, steps_per_epoch: int):
+    """Magnitude pruning of the encoder kernels (``training.prune_*``): (layer wrapper, callbacks), or (None, [])
+    without pruning. The masks are updated at the first batch of each epoch, so the final sparsity is reached
+    exactly at epoch ``prune_end_epoch``."""
+    training = config.training
+    if training.prune_sparsity == 0:
+        return None, []
+    import tensorflow_model_optimization as tfmot
+
+    schedule = tfmot.sparsity.keras.PolynomialDecay(
+        initial_sparsity=0.0,
+        final_sparsity=training.prune_sparsity,
+        begin_step=training.prune_begin_epoch * steps_per_epoch,
+        end_step=training.prune_end_epoch * steps_per_epoch,
+        frequency=steps_per_epoch,
+    )
+
+    def wrap(layer):
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+
+    # first in the callback list: the kernels are re-masked at each epoch's end before early stopping keeps them
+    return wrap, [tfmot.sparsity.keras.UpdatePruningStep()]
+
+
+def encoder_sparsity(config: ModelConfig, weights: dict[str, list[np.ndarray]]) -> dict[str, float]:
+    """The fraction of zero weights in each encoder kernel (by layer name)."""
+    names = [f"enc_conv{i}" for i in range(len(config.encoder.conv_filters))]
+    names += [f"enc_dense{i}" for i in range(len(config.encoder.hidden))] + ["enc_latent"]
+    return {name: float(np.mean(np.asarray(weights[name][0]) == 0)) for name in names}
+
+
 def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> TrainedModel:
     """Train the autoencoder on the training part of ``jets`` (event-wise split); returns the model (not saved)."""
     import tensorflow as tf
@@ -553,10 +585,15 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
 
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
-    autoencoder, _ = build_training_models(config, norm)
+    wrap_weighted, pruning_callbacks = _pruning(config, -(-len(train_rows) // config.training.batch_size))
+    autoencoder, _ = build_training_models(config, norm, wrap_weighted)
     autoencoder.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate), loss=loss)
+    pruned_from = config.training.prune_end_epoch if wrap_weighted else 0  # judge only fully pruned epochs
     callbacks = [
-        keras.callbacks.EarlyStopping(patience=config.training.patience, restore_best_weights=True),
+        *pruning_callbacks,
+        keras.callbacks.EarlyStopping(
+            patience=config.training.patience, restore_best_weights=True, start_from_epoch=pruned_from
+        ),
         keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, config.training.patience // 3)),
         _epoch_progress(config.training.epochs, progress),
     ]
@@ -570,12 +607,18 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
         verbose=0,
         callbacks=callbacks,
     )
+    if wrap_weighted is not None:  # plain QKeras layers (the masked kernels) from here on
+        import tensorflow_model_optimization as tfmot
+
+        autoencoder = tfmot.sparsity.keras.strip_pruning(autoencoder)
     weights = {
         layer.name: [np.asarray(w) for w in layer.get_weights()]
         for layer in autoencoder.layers + autoencoder.get_layer("decoder").layers
         if layer.get_weights()
     }
     model = TrainedModel(None, config, norm, weights, {})
+    # recorded only for pruned models: the others stay byte-identical
+    pruning_info = {"pruning": {"zero_fraction": encoder_sparsity(config, weights)}} if wrap_weighted else {}
     t_hat = model.decoder().predict(model.encode(x_val), batch_size=65536, verbose=0)
     per_variable = ((t_hat - t_val) ** 2).mean(axis=0)
     model.info = {
@@ -590,7 +633,8 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
             "epochs_run": len(history.history["loss"]),
             "split": "event-wise, splitmix64(event_index, seed)",
         }
-        | loss_info,
+        | loss_info
+        | pruning_info,
         "versions": stack_versions(),
         "metrics": {
             "bits_per_jet": config.bits_per_jet,

@@ -35,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ POINT_KEYS = (
 def scan_keys() -> list[str]:
     """Config keys a scan may vary: ``seed`` and every ``section.field`` (not ``name`` or ``variables``: the data
     are loaded once for the whole scan)."""
-    sections = {name: value for name, value in ModelConfig().to_dict().items() if isinstance(value, dict)}
+    sections = {name: value for name, value in asdict(ModelConfig()).items() if isinstance(value, dict)}
     return ["seed"] + [f"{section}.{key}" for section, values in sections.items() for key in values]
 
 

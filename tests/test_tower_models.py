@@ -99,6 +99,25 @@ def test_sliced_emd_is_a_lower_bound_that_tracks_the_exact_emd(images):
     assert np.corrcoef(sliced, exact)[0, 1] > 0.95
 
 
+def test_relative_emd_loss_is_the_emd_over_the_true_total():
+    """One unit of energy moved by one tower in an image of total 4: the EMD (sliced, times TOWER_SIZE / EMD_R per
+    tower) is the same in both losses, and the relative one divides it by 4; a missing 1 of 4 costs 1 and 1/4."""
+    import tensorflow as tf
+
+    from trigcomp.images import EMD_R
+    from trigcomp.records import TOWER_SIZE
+    from trigcomp.tower_autoencoder import emd_loss, sliced_emd
+
+    true, moved, missing = np.zeros((3, 1, 64))
+    true[0, 27], moved[0, 27], moved[0, 35], missing[0, 27] = 4.0, 3.0, 1.0, 3.0
+    transport = float(sliced_emd(tf.constant(true / 4), tf.constant(moved / 4), SIDE)[0]) * 4 * TOWER_SIZE / EMD_R
+    for decoded, expected in ((moved, transport), (missing, 1.0)):
+        absolute = float(emd_loss(SIDE)(tf.constant(true), tf.constant(decoded))[0])
+        relative = float(emd_loss(SIDE, relative=True)(tf.constant(true), tf.constant(decoded))[0])
+        assert absolute == pytest.approx(expected, rel=1e-5)
+        assert relative == pytest.approx(expected / 4, rel=1e-5)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -106,6 +125,7 @@ def test_sliced_emd_is_a_lower_bound_that_tracks_the_exact_emd(images):
         ({"encoder": {"kind": "conv2d"}}, "encoder.conv_filters must be given"),
         ({"encoder": {"conv_filters": [4]}}, "encoder.conv_filters must be given"),
         ({"encoder": {"kind": "conv2d", "conv_filters": [4], "conv_strides": [1, 2]}}, "one stride per"),
+        ({"training": {"loss": "emd-rel"}}, "training.loss must be one of .*emd-relative"),
     ],
 )
 def test_bad_image_configs_are_refused(change, message):
@@ -119,7 +139,11 @@ def test_bad_image_configs_are_refused(change, message):
 def test_conv_and_emd_need_tower_variables(jets):
     from trigcomp.model import train
 
-    for kind, loss, message in (("conv2d", "mse", "encoder.kind"), ("dense", "emd", "training.loss")):
+    for kind, loss, message in (
+        ("conv2d", "mse", "encoder.kind"),
+        ("dense", "emd", "training.loss"),
+        ("dense", "emd-relative", "training.loss"),
+    ):
         raw = tower_config(kind, loss) | {"variables": "jet10"}
         with pytest.raises(UserError, match=message):
             train(config_from_dict(raw), jets)

@@ -539,11 +539,13 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
     side = image_side(variables)
     if config.encoder.kind == "conv2d" and not side:
         raise UserError('encoder.kind = "conv2d" needs tower-image variables (tower_0 ... tower_{n*n-1})')
-    if config.training.loss == "emd":
+    if config.training.loss in ("emd", "emd-relative"):
         if not side:
-            raise UserError('training.loss = "emd" needs tower-image variables (tower_0 ... tower_{n*n-1})')
-        loss_info = {"loss": "emd"}
-        loss = emd_loss(side)
+            raise UserError(
+                f'training.loss = "{config.training.loss}" needs tower-image variables (tower_0 ... tower_{{n*n-1}})'
+            )
+        loss_info = {"loss": config.training.loss}
+        loss = emd_loss(side, relative=config.training.loss == "emd-relative")
     elif config.training.loss != "mse":
         targets = load_targets(config.training.targets)
         loss_info = {"loss": config.training.loss, "targets": targets.to_json()}

@@ -118,6 +118,22 @@ def test_relative_emd_loss_is_the_emd_over_the_true_total():
         assert relative == pytest.approx(expected / 4, rel=1e-5)
 
 
+def test_scaled_copies_are_harder_jets_quantized_like_l1_towers(images):
+    """training.et_scale_max: the images, then each once more times a factor in [1, max], on the 0.5 GeV grid and
+    saturating at 511.5 GeV; the same seed gives the same copies."""
+    from trigcomp.tower_autoencoder import with_scaled_copies
+
+    x = images.values[:300].astype(np.float64)
+    out = with_scaled_copies(x, 64.0, seed=3)
+    copies = out[len(x) :]
+    assert out.shape == (600, 64) and np.array_equal(out[: len(x)], x)
+    assert np.array_equal(copies % TOWER_LSB_GEV, np.zeros_like(copies)) and copies.max() == TOWER_ET_MAX_GEV
+    unsaturated = (copies < TOWER_ET_MAX_GEV).all(axis=1)
+    ratio = copies.sum(1)[unsaturated] / x.sum(1)[unsaturated]
+    assert ratio.min() > 0.95 and ratio.max() < 64.0 and np.median(ratio) > 4.0
+    assert np.array_equal(with_scaled_copies(x, 64.0, seed=3), out)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -126,6 +142,7 @@ def test_relative_emd_loss_is_the_emd_over_the_true_total():
         ({"encoder": {"conv_filters": [4]}}, "encoder.conv_filters must be given"),
         ({"encoder": {"kind": "conv2d", "conv_filters": [4], "conv_strides": [1, 2]}}, "one stride per"),
         ({"training": {"loss": "emd-rel"}}, "training.loss must be one of .*emd-relative"),
+        ({"training": {"et_scale_max": 0.5}}, "training.et_scale_max must be >= 1"),
     ],
 )
 def test_bad_image_configs_are_refused(change, message):
@@ -147,6 +164,10 @@ def test_conv_and_emd_need_tower_variables(jets):
         raw = tower_config(kind, loss) | {"variables": "jet10"}
         with pytest.raises(UserError, match=message):
             train(config_from_dict(raw), jets)
+    raw = tower_config("dense", "mse") | {"variables": "jet10"}
+    raw["training"] |= {"et_scale_max": 2.0}
+    with pytest.raises(UserError, match="training.et_scale_max needs tower-image variables"):
+        train(config_from_dict(raw), jets)
 
 
 def test_jet_model_configs_keep_their_hash():

@@ -76,6 +76,10 @@ class TrainingConfig:
     # image's EMD divided by its total ET, so soft and TeV jets count alike.
     loss: str = "mse"
     targets: str = "l1-jets"
+    # Tower images: every training image enters a second time with its tower ET scaled by a factor drawn
+    # log-uniformly from [1, et_scale_max] (seeded) and quantized again as the L1 towers are (0.5 GeV LSB,
+    # saturating at 511.5 GeV), so the encoder also sees jets harder than its files hold. 1 = no scaled copy.
+    et_scale_max: float = 1.0
 
 
 #: Training losses (see TrainingConfig.loss); the ones other than "mse" weight the residuals by physics targets.
@@ -84,11 +88,12 @@ ENCODER_KINDS = ("dense", "conv2d")
 #: Keys written into a model's config only when they differ from these values, so that models trained before
 #: the keys existed keep their hash (the hash covers the config as written).
 #: Each group is omitted as a whole when all its keys have these values.
-_OMITTED_WHEN_DEFAULT = {
-    "training": {"loss": "mse", "targets": "l1-jets"},
-    "input": {"variables": ()},
-    "encoder": {"kind": "dense", "conv_filters": (), "conv_kernel": 3, "conv_strides": ()},
-}
+_OMITTED_WHEN_DEFAULT = (
+    ("training", {"loss": "mse", "targets": "l1-jets"}),
+    ("training", {"et_scale_max": 1.0}),
+    ("input", {"variables": ()}),
+    ("encoder", {"kind": "dense", "conv_filters": (), "conv_kernel": 3, "conv_strides": ()}),
+)
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
         raw["input"]["variables"] = {name: [bits, integer] for name, bits, integer in self.input.variables}
-        for section, defaults in _OMITTED_WHEN_DEFAULT.items():
+        for section, defaults in _OMITTED_WHEN_DEFAULT:
             if all(getattr(getattr(self, section), key) == value for key, value in defaults.items()):
                 for key in defaults:
                     del raw[section][key]
@@ -221,6 +226,7 @@ def _validate(config: ModelConfig) -> None:
             "encoder.conv_strides must give one stride per conv_filters entry (or be left out: all 1)",
         ),
         (config.encoder.conv_kernel >= 1, "encoder.conv_kernel must be >= 1"),
+        (config.training.et_scale_max >= 1, "training.et_scale_max must be >= 1 (1 = no scaled copies)"),
     ]
     for ok, message in checks:
         if not ok:

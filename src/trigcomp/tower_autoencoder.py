@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from .generate import quantize_towers
 from .records import TOWER_SIZE, tower_grid
 
 SLICED_DIRECTIONS = 8
@@ -39,6 +40,14 @@ def common_scale(values: np.ndarray) -> float:
     """The power of two nearest to 1 / (standard deviation of all tower values)."""
     std = float(np.asarray(values, dtype=np.float64).std())
     return 2.0 ** -round(math.log2(std)) if std > 0 else 1.0
+
+
+def with_scaled_copies(images: np.ndarray, scale_max: float, seed: int) -> np.ndarray:
+    """``images`` followed by a copy of each with its tower ET times a factor drawn log-uniformly from
+    [1, scale_max], quantized again as the L1 towers are (harder jets than the files hold, same shapes)."""
+    rng = np.random.default_rng(seed)
+    factors = np.exp(rng.uniform(0.0, math.log(scale_max), len(images)))
+    return np.concatenate([images, quantize_towers(images * factors[:, None]).astype(images.dtype)])
 
 
 def image_decoder(latent_in, n_towers: int, hidden: tuple[int, ...]):

@@ -116,6 +116,9 @@ def test_relative_emd_loss_is_the_emd_over_the_true_total():
         relative = float(emd_loss(SIDE, relative=True)(tf.constant(true), tf.constant(decoded))[0])
         assert absolute == pytest.approx(expected, rel=1e-5)
         assert relative == pytest.approx(expected / 4, rel=1e-5)
+    # an empty true image has no scale: it costs the energy created (3), not 3 / 0
+    empty = float(emd_loss(SIDE, relative=True)(tf.constant(np.zeros((1, 64))), tf.constant(missing))[0])
+    assert empty == pytest.approx(3.0, rel=1e-5)
 
 
 def test_scaled_copies_are_harder_jets_quantized_like_l1_towers(images):
@@ -142,7 +145,8 @@ def test_scaled_copies_are_harder_jets_quantized_like_l1_towers(images):
         ({"encoder": {"conv_filters": [4]}}, "encoder.conv_filters must be given"),
         ({"encoder": {"kind": "conv2d", "conv_filters": [4], "conv_strides": [1, 2]}}, "one stride per"),
         ({"training": {"loss": "emd-rel"}}, "training.loss must be one of .*emd-relative"),
-        ({"training": {"et_scale_max": 0.5}}, "training.et_scale_max must be >= 1"),
+        ({"training": {"et_scale_max": 0.5}}, "training.et_scale_max must be a finite number >= 1"),
+        ({"training": {"et_scale_max": float("inf")}}, "training.et_scale_max must be a finite number >= 1"),
     ],
 )
 def test_bad_image_configs_are_refused(change, message):

@@ -7,6 +7,7 @@ same file + seed gives the same model. Unknown keys and bad values are refused w
 from __future__ import annotations
 
 import logging
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -226,7 +227,10 @@ def _validate(config: ModelConfig) -> None:
             "encoder.conv_strides must give one stride per conv_filters entry (or be left out: all 1)",
         ),
         (config.encoder.conv_kernel >= 1, "encoder.conv_kernel must be >= 1"),
-        (config.training.et_scale_max >= 1, "training.et_scale_max must be >= 1 (1 = no scaled copies)"),
+        (
+            1 <= config.training.et_scale_max < math.inf,
+            "training.et_scale_max must be a finite number >= 1 (1 = no scaled copies)",
+        ),
     ]
     for ok, message in checks:
         if not ok:

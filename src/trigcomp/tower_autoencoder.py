@@ -90,8 +90,9 @@ def sliced_emd(decoded, true, side: int, directions: int = SLICED_DIRECTIONS):
 def emd_loss(side: int, relative: bool = False):
     """Keras loss: the EMD of trigcomp.images in normalised units (the tower scale times GeV), its transport part
     the sliced EMD of the normalised images times the smaller total, moved by TOWER_SIZE / EMD_R per tower unit,
-    plus the total ET that is missing or created. ``relative``: each image's EMD divided by its total ET, so a
-    20 GeV and a 2 TeV jet count alike (in GeV the TeV jets of a mixed sample outweigh the rest ~100 to 1)."""
+    plus the total ET that is missing or created. ``relative``: each image's EMD divided by its total ET (an empty
+    image's by 1), so a 20 GeV and a 2 TeV jet count alike (in GeV the TeV jets of a mixed sample outweigh the
+    rest ~100 to 1)."""
     import tensorflow as tf
 
     from .images import EMD_R
@@ -105,6 +106,9 @@ def emd_loss(side: int, relative: bool = False):
         shapes = (y_pred / (total_pred + tiny), y_true / (total_true + tiny))
         moved = sliced_emd(*shapes, side) * per_tower * tf.minimum(total_pred, total_true)[:, 0]
         distance = moved + tf.abs(total_pred - total_true)[:, 0]
-        return distance / (total_true[:, 0] + tiny) if relative else distance
+        if not relative:
+            return distance
+        # an empty image has no scale: it costs the energy created, as in the absolute loss
+        return distance / tf.where(total_true[:, 0] > 0, total_true[:, 0] + tiny, tf.ones_like(distance))
 
     return loss

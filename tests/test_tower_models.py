@@ -99,6 +99,44 @@ def test_sliced_emd_is_a_lower_bound_that_tracks_the_exact_emd(images):
     assert np.corrcoef(sliced, exact)[0, 1] > 0.95
 
 
+def test_relative_emd_loss_is_the_emd_over_the_true_total():
+    """One unit of energy moved by one tower in an image of total 4: the EMD (sliced, times TOWER_SIZE / EMD_R per
+    tower) is the same in both losses, and the relative one divides it by 4; a missing 1 of 4 costs 1 and 1/4."""
+    import tensorflow as tf
+
+    from trigcomp.images import EMD_R
+    from trigcomp.records import TOWER_SIZE
+    from trigcomp.tower_autoencoder import emd_loss, sliced_emd
+
+    true, moved, missing = np.zeros((3, 1, 64))
+    true[0, 27], moved[0, 27], moved[0, 35], missing[0, 27] = 4.0, 3.0, 1.0, 3.0
+    transport = float(sliced_emd(tf.constant(true / 4), tf.constant(moved / 4), SIDE)[0]) * 4 * TOWER_SIZE / EMD_R
+    for decoded, expected in ((moved, transport), (missing, 1.0)):
+        absolute = float(emd_loss(SIDE)(tf.constant(true), tf.constant(decoded))[0])
+        relative = float(emd_loss(SIDE, relative=True)(tf.constant(true), tf.constant(decoded))[0])
+        assert absolute == pytest.approx(expected, rel=1e-5)
+        assert relative == pytest.approx(expected / 4, rel=1e-5)
+    # an empty true image has no scale: it costs the energy created (3), not 3 / 0
+    empty = float(emd_loss(SIDE, relative=True)(tf.constant(np.zeros((1, 64))), tf.constant(missing))[0])
+    assert empty == pytest.approx(3.0, rel=1e-5)
+
+
+def test_scaled_copies_are_harder_jets_quantized_like_l1_towers(images):
+    """training.et_scale_max: the images, then each once more times a factor in [1, max], on the 0.5 GeV grid and
+    saturating at 511.5 GeV; the same seed gives the same copies."""
+    from trigcomp.tower_autoencoder import with_scaled_copies
+
+    x = images.values[:300].astype(np.float64)
+    out = with_scaled_copies(x, 64.0, seed=3)
+    copies = out[len(x) :]
+    assert out.shape == (600, 64) and np.array_equal(out[: len(x)], x)
+    assert np.array_equal(copies % TOWER_LSB_GEV, np.zeros_like(copies)) and copies.max() == TOWER_ET_MAX_GEV
+    unsaturated = (copies < TOWER_ET_MAX_GEV).all(axis=1)
+    ratio = copies.sum(1)[unsaturated] / x.sum(1)[unsaturated]
+    assert ratio.min() > 0.95 and ratio.max() < 64.0 and np.median(ratio) > 4.0
+    assert np.array_equal(with_scaled_copies(x, 64.0, seed=3), out)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -106,6 +144,9 @@ def test_sliced_emd_is_a_lower_bound_that_tracks_the_exact_emd(images):
         ({"encoder": {"kind": "conv2d"}}, "encoder.conv_filters must be given"),
         ({"encoder": {"conv_filters": [4]}}, "encoder.conv_filters must be given"),
         ({"encoder": {"kind": "conv2d", "conv_filters": [4], "conv_strides": [1, 2]}}, "one stride per"),
+        ({"training": {"loss": "emd-rel"}}, "training.loss must be one of .*emd-relative"),
+        ({"training": {"et_scale_max": 0.5}}, "training.et_scale_max must be a finite number >= 1"),
+        ({"training": {"et_scale_max": float("inf")}}, "training.et_scale_max must be a finite number >= 1"),
     ],
 )
 def test_bad_image_configs_are_refused(change, message):
@@ -119,10 +160,18 @@ def test_bad_image_configs_are_refused(change, message):
 def test_conv_and_emd_need_tower_variables(jets):
     from trigcomp.model import train
 
-    for kind, loss, message in (("conv2d", "mse", "encoder.kind"), ("dense", "emd", "training.loss")):
+    for kind, loss, message in (
+        ("conv2d", "mse", "encoder.kind"),
+        ("dense", "emd", "training.loss"),
+        ("dense", "emd-relative", "training.loss"),
+    ):
         raw = tower_config(kind, loss) | {"variables": "jet10"}
         with pytest.raises(UserError, match=message):
             train(config_from_dict(raw), jets)
+    raw = tower_config("dense", "mse") | {"variables": "jet10"}
+    raw["training"] |= {"et_scale_max": 2.0}
+    with pytest.raises(UserError, match="training.et_scale_max needs tower-image variables"):
+        train(config_from_dict(raw), jets)
 
 
 def test_jet_model_configs_keep_their_hash():

@@ -7,6 +7,7 @@ same file + seed gives the same model. Unknown keys and bad values are refused w
 from __future__ import annotations
 
 import logging
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -72,7 +73,8 @@ class TrainingConfig:
     # "targets-log": mean of log(1 + r^2), with r each variable's residual in units of its physics target
     # (``targets``: a preset such as "l1-jets" or a TOML file), so capacity goes where the targets need it.
     # "emd" (tower images): the energy mover's distance of trigcomp.images (transport + |total ET difference|),
-    # its transport part approximated by the sliced EMD (trigcomp.tower_autoencoder).
+    # its transport part approximated by the sliced EMD (trigcomp.tower_autoencoder); "emd-relative": each
+    # image's EMD divided by its total ET, so soft and TeV jets count alike.
     loss: str = "mse"
     targets: str = "l1-jets"
     # Magnitude pruning during training (tensorflow-model-optimization): each encoder kernel's smallest-magnitude
@@ -82,10 +84,14 @@ class TrainingConfig:
     prune_sparsity: float = 0.0
     prune_begin_epoch: int = 0
     prune_end_epoch: int = 10
+    # Tower images: every training image enters a second time with its tower ET scaled by a factor drawn
+    # log-uniformly from [1, et_scale_max] (seeded) and quantized again as the L1 towers are (0.5 GeV LSB,
+    # saturating at 511.5 GeV), so the encoder also sees jets harder than its files hold. 1 = no scaled copy.
+    et_scale_max: float = 1.0
 
 
 #: Training losses (see TrainingConfig.loss); the ones other than "mse" weight the residuals by physics targets.
-LOSSES = ("mse", "targets", "targets-log", "emd")
+LOSSES = ("mse", "targets", "targets-log", "emd", "emd-relative")
 ENCODER_KINDS = ("dense", "conv2d")
 #: Keys written into a model's config only when they differ from these values, so that models trained before
 #: the keys existed keep their hash (the hash covers the config as written).
@@ -93,6 +99,7 @@ ENCODER_KINDS = ("dense", "conv2d")
 _OMITTED_WHEN_DEFAULT = (
     ("training", {"loss": "mse", "targets": "l1-jets"}),
     ("training", {"prune_sparsity": 0.0, "prune_begin_epoch": 0, "prune_end_epoch": 10}),
+    ("training", {"et_scale_max": 1.0}),
     ("input", {"variables": ()}),
     ("encoder", {"kind": "dense", "conv_filters": (), "conv_kernel": 3, "conv_strides": ()}),
 )
@@ -233,6 +240,10 @@ def _validate(config: ModelConfig) -> None:
             config.training.prune_sparsity == 0
             or 0 <= config.training.prune_begin_epoch < config.training.prune_end_epoch < config.training.epochs,
             "pruning needs 0 <= training.prune_begin_epoch < training.prune_end_epoch < training.epochs",
+        ),
+        (
+            1 <= config.training.et_scale_max < math.inf,
+            "training.et_scale_max must be a finite number >= 1 (1 = no scaled copies)",
         ),
     ]
     for ok, message in checks:

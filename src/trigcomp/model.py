@@ -33,7 +33,7 @@ from .ir import OFFSET_GRID, exact_arithmetic
 from .records import VARIABLE_SETS, JetTable
 from .staging import staged_dir, write_json
 from .targets import MIN_MASS_FOR_RELATIVE, Targets, load_targets, residual_kind
-from .tower_autoencoder import common_scale, emd_loss, image_decoder, image_side
+from .tower_autoencoder import common_scale, emd_loss, image_decoder, image_side, with_scaled_copies
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 log = logging.getLogger("trigcomp")
@@ -565,17 +565,24 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
         raise UserError("no validation jets after the event-wise split; give more events")
     norm = fit_normalization(values[train_rows], variables)
     loss_info: dict[str, Any] = {}  # recorded only for target losses: mse models stay byte-identical
-    x_train, x_val = values[train_rows].astype(np.float32), values[val_mask].astype(np.float32)
-    t_train, t_val = norm.to_targets(values[train_rows]), norm.to_targets(values[val_mask])
+    train_values = values[train_rows]
+    if config.training.et_scale_max > 1:
+        if not image_side(variables):
+            raise UserError("training.et_scale_max needs tower-image variables (tower_0 ... tower_{n*n-1})")
+        train_values = with_scaled_copies(train_values, config.training.et_scale_max, config.seed)
+    x_train, x_val = train_values.astype(np.float32), values[val_mask].astype(np.float32)
+    t_train, t_val = norm.to_targets(train_values), norm.to_targets(values[val_mask])
     y_train, y_val, loss = t_train, t_val, "mse"
     side = image_side(variables)
     if config.encoder.kind == "conv2d" and not side:
         raise UserError('encoder.kind = "conv2d" needs tower-image variables (tower_0 ... tower_{n*n-1})')
-    if config.training.loss == "emd":
+    if config.training.loss in ("emd", "emd-relative"):
         if not side:
-            raise UserError('training.loss = "emd" needs tower-image variables (tower_0 ... tower_{n*n-1})')
-        loss_info = {"loss": "emd"}
-        loss = emd_loss(side)
+            raise UserError(
+                f'training.loss = "{config.training.loss}" needs tower-image variables (tower_0 ... tower_{{n*n-1}})'
+            )
+        loss_info = {"loss": config.training.loss}
+        loss = emd_loss(side, relative=config.training.loss == "emd-relative")
     elif config.training.loss != "mse":
         targets = load_targets(config.training.targets)
         loss_info = {"loss": config.training.loss, "targets": targets.to_json()}

@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from .generate import quantize_towers
 from .records import TOWER_SIZE, tower_grid
 
 SLICED_DIRECTIONS = 8
@@ -39,6 +40,14 @@ def common_scale(values: np.ndarray) -> float:
     """The power of two nearest to 1 / (standard deviation of all tower values)."""
     std = float(np.asarray(values, dtype=np.float64).std())
     return 2.0 ** -round(math.log2(std)) if std > 0 else 1.0
+
+
+def with_scaled_copies(images: np.ndarray, scale_max: float, seed: int) -> np.ndarray:
+    """``images`` followed by a copy of each with its tower ET times a factor drawn log-uniformly from
+    [1, scale_max], quantized again as the L1 towers are (harder jets than the files hold, same shapes)."""
+    rng = np.random.default_rng(seed)
+    factors = np.exp(rng.uniform(0.0, math.log(scale_max), len(images)))
+    return np.concatenate([images, quantize_towers(images * factors[:, None]).astype(images.dtype)])
 
 
 def image_decoder(latent_in, n_towers: int, hidden: tuple[int, ...]):
@@ -78,10 +87,12 @@ def sliced_emd(decoded, true, side: int, directions: int = SLICED_DIRECTIONS):
     return total / directions
 
 
-def emd_loss(side: int):
+def emd_loss(side: int, relative: bool = False):
     """Keras loss: the EMD of trigcomp.images in normalised units (the tower scale times GeV), its transport part
     the sliced EMD of the normalised images times the smaller total, moved by TOWER_SIZE / EMD_R per tower unit,
-    plus the total ET that is missing or created."""
+    plus the total ET that is missing or created. ``relative``: each image's EMD divided by its total ET (an empty
+    image's by 1), so a 20 GeV and a 2 TeV jet count alike (in GeV the TeV jets of a mixed sample outweigh the
+    rest ~100 to 1)."""
     import tensorflow as tf
 
     from .images import EMD_R
@@ -94,6 +105,10 @@ def emd_loss(side: int):
         total_pred = tf.reduce_sum(y_pred, axis=-1, keepdims=True)
         shapes = (y_pred / (total_pred + tiny), y_true / (total_true + tiny))
         moved = sliced_emd(*shapes, side) * per_tower * tf.minimum(total_pred, total_true)[:, 0]
-        return moved + tf.abs(total_pred - total_true)[:, 0]
+        distance = moved + tf.abs(total_pred - total_true)[:, 0]
+        if not relative:
+            return distance
+        # an empty image has no scale: it costs the energy created, as in the absolute loss
+        return distance / tf.where(total_true[:, 0] > 0, total_true[:, 0] + tiny, tf.ones_like(distance))
 
     return loss

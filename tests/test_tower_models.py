@@ -99,6 +99,24 @@ def test_sliced_emd_is_a_lower_bound_that_tracks_the_exact_emd(images):
     assert np.corrcoef(sliced, exact)[0, 1] > 0.95
 
 
+def test_relative_emd_loss_counts_a_low_and_a_high_pt_image_alike():
+    """The same shape error on an image and on the image x 100: the plain EMD loss grows 100-fold, the relative one
+    (no floor) stays, and with a floor it is the plain loss over (true total + floor)."""
+    import tensorflow as tf
+
+    from trigcomp.tower_autoencoder import emd_loss
+
+    true, pred = np.zeros((2, 2, 64))
+    true[:, 27], pred[:, 27], pred[:, 35] = 10.0, 6.0, 5.0  # 4 units moved one eta row up, 1 unit created
+    true[1], pred[1] = true[1] * 100, pred[1] * 100
+    plain = emd_loss(SIDE)(tf.constant(true), tf.constant(pred)).numpy()
+    relative = emd_loss(SIDE, relative_floor=0.0)(tf.constant(true), tf.constant(pred)).numpy()
+    floored = emd_loss(SIDE, relative_floor=2.0)(tf.constant(true), tf.constant(pred)).numpy()
+    assert plain[1] == pytest.approx(100 * plain[0], rel=1e-6)
+    assert relative[1] == pytest.approx(relative[0], rel=1e-6)
+    assert floored == pytest.approx(plain / np.array([12.0, 1002.0]), rel=1e-6)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -119,7 +137,8 @@ def test_bad_image_configs_are_refused(change, message):
 def test_conv_and_emd_need_tower_variables(jets):
     from trigcomp.model import train
 
-    for kind, loss, message in (("conv2d", "mse", "encoder.kind"), ("dense", "emd", "training.loss")):
+    cases = (("conv2d", "mse", "encoder.kind"), ("dense", "emd", "training.loss"), ("dense", "emd-relative", "emd-r"))
+    for kind, loss, message in cases:
         raw = tower_config(kind, loss) | {"variables": "jet10"}
         with pytest.raises(UserError, match=message):
             train(config_from_dict(raw), jets)

@@ -72,13 +72,14 @@ class TrainingConfig:
     # "targets-log": mean of log(1 + r^2), with r each variable's residual in units of its physics target
     # (``targets``: a preset such as "l1-jets" or a TOML file), so capacity goes where the targets need it.
     # "emd" (tower images): the energy mover's distance of trigcomp.images (transport + |total ET difference|),
-    # its transport part approximated by the sliced EMD (trigcomp.tower_autoencoder).
+    # its transport part approximated by the sliced EMD (trigcomp.tower_autoencoder); "emd-relative": that EMD
+    # over the image's total ET, so low- and high-pt images count alike.
     loss: str = "mse"
     targets: str = "l1-jets"
 
 
 #: Training losses (see TrainingConfig.loss); the ones other than "mse" weight the residuals by physics targets.
-LOSSES = ("mse", "targets", "targets-log", "emd")
+LOSSES = ("mse", "targets", "targets-log", "emd", "emd-relative")
 ENCODER_KINDS = ("dense", "conv2d")
 #: Keys written into a model's config only when they differ from these values, so that models trained before
 #: the keys existed keep their hash (the hash covers the config as written).

@@ -33,7 +33,7 @@ from .ir import OFFSET_GRID, exact_arithmetic
 from .records import VARIABLE_SETS, JetTable
 from .staging import staged_dir, write_json
 from .targets import MIN_MASS_FOR_RELATIVE, Targets, load_targets, residual_kind
-from .tower_autoencoder import common_scale, emd_loss, image_decoder, image_side
+from .tower_autoencoder import RELATIVE_FLOOR_GEV, common_scale, emd_loss, image_decoder, image_side
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 log = logging.getLogger("trigcomp")
@@ -539,11 +539,14 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
     side = image_side(variables)
     if config.encoder.kind == "conv2d" and not side:
         raise UserError('encoder.kind = "conv2d" needs tower-image variables (tower_0 ... tower_{n*n-1})')
-    if config.training.loss == "emd":
+    if config.training.loss in ("emd", "emd-relative"):
         if not side:
-            raise UserError('training.loss = "emd" needs tower-image variables (tower_0 ... tower_{n*n-1})')
-        loss_info = {"loss": "emd"}
-        loss = emd_loss(side)
+            raise UserError(
+                f'training.loss = "{config.training.loss}" needs tower-image variables (tower_0 ... tower_{{n*n-1}})'
+            )
+        loss_info = {"loss": config.training.loss}
+        relative = config.training.loss == "emd-relative"
+        loss = emd_loss(side, RELATIVE_FLOOR_GEV * float(norm.input_scale[0]) if relative else None)
     elif config.training.loss != "mse":
         targets = load_targets(config.training.targets)
         loss_info = {"loss": config.training.loss, "targets": targets.to_json()}

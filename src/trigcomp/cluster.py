@@ -51,4 +51,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, proces
                 )
             )
             client = stack.enter_context(Client(cluster))
+            from .dask_plugins import FastWorkerExit
+
+            client.register_plugin(FastWorkerExit())
         yield client

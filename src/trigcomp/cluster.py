@@ -51,7 +51,8 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, proces
                 )
             )
             client = stack.enter_context(Client(cluster))
-            from .dask_plugins import FastWorkerExit
+            if processes:  # a thread cluster's workers share this process, which goes on after them
+                from .dask_plugins import FastWorkerExit
 
-            client.register_plugin(FastWorkerExit())
+                client.register_plugin(FastWorkerExit())
         yield client

@@ -20,10 +20,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from trigcomp.data import load_jets
-from trigcomp.model import resolve_model_variables
-from trigcomp.scan import load_scan, run_scan
-
 REPO = Path(__file__).resolve().parents[1]
 SCAN = """base = "{base}"
 [grid]
@@ -54,6 +50,8 @@ def machine_parallelism() -> float:
 
 
 def _timed_scan(spec, jets, out: Path, workers: int, resume: bool = False):
+    from trigcomp.scan import run_scan
+
     start = time.perf_counter()
     result = run_scan(spec, jets, out, workers=workers, resume=resume)
     return result, time.perf_counter() - start
@@ -64,6 +62,11 @@ def main() -> None:
     parser.add_argument("--data", default=str(REPO / "data" / "qcd.root"))
     parser.add_argument("--jets", type=int, default=20_000, help="jets used by every point (default 20,000)")
     arguments = parser.parse_args()
+    # imported here, not at the top: Dask's spawned workers import this file as their main module, and
+    # `trigcomp scan`'s workers import only the light trigcomp.cli there (no uproot)
+    from trigcomp.data import load_jets
+    from trigcomp.model import resolve_model_variables
+    from trigcomp.scan import load_scan
 
     with tempfile.TemporaryDirectory(prefix="bench-scan-") as directory:
         root = Path(directory)

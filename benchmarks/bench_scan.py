@@ -3,9 +3,9 @@
     PYTHONPATH=src .venv/bin/python benchmarks/bench_scan.py            # ~3-5 min
 
 Points are tiny on purpose (jet4, 2 epochs, 5,000 training jets, the first --jets jets of the bundled sample):
-the scan machinery is measured, not training. Each run starts its own LocalCluster (worker start-up included)
-and its own empty cache; the resumed rerun reuses the 2-worker run's cache and must train nothing. The 1- and
-2-worker scans must give the same results point by point (same config + seed -> same model). Issue 17 expects
+the scan machinery is measured, not training. Each run starts its own LocalCluster (worker start-up and shut-down
+included) and its own empty cache; the resumed rerun reuses the 2-worker run's cache and must train nothing. The 1-
+and 2-worker scans must give the same results point by point (same config + seed -> same model). Issue 17 expects
 >= 1.7x with 2 workers and a resume within 10 % of the first run's time. On a shared machine the speed-up says
 more about the other jobs than about the scan, so a control is printed beside it: how much work two CPU-bound
 processes get done right now compared with one.

@@ -3,9 +3,9 @@
     PYTHONPATH=src .venv/bin/python benchmarks/bench_scan.py            # ~3-5 min
 
 Points are tiny on purpose (jet4, 2 epochs, 5,000 training jets, the first --jets jets of the bundled sample):
-the scan machinery is measured, not training. Each run starts its own LocalCluster (worker start-up included)
-and its own empty cache; the resumed rerun reuses the 2-worker run's cache and must train nothing. The 1- and
-2-worker scans must give the same results point by point (same config + seed -> same model). Issue 17 expects
+the scan machinery is measured, not training. Each run starts its own LocalCluster (worker start-up and shut-down
+included) and its own empty cache; the resumed rerun reuses the 2-worker run's cache and must train nothing. The 1-
+and 2-worker scans must give the same results point by point (same config + seed -> same model). Issue 17 expects
 >= 1.7x with 2 workers and a resume within 10 % of the first run's time. On a shared machine the speed-up says
 more about the other jobs than about the scan, so a control is printed beside it: how much work two CPU-bound
 processes get done right now compared with one.
@@ -19,10 +19,6 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-
-from trigcomp.data import load_jets
-from trigcomp.model import resolve_model_variables
-from trigcomp.scan import load_scan, run_scan
 
 REPO = Path(__file__).resolve().parents[1]
 SCAN = """base = "{base}"
@@ -54,6 +50,8 @@ def machine_parallelism() -> float:
 
 
 def _timed_scan(spec, jets, out: Path, workers: int, resume: bool = False):
+    from trigcomp.scan import run_scan
+
     start = time.perf_counter()
     result = run_scan(spec, jets, out, workers=workers, resume=resume)
     return result, time.perf_counter() - start
@@ -64,6 +62,11 @@ def main() -> None:
     parser.add_argument("--data", default=str(REPO / "data" / "qcd.root"))
     parser.add_argument("--jets", type=int, default=20_000, help="jets used by every point (default 20,000)")
     arguments = parser.parse_args()
+    # imported here, not at the top: Dask's spawned workers import this file as their main module, and
+    # `trigcomp scan`'s workers import only the light trigcomp.cli there (no uproot)
+    from trigcomp.data import load_jets
+    from trigcomp.model import resolve_model_variables
+    from trigcomp.scan import load_scan
 
     with tempfile.TemporaryDirectory(prefix="bench-scan-") as directory:
         root = Path(directory)

@@ -51,4 +51,8 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, proces
                 )
             )
             client = stack.enter_context(Client(cluster))
+            if processes:  # a thread cluster's workers share this process, which goes on after them
+                from .dask_plugins import FastWorkerExit
+
+                client.register_plugin(FastWorkerExit())
         yield client

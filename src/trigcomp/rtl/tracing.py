@@ -91,16 +91,17 @@ def _constant_matmul(x, kernel: np.ndarray):
     """
     from da4ml.cmvm.api import jit_solve
     from da4ml.trace import FixedVariableArray
-    from da4ml.trace.fixed_variable import QInterval
-    from numba.typed import List as NumbaList
+
+    from .solver_inputs import solver_inputs
 
     options, hwconf = x.solver_options, x._vars.ravel()[0].hwconf
     hard_dc = options["hard_dc"]
+    qintervals, latencies = solver_inputs(x._vars.ravel())
     # What da4ml's cmvm() hands to solve(), and solve() to jit_solve(): the array's solver options (filled with
     # solve()'s defaults, so the hardware's adder and carry sizes only where those are absent).
     arguments = {
-        "qintervals": NumbaList([QInterval(float(v.low), float(v.high), float(v.step)) for v in x._vars]),
-        "latencies": NumbaList([float(v.latency) for v in x._vars]),
+        "qintervals": qintervals,
+        "latencies": latencies,
         "method0": options["method0"],
         "method1": options["method1"],
         "hard_dc": hard_dc,

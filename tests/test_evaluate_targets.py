@@ -195,7 +195,7 @@ def test_training_jets_found_at_the_recorded_path_with_the_recorded_cuts(tmp_pat
 
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")  # the relative "train.root" now leads nowhere
-    found, source = locate_training_jets(model, JetSelection())  # the evaluation read its data without cuts
+    found, source, _ = locate_training_jets(model, JetSelection())  # the evaluation read its data without cuts
     cfg = config.training
     expected, _, _ = split_events(trained_on.event_index, config.seed, cfg.validation_fraction, cfg.test_fraction)
     assert np.array_equal(found, trained_on.values[expected])

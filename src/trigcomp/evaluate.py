@@ -182,8 +182,12 @@ def _evaluation_rows(
 ) -> tuple[np.ndarray, str]:
     """Held-out jets: the model's test split when this is its training data or one of its training files (found by
     ``data_hash`` in ``training_files``), otherwise every jet. A model trained on several files whose files were not
-    read (``training_files`` None) cannot tell: its label says so."""
+    read (``training_files`` None) cannot tell: its label says so. ``jets`` may have more variables than the model
+    (a hybrid codec's autoencoder codes some of them): the file is recognised by the model's variables alone."""
     cfg = model.config.training
+    if tuple(jets.variables) != tuple(model.variables):
+        columns = [jets.variables.index(v) for v in model.variables]
+        jets = dataclasses.replace(jets, variables=tuple(model.variables), values=jets.values[:, columns])
     if is_training_data(model, jets):
         _, _, test = split_events(jets.event_index, model.config.seed, cfg.validation_fraction, cfg.test_fraction)
         return np.flatnonzero(test), TEST_SPLIT
@@ -309,6 +313,18 @@ def locate_training_jets(
         f"cannot find the jets {model.name} was trained on (recorded: {recorded}, data hash {expected}) to fit the "
         f"baselines on [{why}]; give them with --training-data FILE (refusing to fit the baselines on test data)"
     )
+
+
+def find_training_files(model: TrainedModel, selection: JetSelection) -> TrainingFiles | None:
+    """The layout of a model's several training files, to hold out their test splits; None for a model trained on
+    one file (its data hash alone decides) or when its files cannot be found (its samples are then labelled
+    undecided)."""
+    if len(model.info.get("training", {}).get("sources", [])) < 2:
+        return None
+    try:
+        return locate_training_jets(model, selection)[2]
+    except UserError:
+        return None
 
 
 def sample_names(sources: Sequence[tuple[str, ...]]) -> list[str]:

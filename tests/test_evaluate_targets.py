@@ -246,6 +246,12 @@ def test_each_training_file_of_a_multi_file_model_is_judged_on_its_test_split_on
         # a table with more variables than the model (a hybrid codec's autoencoder codes some): the same jets
         wider = replace(jets, variables=(*jets.variables, "extra"), values=np.column_stack([jets.values, jets.values]))
         assert np.array_equal(_evaluation_rows(model, wider, training_files)[0], np.flatnonzero(expected))
+    # a training file read with other cuts: its jets of test events, never seen (found by path, not hash)
+    cut = load_jets([second], variables="jet10", pt_min=40.0)
+    global_events = cut.event_index + load_jets([first], variables="jet10").n_events
+    _, _, cut_test = split_events(global_events, model.config.seed, cfg.validation_fraction, cfg.test_fraction)
+    sample = evaluate_sample(model, cut, "b", None, training_files).sample
+    assert np.array_equal(sample.truth, cut.values[cut_test]) and "training file 2 of 2" in sample.held_out
     jets = load_jets([unseen], variables="jet10")
     sample = evaluate_sample(model, jets, "c", None, training_files).sample
     assert (

@@ -166,11 +166,21 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class TrainingFiles:
-    """The model's training files as read again: each file's ``data_hash`` and the global index of its first event
-    (``event_index`` counts events across the training files in order, and the split is decided per event)."""
+    """The model's training files as read again: each file's ``data_hash``, resolved path and the global index of its
+    first event (``event_index`` counts events across the training files in order, and the split is decided per
+    event)."""
 
     hashes: tuple[str, ...]
+    paths: tuple[str, ...]
     first_events: tuple[int, ...]
+
+    def index(self, jets: JetTable) -> int | None:
+        """Which training file ``jets`` are: by their hash, else (read with other cuts) by their file's path."""
+        found = data_hash(jets)
+        if found in self.hashes:
+            return self.hashes.index(found)
+        resolved = [str(Path(s).resolve()) for s in jets.sources]
+        return self.paths.index(resolved[0]) if len(resolved) == 1 and resolved[0] in self.paths else None
 
 
 TEST_SPLIT = "test split of the training data (event-wise, never seen in training)"
@@ -199,10 +209,9 @@ def _evaluation_rows(
                 "one of them)"
             )
         return np.arange(len(jets)), NOT_TRAINED_ON
-    found = data_hash(jets)
-    if found not in training_files.hashes:
+    k = training_files.index(jets)
+    if k is None:
         return np.arange(len(jets)), NOT_TRAINED_ON
-    k = training_files.hashes.index(found)
     # the file read alone numbers its events from 0: shift them to where the file stood among the training files
     _, _, test = split_events(
         jets.event_index + training_files.first_events[k], model.config.seed, cfg.validation_fraction, cfg.test_fraction
@@ -270,7 +279,8 @@ def _read_training_files(
         n_events=sum(t.n_events for t in tables),
         sources=tuple(s for t in tables for s in t.sources),
     )
-    return joined, TrainingFiles(tuple(data_hash(t) for t in tables), first_events)
+    resolved = tuple(str(Path(p).resolve()) for p in paths)
+    return joined, TrainingFiles(tuple(data_hash(t) for t in tables), resolved, first_events)
 
 
 def locate_training_jets(

@@ -195,7 +195,7 @@ def test_training_jets_found_at_the_recorded_path_with_the_recorded_cuts(tmp_pat
 
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")  # the relative "train.root" now leads nowhere
-    found, source = locate_training_jets(model, JetSelection())  # the evaluation read its data without cuts
+    found, source, _ = locate_training_jets(model, JetSelection())  # the evaluation read its data without cuts
     cfg = config.training
     expected, _, _ = split_events(trained_on.event_index, config.seed, cfg.validation_fraction, cfg.test_fraction)
     assert np.array_equal(found, trained_on.values[expected])
@@ -204,3 +204,75 @@ def test_training_jets_found_at_the_recorded_path_with_the_recorded_cuts(tmp_pat
     training["selection"]["pt_min"] = 40.0  # the recorded cuts no longer reproduce the training jets
     with pytest.raises(UserError, match="cannot find the jets tiny was trained on"):
         locate_training_jets(model, JetSelection())
+
+
+@pytest.fixture(scope="module")
+def two_file_model(tmp_path_factory):
+    """A tiny model trained on two files (events numbered on from the first file into the second), and a third file
+    it never saw."""
+    from trigcomp.config import config_from_dict
+    from trigcomp.data import load_jets
+    from trigcomp.model import save_model, train
+
+    from .conftest import TINY_CONFIG
+    from .test_cli import write_nanoaod
+
+    tmp = tmp_path_factory.mktemp("two-files")
+    first, second, unseen = (write_nanoaod(tmp / f"{n}.root", 700, seed) for n, seed in (("a", 1), ("b", 2), ("c", 3)))
+    trained_on = load_jets([first, second], variables="jet10")
+    config = config_from_dict(TINY_CONFIG | {"training": TINY_CONFIG["training"] | {"epochs": 1}})
+    model = save_model(train(config, trained_on), tmp / "model")
+    return model, trained_on, (first, second, unseen)
+
+
+def test_each_training_file_of_a_multi_file_model_is_judged_on_its_test_split_only(two_file_model):
+    from trigcomp.data import JetSelection, load_jets
+    from trigcomp.evaluate import _evaluation_rows, evaluate_sample, locate_training_jets
+    from trigcomp.model import split_events
+
+    model, trained_on, (first, second, unseen) = two_file_model
+    cfg = model.config.training
+    _, _, test = split_events(trained_on.event_index, model.config.seed, cfg.validation_fraction, cfg.test_fraction)
+    n_first = len(load_jets([first], variables="jet10"))
+    held_out = (test[:n_first], test[n_first:])  # the training's test mask, cut at the file boundary
+    _, _, training_files = locate_training_jets(model, JetSelection())
+    for path, expected in zip((first, second), held_out):
+        jets = load_jets([path], variables="jet10")
+        sample = evaluate_sample(model, jets, path.stem, None, training_files).sample
+        assert 0 < len(sample.truth) == expected.sum() < len(jets)
+        assert np.array_equal(sample.truth, jets.values[expected])
+        assert sample.held_out.startswith("test split of the training data")
+        assert evaluate_sample(model, jets, path.stem, None).sample.held_out.startswith("all jets (undecided")
+        # a table with more variables than the model (a hybrid codec's autoencoder codes some): the same jets
+        wider = replace(jets, variables=(*jets.variables, "extra"), values=np.column_stack([jets.values, jets.values]))
+        assert np.array_equal(_evaluation_rows(model, wider, training_files)[0], np.flatnonzero(expected))
+    # a training file read with other cuts: its jets of test events, never seen (found by path, not hash)
+    cut = load_jets([second], variables="jet10", pt_min=40.0)
+    global_events = cut.event_index + load_jets([first], variables="jet10").n_events
+    _, _, cut_test = split_events(global_events, model.config.seed, cfg.validation_fraction, cfg.test_fraction)
+    sample = evaluate_sample(model, cut, "b", None, training_files).sample
+    assert np.array_equal(sample.truth, cut.values[cut_test]) and "training file 2 of 2" in sample.held_out
+    jets = load_jets([unseen], variables="jet10")
+    sample = evaluate_sample(model, jets, "c", None, training_files).sample
+    assert (
+        np.array_equal(sample.truth, jets.values)
+        and sample.held_out == "all jets (a file the model was not trained on)"
+    )
+
+
+def test_evaluate_cli_holds_out_the_test_split_of_each_training_file(two_file_model, capsys):
+    from trigcomp.data import load_jets
+
+    model, _, (first, second, unseen) = two_file_model
+    code, out, _ = run_cli(capsys, "evaluate", "--model", model.path, "--data", first, second, unseen, "--json")
+    assert code == 0
+    samples = {s["sample"]: s for s in json.loads(out)["samples"]}
+    assert samples["a"]["jets"] + samples["b"]["jets"] == model.info["training"]["jets"]["test"]
+    assert "training file 2 of 2" in samples["b"]["held_out"]
+    assert samples["c"]["jets"] == len(load_jets([unseen], variables="jet10"))
+    assert samples["c"]["held_out"] == "all jets (a file the model was not trained on)"
+    # a Dask task per file holds out the same jets (the training files' layout travels with the task)
+    code, spread, _ = run_cli(
+        capsys, "evaluate", "--model", model.path, "--data", first, second, unseen, "--workers", "1", "--json"
+    )
+    assert code == 0 and json.loads(spread) == json.loads(out)

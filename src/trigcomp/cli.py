@@ -219,17 +219,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     others = tuple(load_model(path) for path in args.compare or ())
     check_evaluation_inputs(model, others, targets)
     paths = expand_paths(args.data)
+    located = None
+    if args.training_data or len(model.info.get("training", {}).get("sources", [])) > 1:
+        # read first: which of several training files an evaluated file is decides which of its jets are held out
+        located = locate_training_jets(model, _selection(args), args.training_data or ())
+    training_files = located[2] if located else None
     if args.workers is not None or args.scheduler:  # one Dask task per file; combined exactly as in-process
-        samples = evaluate_files(args.model, paths, _selection(args), targets, args.workers, args.scheduler)
+        samples = evaluate_files(
+            args.model, paths, _selection(args), targets, args.workers, args.scheduler, training_files
+        )
     else:
         samples = [
-            evaluate_sample(model, _load(args, [path], model.variables), name, targets)
+            evaluate_sample(model, _load(args, [path], model.variables), name, targets, training_files)
             for path, name in zip(paths, sample_names([(path,) for path in paths]))
         ]
-    baselines = {}
-    if args.training_data or all(sample.training_split is None for sample in samples):
-        train, source = locate_training_jets(model, _selection(args), args.training_data or ())
-        baselines = {"baseline_train": train, "baseline_source": source}
+    if located is None and all(sample.training_split is None for sample in samples):
+        located = locate_training_jets(model, _selection(args))
+    baselines = {"baseline_train": located[0], "baseline_source": located[1]} if located else {}
     evaluation = combine_samples(model, samples, others=others, targets=targets, **baselines)
     logging.getLogger("trigcomp").info("baselines fitted on %s", evaluation.baseline_training)
     if args.out:

@@ -164,13 +164,59 @@ class Evaluation:
         return payload
 
 
-def _evaluation_rows(model: TrainedModel, jets: JetTable) -> tuple[np.ndarray, str]:
-    """Held-out jets: the model's test split when this is its training data, otherwise every jet."""
+@dataclass(frozen=True)
+class TrainingFiles:
+    """The model's training files as read again: each file's ``data_hash``, resolved path and the global index of its
+    first event (``event_index`` counts events across the training files in order, and the split is decided per
+    event)."""
+
+    hashes: tuple[str, ...]
+    paths: tuple[str, ...]
+    first_events: tuple[int, ...]
+
+    def index(self, jets: JetTable) -> int | None:
+        """Which training file ``jets`` are: by their hash, else (read with other cuts) by their file's path."""
+        found = data_hash(jets)
+        if found in self.hashes:
+            return self.hashes.index(found)
+        resolved = [str(Path(s).resolve()) for s in jets.sources]
+        return self.paths.index(resolved[0]) if len(resolved) == 1 and resolved[0] in self.paths else None
+
+
+TEST_SPLIT = "test split of the training data (event-wise, never seen in training)"
+NOT_TRAINED_ON = "all jets (a file the model was not trained on)"
+
+
+def _evaluation_rows(
+    model: TrainedModel, jets: JetTable, training_files: TrainingFiles | None = None
+) -> tuple[np.ndarray, str]:
+    """Held-out jets: the model's test split when this is its training data or one of its training files (found by
+    ``data_hash`` in ``training_files``), otherwise every jet. A model trained on several files whose files were not
+    read (``training_files`` None) cannot tell: its label says so. ``jets`` may have more variables than the model
+    (a hybrid codec's autoencoder codes some of them): the file is recognised by the model's variables alone."""
+    cfg = model.config.training
+    if tuple(jets.variables) != tuple(model.variables):
+        columns = [jets.variables.index(v) for v in model.variables]
+        jets = dataclasses.replace(jets, variables=tuple(model.variables), values=jets.values[:, columns])
     if is_training_data(model, jets):
-        cfg = model.config.training
         _, _, test = split_events(jets.event_index, model.config.seed, cfg.validation_fraction, cfg.test_fraction)
-        return np.flatnonzero(test), "test split of the training data (event-wise, never seen in training)"
-    return np.arange(len(jets)), "all jets (a file the model was not trained on)"
+        return np.flatnonzero(test), TEST_SPLIT
+    n_files = len(model.info.get("training", {}).get("sources", []))
+    if training_files is None:
+        if n_files > 1:
+            return np.arange(len(jets)), (
+                f"all jets (undecided: the model was trained on {n_files} files, not read to tell whether this is "
+                "one of them)"
+            )
+        return np.arange(len(jets)), NOT_TRAINED_ON
+    k = training_files.index(jets)
+    if k is None:
+        return np.arange(len(jets)), NOT_TRAINED_ON
+    # the file read alone numbers its events from 0: shift them to where the file stood among the training files
+    _, _, test = split_events(
+        jets.event_index + training_files.first_events[k], model.config.seed, cfg.validation_fraction, cfg.test_fraction
+    )
+    return np.flatnonzero(test), f"{TEST_SPLIT[:-1]}; training file {k + 1} of {len(training_files.hashes)})"
 
 
 def is_training_data(model: TrainedModel, jets: JetTable) -> bool:
@@ -219,10 +265,29 @@ def _training_selections(model: TrainedModel, evaluation: JetSelection) -> list[
     return [JetSelection(**option) for option in unique]
 
 
+def _read_training_files(
+    paths: Sequence[Path], selection: JetSelection, variables: tuple[str, ...]
+) -> tuple[JetTable, TrainingFiles]:
+    """The training files read one by one and joined as training joined them (event numbers continuing from file to
+    file), and each file's hash and first event."""
+    tables = [selection.load([str(p)], variables) for p in paths]
+    first_events = tuple(int(n) for n in np.cumsum([0] + [t.n_events for t in tables[:-1]]))
+    joined = dataclasses.replace(
+        tables[0],
+        values=np.concatenate([t.values for t in tables]),
+        event_index=np.concatenate([t.event_index + first for t, first in zip(tables, first_events)]),
+        n_events=sum(t.n_events for t in tables),
+        sources=tuple(s for t in tables for s in t.sources),
+    )
+    resolved = tuple(str(Path(p).resolve()) for p in paths)
+    return joined, TrainingFiles(tuple(data_hash(t) for t in tables), resolved, first_events)
+
+
 def locate_training_jets(
     model: TrainedModel, evaluation: JetSelection, explicit: Sequence[str] = ()
-) -> tuple[np.ndarray, str]:
-    """The model's training split (what the baselines are fitted on) and a sentence saying where it came from.
+) -> tuple[np.ndarray, str, TrainingFiles]:
+    """The model's training split (what the baselines are fitted on), a sentence saying where it came from, and the
+    training files' hashes and first events (to hold out their test split when they are evaluated).
 
     The files are found where training recorded them (``explicit`` instead, when given) and accepted only when the
     jets read hash to the recorded ``data_hash``: anything else would fit the baselines on different jets.
@@ -242,7 +307,7 @@ def locate_training_jets(
     for paths in candidates:
         for selection in _training_selections(model, evaluation):
             try:
-                jets = selection.load([str(p) for p in paths], model.variables)
+                jets, training_files = _read_training_files(paths, selection, model.variables)
             except UserError as err:
                 tried.append(f"{', '.join(map(str, paths))}: {err}")
                 continue
@@ -250,13 +315,26 @@ def locate_training_jets(
             if found == expected:
                 train = _training_split(model, jets)
                 where = ", ".join(str(p.resolve()) for p in paths)
-                return train, f"the model's training split of {where} ({len(train)} jets, data hash {found} verified)"
+                source = f"the model's training split of {where} ({len(train)} jets, data hash {found} verified)"
+                return train, source, training_files
             tried.append(f"{', '.join(map(str, paths))}: data hash {found}")
     why = "; ".join(tried) if tried else "no such file(s)"
     raise UserError(
         f"cannot find the jets {model.name} was trained on (recorded: {recorded}, data hash {expected}) to fit the "
         f"baselines on [{why}]; give them with --training-data FILE (refusing to fit the baselines on test data)"
     )
+
+
+def find_training_files(model: TrainedModel, selection: JetSelection) -> TrainingFiles | None:
+    """The layout of a model's several training files, to hold out their test splits; None for a model trained on
+    one file (its data hash alone decides) or when its files cannot be found (its samples are then labelled
+    undecided)."""
+    if len(model.info.get("training", {}).get("sources", [])) < 2:
+        return None
+    try:
+        return locate_training_jets(model, selection)[2]
+    except UserError:
+        return None
 
 
 def sample_names(sources: Sequence[tuple[str, ...]]) -> list[str]:
@@ -277,9 +355,17 @@ class EvaluatedSample:
     training_split: np.ndarray | None
 
 
-def evaluate_sample(model: TrainedModel, jets: JetTable, name: str, targets: Targets | None) -> EvaluatedSample:
+def evaluate_sample(
+    model: TrainedModel,
+    jets: JetTable,
+    name: str,
+    targets: Targets | None,
+    training_files: TrainingFiles | None = None,
+) -> EvaluatedSample:
+    """``training_files`` (from ``locate_training_jets``): to hold out the test split of each of a model's several
+    training files."""
     check_variables(model.variables, jets)
-    rows, held_out = _evaluation_rows(model, jets)
+    rows, held_out = _evaluation_rows(model, jets, training_files)
     truth = jets.values[rows].astype(np.float64)
     latent = model.encode(truth)
     reco = model.decode(latent)
@@ -322,18 +408,20 @@ def evaluate(
     jets: JetTable | Sequence[JetTable],
     others: tuple[TrainedModel, ...] = (),
     targets: Targets | None = None,
+    training_files: TrainingFiles | None = None,
     **baselines: Any,
 ) -> Evaluation:
     """Evaluate ``model`` on each sample in ``jets`` separately (one table per data file) and on all together.
 
     ``targets``: a ``Targets`` to check on every sample. ``others``: more autoencoders (e.g. the same architecture at
     other latent bits) to place on the rate-distortion curve, evaluated on the same held-out jets. ``baselines``:
-    ``combine_samples``' ``baseline_train``, ``baseline_source`` and ``budgets``.
+    ``combine_samples``' ``baseline_train``, ``baseline_source`` and ``budgets``. ``training_files``: see
+    ``evaluate_sample``.
     """
     tables = [jets] if isinstance(jets, JetTable) else list(jets)
     check_evaluation_inputs(model, others, targets)
     names = sample_names([t.sources or (t.preset,) for t in tables])
-    evaluated = [evaluate_sample(model, t, name, targets) for t, name in zip(tables, names)]
+    evaluated = [evaluate_sample(model, t, name, targets, training_files) for t, name in zip(tables, names)]
     return combine_samples(model, evaluated, others=others, targets=targets, **baselines)
 
 
@@ -344,6 +432,7 @@ def evaluate_files(
     targets: Targets | None,
     workers: int | None = None,
     scheduler: str | None = None,
+    training_files: TrainingFiles | None = None,
 ) -> list[EvaluatedSample]:
     """Every file a sample, one Dask task per file (``cluster.dask_client``: a LocalCluster of ``workers``, or
     ``scheduler`` with a shared file system); ``combine_samples`` then gives exactly ``evaluate``'s result."""
@@ -360,6 +449,7 @@ def evaluate_files(
                 selection,
                 name,
                 targets,
+                training_files,
                 pure=False,
             )
             for path, name in zip(paths, names)
@@ -376,12 +466,18 @@ def _cached_model(model_dir: str) -> TrainedModel:
 
 
 def _evaluate_file_task(
-    model_dir: str, path: str, resolved: str, selection: JetSelection, name: str, targets: Targets | None
+    model_dir: str,
+    path: str,
+    resolved: str,
+    selection: JetSelection,
+    name: str,
+    targets: Targets | None,
+    training_files: TrainingFiles | None,
 ) -> EvaluatedSample:
     model = _cached_model(model_dir)
     # read by absolute path (a worker may run elsewhere), reported by the path given, as in-process
     jets = dataclasses.replace(selection.load([resolved], model.variables), sources=(path,))
-    return evaluate_sample(model, jets, name, targets)
+    return evaluate_sample(model, jets, name, targets, training_files)
 
 
 def combine_samples(

@@ -28,8 +28,9 @@ import numpy as np
 
 from . import tomlfile
 from .codecs import CODECS, AutoencoderCodec, Codec, HybridCodec, codec_to_toml, target_codecs
+from .data import JetSelection
 from .errors import UserError
-from .evaluate import _evaluation_rows
+from .evaluate import _evaluation_rows, find_training_files
 from .model import check_variables, split_events
 from .records import JetTable
 from .targets import Targets, check_targets
@@ -342,6 +343,7 @@ def recommend(
             objects[result.name] = codec
 
     for model in models:
+        training_files = find_training_files(model, JetSelection())
         codec = AutoencoderCodec(model)
         result = CodecResult(
             codec.name,
@@ -352,7 +354,7 @@ def recommend(
             firmware=codec.firmware,
         )
         for jets, name in zip(samples, names):
-            rows, how = _evaluation_rows(model, jets)
+            rows, how = _evaluation_rows(model, jets, training_files)
             result.samples.append(_score(codec, checked, variables, jets.values[rows].astype(np.float64), name, how))
         results.append(result)
         objects[result.name] = codec
@@ -382,8 +384,9 @@ def _hybrid_result(model, fit_jets, coded, targets, margin, samples, held_out, n
         f"{', '.join(codec.fixed.variables)} as fixed-point fields ({codec.fixed.bits_per_jet} bits), "
         f"{', '.join(latent.variables)} in the latent of {model.name} ({latent.bits_per_jet} bits)"
     )
+    training_files = find_training_files(model, JetSelection())
     for i, (jets, rows, name) in enumerate(zip(samples, held_out, names)):
-        model_rows, _ = _evaluation_rows(model, jets)
+        model_rows, _ = _evaluation_rows(model, jets, training_files)
         rows = np.intersect1d(rows, model_rows)
         truth = jets.values[np.ix_(rows, [jets.variables.index(v) for v in coded])].astype(np.float64)
         how = "held out of the fields' fit and of the model's training"

@@ -336,6 +336,7 @@ def test_run_rtl_on_a_trained_model(tmp_path, tiny_model, jets):
         assert comparison["jets"] == 20_000 and comparison["mismatches"] == 0
         assert 0.0 <= comparison["mean_lsb_vs_float"] <= comparison["max_lsb_vs_float"]
     assert payload["stimulus"]["real"] == min(len(jets), 20_000)
+    assert {"verilator_build_pipelined", "verilator_build_combinational"} <= set(payload["seconds"])
     assert payload["estimate"]["source"] == "estimate:yosys+da4ml"
     assert payload["synthesis"]["dsp"] == 0 and payload["synthesis"]["lut"] > 0
     manifest = json.loads((tmp_path / "tiny-rtl" / "trigcomp.json").read_text())

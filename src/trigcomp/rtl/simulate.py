@@ -28,7 +28,7 @@ from .tracing import as_encoder_ir
 _BUILD_STAMP = "trigcomp_build.sha256"
 # Verilator turns a large da4ml design into a few C++ functions of ~10k statements each, and g++'s time grows
 # faster than linearly with a function's size: splitting them (--output-split-cfuncs, documented to cost little
-# run time) cuts the compile of the towers8-conv emulators from 99 to 22 s CPU. The harness's own flags
+# run time) cuts g++ on the two towers8-conv emulators from 99 to 22 s CPU. The harness's own flags
 # (-O, the build jobs) stay as da4ml writes them in sim/build_binder.mk.
 VERILATOR_FLAGS = ("-Wall", "--output-split-cfuncs", "1000")
 _EMULATORS: dict[Path, tuple[str, ctypes.CDLL]] = {}

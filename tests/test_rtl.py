@@ -338,6 +338,7 @@ def test_run_rtl_on_a_trained_model(tmp_path, tiny_model, jets):
     stimulus = payload["stimulus"]  # its keys are read by users' CI: they may grow, never change
     assert {"real", "jittered", "uniform", "edges"} <= set(stimulus) and sum(stimulus.values()) == 20_000
     assert stimulus["real"] == 16_000 and stimulus["latent_ties"] > 0 and payload["seconds"]["stimulus"] >= 0
+    assert {"verilator_build_pipelined", "verilator_build_combinational"} <= set(payload["seconds"])
     assert payload["estimate"]["source"] == "estimate:yosys+da4ml"
     assert payload["synthesis"]["dsp"] == 0 and payload["synthesis"]["lut"] > 0
     manifest = json.loads((tmp_path / "tiny-rtl" / "trigcomp.json").read_text())

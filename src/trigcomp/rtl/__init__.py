@@ -24,7 +24,7 @@ from ..reports.parsers.estimate import Estimate
 from ..stimulus import counted_inputs, latent_ties, tie_rows, verilator_adversarial
 from . import synth as _synth
 from .project import VARIANTS, RtlProject, da4ml_estimate, load_project, write_rtl_project
-from .simulate import RtlComparison, simulate, verify
+from .simulate import RtlComparison, emulator, simulate, verify
 from .synth import YosysResult, synthesize
 from .tracing import as_encoder_ir, trace
 
@@ -178,6 +178,9 @@ def run_rtl(
     float_latent = model.encode_float(spec.quantize_inputs(test_jets)[0])
     comparisons = {}
     for variant in VARIANTS:
+        start = time.monotonic()
+        emulator(project, variant)
+        seconds[f"verilator_build_{variant}"] = time.monotonic() - start
         start = time.monotonic()
         comparisons[variant] = verify(model.firmware_encoder(), project, test_jets, variant, spec, float_latent)
         seconds[f"verilator_{variant}"] = time.monotonic() - start

@@ -46,7 +46,7 @@ def main() -> int:
     parser.add_argument("--sparsity", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75])
     args = parser.parse_args()
     model = load_model(args.model)
-    layers = list(encoder_sparsity(model.config, model.weights))  # the encoder's kernels
+    layers = list(encoder_sparsity(model))  # the encoder's kernels
     jets = load_jets([str(args.data)], variables=model.variables)
     rows, how = _evaluation_rows(model, jets)
     truth = jets.values[rows].astype(np.float64)

@@ -24,7 +24,7 @@ def pruned_model(tmp_path_factory, jets):
 
 def test_pruned_training_reaches_the_sparsity_and_stays_bit_exact(pruned_model, jets):
     model = load_model(pruned_model.path)
-    sparsity = encoder_sparsity(model.config, model.weights)
+    sparsity = encoder_sparsity(model)
     assert set(sparsity) == {"enc_dense0", "enc_latent"}
     assert all(value >= 0.5 for value in sparsity.values()), sparsity
     assert model.info["training"]["pruning"]["zero_fraction"] == sparsity

@@ -536,11 +536,10 @@ def _pruning(config: ModelConfig, steps_per_epoch: int):
     return wrap, [tfmot.sparsity.keras.UpdatePruningStep()]
 
 
-def encoder_sparsity(config: ModelConfig, weights: dict[str, list[np.ndarray]]) -> dict[str, float]:
-    """The fraction of zero weights in each encoder kernel (by layer name)."""
-    names = [f"enc_conv{i}" for i in range(len(config.encoder.conv_filters))]
-    names += [f"enc_dense{i}" for i in range(len(config.encoder.hidden))] + ["enc_latent"]
-    return {name: float(np.mean(np.asarray(weights[name][0]) == 0)) for name in names}
+def encoder_sparsity(model: TrainedModel) -> dict[str, float]:
+    """The fraction of zero weights in each encoder kernel (by layer name), from the encoder description."""
+    steps = model.encoder_ir().steps
+    return {step.name: float(np.mean(step.kernel == 0)) for step in steps if isinstance(step, ir.Dense)}
 
 
 def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> TrainedModel:
@@ -565,22 +564,22 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
         raise UserError("no validation jets after the event-wise split; give more events")
     norm = fit_normalization(values[train_rows], variables)
     loss_info: dict[str, Any] = {}  # recorded only for target losses: mse models stay byte-identical
+    side = image_side(variables)
+    image_settings = {
+        "training.et_scale_max": config.training.et_scale_max > 1,
+        'encoder.kind = "conv2d"': config.encoder.kind == "conv2d",
+        f'training.loss = "{config.training.loss}"': config.training.loss in ("emd", "emd-relative"),
+    }
+    for setting, used in image_settings.items():
+        if used and not side:
+            raise UserError(f"{setting} needs tower-image variables (tower_0 ... tower_{{n*n-1}})")
     train_values = values[train_rows]
     if config.training.et_scale_max > 1:
-        if not image_side(variables):
-            raise UserError("training.et_scale_max needs tower-image variables (tower_0 ... tower_{n*n-1})")
         train_values = with_scaled_copies(train_values, config.training.et_scale_max, config.seed)
     x_train, x_val = train_values.astype(np.float32), values[val_mask].astype(np.float32)
     t_train, t_val = norm.to_targets(train_values), norm.to_targets(values[val_mask])
     y_train, y_val, loss = t_train, t_val, "mse"
-    side = image_side(variables)
-    if config.encoder.kind == "conv2d" and not side:
-        raise UserError('encoder.kind = "conv2d" needs tower-image variables (tower_0 ... tower_{n*n-1})')
     if config.training.loss in ("emd", "emd-relative"):
-        if not side:
-            raise UserError(
-                f'training.loss = "{config.training.loss}" needs tower-image variables (tower_0 ... tower_{{n*n-1}})'
-            )
         loss_info = {"loss": config.training.loss}
         loss = emd_loss(side, relative=config.training.loss == "emd-relative")
     elif config.training.loss != "mse":
@@ -625,7 +624,7 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
     }
     model = TrainedModel(None, config, norm, weights, {})
     # recorded only for pruned models: the others stay byte-identical
-    pruning_info = {"pruning": {"zero_fraction": encoder_sparsity(config, weights)}} if wrap_weighted else {}
+    pruning_info = {"pruning": {"zero_fraction": encoder_sparsity(model)}} if wrap_weighted else {}
     t_hat = model.decoder().predict(model.encode(x_val), batch_size=65536, verbose=0)
     per_variable = ((t_hat - t_val) ** 2).mean(axis=0)
     model.info = {

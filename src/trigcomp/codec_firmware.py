@@ -1,27 +1,19 @@
-"""What the hybrid and float-truncation codec projects share: their vendor flow and their csim of packed fields.
+"""What the hybrid and float-truncation codec projects share: their vendor flow and how they read their codec.
 
 ``vendor_flow`` renders ``firmware/build_codec_top.tcl.in`` (Vivado/Vitis HLS C synthesis of a top built from
-several C++ files); ``csim_fields`` runs csim's jets, with a codec's own ties among the adversarial ones, through a
-compiled project and compares every packed field with the Python codec's ``encode`` of what the board sees.
+several C++ files); their csim is ``codec_hls.csim_fields``, as for the fixed-point codec.
 """
 
 from __future__ import annotations
 
 import json
 import string
-import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from .codec_hls import BoardInput, check_codec_words, tied_stimulus
-from .codecs import Codec
-from .csim import run_firmware
+from .codec_hls import BoardInput
 from .errors import UserError
 from .hls import FIRMWARE_DIR, HlsOptions, HlsProject
-
-#: Every codec project's own copy of its codec (``to_json``).
 
 
 def vendor_flow(top: str, sources: Sequence[str], test_bench: str, options: HlsOptions) -> str:
@@ -34,36 +26,6 @@ def vendor_flow(top: str, sources: Sequence[str], test_bench: str, options: HlsO
         "test_bench": test_bench,
     }
     return string.Template((FIRMWARE_DIR / "build_codec_top.tcl.in").read_text()).substitute(values)
-
-
-def csim_fields(
-    project: HlsProject,
-    codec: Codec,
-    board: BoardInput,
-    data: np.ndarray,
-    ties: np.ndarray,
-    jets: int,
-    adversarial: int,
-    seed: int,
-    processes: int,
-    progress: bool,
-) -> dict[str, Any]:
-    """csim of ``project`` against ``codec``: the ``CodecCsimResult`` fields."""
-    x, counts = tied_stimulus(board, data, ties, jets, adversarial, seed)
-    words, _, cached, seconds = run_firmware(project, x, processes, progress)
-    start = time.perf_counter()
-    checked = check_codec_words(codec, board, x, words, project.link_width)
-    seconds["python"] = time.perf_counter() - start
-    return (
-        checked
-        | counts
-        | {
-            "project": str(project.path),
-            "jets_per_s": len(x) / max(seconds["firmware"], 1e-9),
-            "seconds": {k: round(v, 3) for k, v in seconds.items()},
-            "compiled_from_cache": cached,
-        }
-    )
 
 
 def read_project_codec(project: HlsProject) -> tuple[dict[str, Any], BoardInput]:

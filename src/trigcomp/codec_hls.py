@@ -484,6 +484,29 @@ def check_codec_words(
     }
 
 
+def csim_fields(
+    project: HlsProject,
+    codec: Codec,
+    board: BoardInput,
+    data: np.ndarray,
+    ties: np.ndarray,
+    jets: int,
+    adversarial: int,
+    seed: int,
+    processes: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """csim of ``project`` against ``codec``, with the codec's ``ties`` among the adversarial jets: the
+    ``CodecCsimResult`` fields (every packed field compared with the Python codec's ``encode`` of what the board
+    sees)."""
+    x, counts = tied_stimulus(board, data, ties, jets, adversarial, seed)
+    words, _, cached, seconds = run_firmware(project, x, processes, progress)
+    start = time.perf_counter()
+    checked = check_codec_words(codec, board, x, words, project.link_width)
+    seconds["python"] = time.perf_counter() - start
+    return checked | counts | {"project": str(project.path)} | timing_fields(len(x), seconds, cached)
+
+
 def run_codec_csim(
     project: HlsProject,
     data: np.ndarray,
@@ -494,14 +517,7 @@ def run_codec_csim(
     progress: bool = False,
 ) -> CodecCsimResult:
     codec, board = project_codec(project)
-    x, counts = codec_stimulus(codec, board, data, jets, adversarial, seed)
-    words, _, cached, seconds = run_firmware(project, x, processes, progress)
-    start = time.perf_counter()
-    checked = check_codec_words(codec, board, x, words, project.link_width)
-    seconds["python"] = time.perf_counter() - start
+    ties = tie_jets(codec, board, data, np.random.default_rng(seed))
     return CodecCsimResult(
-        project=str(project.path),
-        **timing_fields(len(x), seconds, cached),
-        **counts,
-        **checked,
+        **csim_fields(project, codec, board, data, ties, jets, adversarial, seed, processes, progress)
     )

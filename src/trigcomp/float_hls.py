@@ -16,8 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec_firmware import csim_fields, read_project_codec, vendor_flow
-from .codec_hls import CODEC_FILE, BoardInput, CodecCsimResult, _ap_types_dir, codec_manifest, field_offsets
+from .codec_firmware import read_project_codec, vendor_flow
+from .codec_hls import (
+    CODEC_FILE,
+    BoardInput,
+    CodecCsimResult,
+    _ap_types_dir,
+    codec_manifest,
+    csim_fields,
+    field_offsets,
+)
 from .codecs import FloatMantissaCodec, codec_from_json
 from .errors import UserError
 from .hls import FIRMWARE_DIR, MANIFEST, HlsOptions, HlsProject

@@ -23,13 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from .codec_firmware import csim_fields, read_project_codec, vendor_flow
+from .codec_firmware import read_project_codec, vendor_flow
 from .codec_hls import (
     CODEC_FILE,
     BoardInput,
     CodecCsimResult,
     check_board_codec,
     codec_manifest,
+    csim_fields,
     field_offsets,
     tie_jets,
     write_codec_project,

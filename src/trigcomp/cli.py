@@ -220,7 +220,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     check_evaluation_inputs(model, others, targets)
     paths = expand_paths(args.data)
     located = None
-    if args.training_data or len(model.info.get("training", {}).get("sources", [])) > 1:
+    if args.training_data or len(model.training_sources) > 1:
         # read first: which of several training files an evaluated file is decides which of its jets are held out
         located = locate_training_jets(model, _selection(args), args.training_data or ())
     training_files = located[2] if located else None

@@ -201,7 +201,7 @@ def _evaluation_rows(
     if is_training_data(model, jets):
         _, _, test = split_events(jets.event_index, model.config.seed, cfg.validation_fraction, cfg.test_fraction)
         return np.flatnonzero(test), TEST_SPLIT
-    n_files = len(model.info.get("training", {}).get("sources", []))
+    n_files = len(model.training_sources)
     if training_files is None:
         if n_files > 1:
             return np.arange(len(jets)), (
@@ -233,7 +233,7 @@ def _training_path_candidates(model: TrainedModel) -> list[list[Path]]:
     """Where the training files may be now, most trusted first: the absolute paths recorded at training, then the
     recorded (often relative) paths taken relative to the working directory, the model directory and its parents."""
     training = model.info.get("training", {})
-    recorded = [Path(s) for s in training.get("sources", [])]
+    recorded = [Path(s) for s in model.training_sources]
     candidates = [[Path(s) for s in training.get("source_paths", [])]]
     model_dir = Path(model.path).resolve() if model.path else None
     bases = [Path.cwd()] + ([model_dir, *model_dir.parents] if model_dir else [])
@@ -295,7 +295,7 @@ def locate_training_jets(
     Raises UserError (one line) when no candidate matches.
     """
     expected = model.info.get("training", {}).get("data_hash")
-    recorded = ", ".join(model.info.get("training", {}).get("sources", [])) or "(none recorded)"
+    recorded = ", ".join(model.training_sources) or "(none recorded)"
     if explicit:
         missing = [p for p in explicit if not Path(p).is_file()]
         if missing:
@@ -329,7 +329,7 @@ def find_training_files(model: TrainedModel, selection: JetSelection) -> Trainin
     """The layout of a model's several training files, to hold out their test splits; None for a model trained on
     one file (its data hash alone decides) or when its files cannot be found (its samples are then labelled
     undecided)."""
-    if len(model.info.get("training", {}).get("sources", [])) < 2:
+    if len(model.training_sources) < 2:
         return None
     try:
         return locate_training_jets(model, selection)[2]

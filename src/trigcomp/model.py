@@ -316,6 +316,11 @@ class TrainedModel(EncoderModel):
     def hash(self) -> str:
         return _model_hash(self.config, self.normalization, self.weights)
 
+    @property
+    def training_sources(self) -> tuple[str, ...]:
+        """The data files the model was trained on, as recorded at training."""
+        return tuple(self.info.get("training", {}).get("sources", []))
+
     def describe(self) -> dict[str, Any]:
         return self.config.to_dict()
 

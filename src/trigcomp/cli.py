@@ -1327,13 +1327,36 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         print(f"trigcomp: check failed: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("trigcomp: interrupted", file=sys.stderr)
-        return 130
+        return _report_interrupt()
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, as other command-line tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except OSError as err:
         return _fail(err, as_json)
+    except Exception:
+        # A library may turn the KeyboardInterrupt into its own error: TensorFlow's pybind11 layer raises
+        # "RuntimeError: ... REPLACED BY KeyboardInterrupt" when Ctrl-C lands while it handles a C++ exception.
+        if interrupted():
+            return _report_interrupt()
+        raise
+
+
+def _report_interrupt() -> int:
+    print("trigcomp: interrupted", file=sys.stderr)
+    _forget_unhandled_interrupt()
+    return 130
+
+
+def _forget_unhandled_interrupt() -> None:
+    """The interrupt was handled: exit with 130, not by SIGINT. CPython sets ``_Py_UnhandledKeyboardInterrupt``
+    when a KeyboardInterrupt leaves any ``PyRun_String`` call (TensorFlow's pybind11 code makes such calls) and,
+    at exit, kills the process with SIGINT if it is still set, whatever ``sys.exit`` asked for."""
+    import ctypes
+
+    try:
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 0
+    except (AttributeError, ValueError):  # another interpreter: it has no such flag to clear
+        pass
 
 
 if __name__ == "__main__":

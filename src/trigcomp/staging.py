@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,21 +133,22 @@ def staged_file(out: str | Path, force: bool) -> Iterator[Path]:
 _interrupted = False
 
 
-def _inside_finalizer(frame) -> bool:
-    while frame is not None:
-        if frame.f_code.co_name == "__del__":
-            return True
-        frame = frame.f_back
-    return False
-
-
 def _on_interrupt(signum, frame) -> None:
     global _interrupted
     _interrupted = True
-    # Python prints "Exception ignored" and carries on when KeyboardInterrupt is raised inside a finalizer (as
-    # happened during hls4ml's conversion); there the flag alone stops the run at the next commit or at exit.
-    if not _inside_finalizer(frame):
-        raise KeyboardInterrupt
+    raise KeyboardInterrupt
+
+
+def _unraisable_hook(previous):
+    """Python cannot raise the KeyboardInterrupt when Ctrl-C lands in a finalizer or a weakref callback (as
+    happened during hls4ml's conversion): it prints "Exception ignored" and carries on. The flag already stops the
+    run at the next commit or at exit, so that report is not shown; anything else goes to the previous hook."""
+
+    def hook(unraisable) -> None:
+        if not (_interrupted and isinstance(unraisable.exc_value, KeyboardInterrupt)):
+            previous(unraisable)
+
+    return hook
 
 
 @contextmanager
@@ -158,11 +160,14 @@ def catching_interrupts() -> Iterator[None]:
         previous = signal.signal(signal.SIGINT, _on_interrupt)
     except ValueError:  # not the main thread: signals are not ours to route
         previous = None
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _unraisable_hook(previous_hook)
     try:
         yield
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
         _interrupted = False
 
 

@@ -1,11 +1,15 @@
 """trigcomp.cluster: the Dask client every fanning-out verb uses."""
 
 import gc
+import logging
+import subprocess
+import sys
 
 import pytest
 
 from trigcomp.cluster import dask_client
 from trigcomp.dask_plugins import FastWorkerExit
+from trigcomp.errors import UserError
 
 
 def _plugins(dask_worker):
@@ -32,3 +36,62 @@ def test_a_thread_cluster_leaves_this_process_collectable():
 def test_local_worker_processes_get_the_fast_exit_plugin():
     with dask_client(1) as client:
         assert FastWorkerExit.name in next(iter(client.run(_plugins).values()))
+
+
+@pytest.fixture
+def close_times_out(monkeypatch):
+    """LocalCluster.close shuts the cluster down, then raises the TimeoutError distributed raises under heavy load
+    (here after a real close, so that the test leaves no cluster behind)."""
+    from distributed import LocalCluster
+
+    real_close = LocalCluster.close
+
+    def close(self, timeout=None):
+        real_close(self, timeout)
+        raise TimeoutError("timed out after 5 s.")
+
+    monkeypatch.setattr(LocalCluster, "close", close)
+
+
+def test_a_cluster_that_times_out_closing_is_one_warning_not_an_error(close_times_out, caplog):
+    with caplog.at_level(logging.DEBUG, logger="trigcomp"), dask_client(1, processes=False) as client:
+        assert client.submit(sum, [1, 2]).result() == 3
+    (warning,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.getMessage() == (
+        "the Dask local cluster did not shut down cleanly (TimeoutError: timed out after 5 s.); the results are complete"
+    )
+    assert any(r.levelno == logging.DEBUG and r.exc_info for r in caplog.records)  # the traceback, with -v only
+
+
+def test_a_close_that_times_out_never_hides_the_error_the_work_raised(close_times_out, caplog):
+    with pytest.raises(UserError, match="the verb's own error"), dask_client(1, processes=False):
+        raise UserError("the verb's own error")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+# Run as a script: the real failure, where a worker process is not joined in time, and the real process exit
+CLOSE_TIMES_OUT = """
+import asyncio, logging
+import distributed.process
+from trigcomp.cluster import dask_client
+
+async def join_times_out(self, timeout=None):
+    raise asyncio.TimeoutError()
+
+if __name__ == "__main__":
+    logging.basicConfig(format="trigcomp: %(message)s")
+    with dask_client(1) as client:
+        print(client.submit(sum, [1, 2]).result())
+        distributed.process.AsyncProcess.join = join_times_out  # the nanny's wait for its worker process
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_process_not_joined_in_time_is_one_line_and_exit_0(tmp_path):
+    script = tmp_path / "close_times_out.py"
+    script.write_text(CLOSE_TIMES_OUT)
+    completed = subprocess.run([sys.executable, str(script)], check=False, capture_output=True, text=True, timeout=300)
+    assert (completed.returncode, completed.stdout) == (0, "3\n"), completed.stderr[-2000:]
+    assert completed.stderr == (
+        "trigcomp: the Dask local cluster did not shut down cleanly (TimeoutError); the results are complete\n"
+    )

@@ -3,6 +3,7 @@ and real scans on a Dask LocalCluster (threads in the default suite, worker proc
 
 import functools
 import json
+import logging
 import shutil
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from trigcomp.config import config_from_dict
 from trigcomp.errors import CheckFailed, UserError
 from trigcomp.records import JET10
-from trigcomp.scan import POINT_KEYS, PointOptions, ScanSpec, load_scan, pareto_front, run_scan, scan_keys
+from trigcomp.scan import OUTPUT_FILES, POINT_KEYS, PointOptions, ScanSpec, load_scan, pareto_front, run_scan, scan_keys
 from trigcomp.targets import load_targets
 
 from .conftest import synthetic_jets
@@ -348,3 +349,47 @@ def test_an_interrupt_stops_the_scan_with_130_and_leaves_nothing_without_points(
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130 and "trigcomp: interrupted" in err and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.fixture
+def close_checks_outputs(tmp_path, monkeypatch):
+    """LocalCluster.close, as under heavy load: it shuts the cluster down, then raises distributed's TimeoutError.
+    It logs which outputs of the scan in tmp_path/scan existed when the cluster began to close."""
+    from distributed import LocalCluster
+
+    real_close, seen = LocalCluster.close, []
+
+    def close(self, timeout=None):
+        seen.append(sorted(p.name for p in (tmp_path / "scan").glob("*.*")))
+        real_close(self, timeout)
+        raise TimeoutError("timed out after 5 s.")
+
+    monkeypatch.setattr(LocalCluster, "close", close)
+    return seen
+
+
+def test_a_cluster_close_that_times_out_loses_no_result(tmp_path, monkeypatch, caplog, close_checks_outputs):
+    from trigcomp import scan
+
+    monkeypatch.setattr(scan, "run_point", functools.partial(_fake_point, tmp_path / "calls.log"))
+    spec = load_scan(write_scan(tmp_path, '[grid]\n"latent.bits" = [4, 6]\n'))
+    result = run_scan(spec, synthetic_jets(50), tmp_path / "scan", workers=1, processes=False)
+    assert close_checks_outputs == [sorted(OUTPUT_FILES)]  # written whole before the cluster began to close
+    assert result.counts == {"points": 2, "ok": 2, "failed": 0, "cached": 0, "computed": 2}
+    assert json.loads((tmp_path / "scan" / "scan.json").read_text())["counts"] == result.counts
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.startswith("the Dask local cluster did not shut down cleanly (TimeoutError") and "\n" not in warning
+
+
+def test_cli_scan_whose_cluster_close_times_out_exits_0(tmp_path, monkeypatch, capsys, close_checks_outputs):
+    """Complete results and a cluster that did not close cleanly: exit 0 (the warning is on stderr), no traceback."""
+    from trigcomp import scan
+
+    monkeypatch.setattr(scan, "run_point", functools.partial(_fake_point, tmp_path / "calls.log"))
+    monkeypatch.setattr(scan, "run_scan", functools.partial(scan.run_scan, processes=False))
+    data = write_nanoaod(tmp_path / "jets.root", n_events=200)
+    grid = write_scan(tmp_path, '[grid]\n"latent.bits" = [4]\n')
+    out = tmp_path / "scan"
+    code, stdout, err = run_cli(capsys, "scan", "--grid", str(grid), "--data", str(data), "--out", str(out), "--json")
+    assert code == 0 and "Traceback" not in err and close_checks_outputs
+    assert json.loads(stdout) == json.loads((out / "scan.json").read_text())

@@ -541,22 +541,26 @@ def run_scan(
     prepare_scan_dir(out, resume, force)
     start = time.perf_counter()
     store = PointStore(out)
-    try:
-        points, computed = _run_points(spec, grid, jets, store, targets, options, workers, scheduler, processes)
-    except BaseException:
-        if fresh and not any(store.root.iterdir()):  # nothing to resume from: leave nothing behind
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    pareto = pareto_front(points, "worst_ratio" if targets else "total_nmse")
-    on_front = {id(p) for p in pareto}
-    for point in points:
-        point["pareto"] = id(point) in on_front
-    result = ScanResult(out, spec, targets, points, pareto, computed, time.perf_counter() - start)
-    write_outputs(result)
-    if not result.counts["ok"]:
-        raise CheckFailed(
-            f"every point of the scan failed (first error: {points[0].get('error')}); see {out}/scan.json"
-        )
+    # The outputs are written while the cluster still runs: its shutdown (which can time out under load) comes
+    # after them and cannot cost them.
+    with ExitStack() as stack:
+        cluster = _Cluster(stack, workers, scheduler, processes)
+        try:
+            points, computed = _run_points(spec, grid, jets, store, targets, options, cluster)
+        except BaseException:
+            if fresh and not any(store.root.iterdir()):  # nothing to resume from: leave nothing behind
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+        pareto = pareto_front(points, "worst_ratio" if targets else "total_nmse")
+        on_front = {id(p) for p in pareto}
+        for point in points:
+            point["pareto"] = id(point) in on_front
+        result = ScanResult(out, spec, targets, points, pareto, computed, time.perf_counter() - start)
+        write_outputs(result)
+        if not result.counts["ok"]:
+            raise CheckFailed(
+                f"every point of the scan failed (first error: {points[0].get('error')}); see {out}/scan.json"
+            )
     return result
 
 
@@ -567,17 +571,13 @@ def _run_points(
     store: PointStore,
     targets: Targets | None,
     options: PointOptions,
-    workers: int,
-    scheduler: str | None,
-    processes: bool,
+    cluster: _Cluster,
 ) -> tuple[list[dict[str, Any]], int]:
     """Every point of the scan, from the cache or computed on Dask: (point records in scan order, computed)."""
     data = data_key(jets)
     computed = 0
 
-    with ExitStack() as stack:
-        cluster = _Cluster(stack, workers, scheduler, processes)
-        bar = stack.enter_context(_progress(len(grid) or spec.points))
+    with _progress(len(grid) or spec.points) as bar:
 
         def evaluate_batch(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
             """The points of ``batch`` (override dicts), cached or computed, in the order given."""

@@ -93,3 +93,22 @@ def tiny_project(tmp_path_factory, tiny_model, jets):
 
     out = tmp_path_factory.mktemp("projects") / "tiny"
     return write_hls_project(tiny_model, out, HlsOptions(get_board("vu13p"), 5.0), jets.values[:200])
+
+
+@pytest.fixture
+def cluster_close_times_out(monkeypatch):
+    """LocalCluster.close as under heavy load: it shuts the cluster down (so that the test leaves none behind), then
+    raises the TimeoutError distributed raises when a worker process is not joined in time. Returns a list:
+    functions appended to it run when the close begins."""
+    from distributed import LocalCluster
+
+    real_close, on_close = LocalCluster.close, []
+
+    def close(self, timeout=None):
+        for call in on_close:
+            call()
+        real_close(self, timeout)
+        raise TimeoutError("timed out after 5 s.")
+
+    monkeypatch.setattr(LocalCluster, "close", close)
+    return on_close

@@ -38,22 +38,7 @@ def test_local_worker_processes_get_the_fast_exit_plugin():
         assert FastWorkerExit.name in next(iter(client.run(_plugins).values()))
 
 
-@pytest.fixture
-def close_times_out(monkeypatch):
-    """LocalCluster.close shuts the cluster down, then raises the TimeoutError distributed raises under heavy load
-    (here after a real close, so that the test leaves no cluster behind)."""
-    from distributed import LocalCluster
-
-    real_close = LocalCluster.close
-
-    def close(self, timeout=None):
-        real_close(self, timeout)
-        raise TimeoutError("timed out after 5 s.")
-
-    monkeypatch.setattr(LocalCluster, "close", close)
-
-
-def test_a_cluster_that_times_out_closing_is_one_warning_not_an_error(close_times_out, caplog):
+def test_a_cluster_that_times_out_closing_is_one_warning_not_an_error(cluster_close_times_out, caplog):
     with caplog.at_level(logging.DEBUG, logger="trigcomp"), dask_client(1, processes=False) as client:
         assert client.submit(sum, [1, 2]).result() == 3
     (warning,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -63,7 +48,7 @@ def test_a_cluster_that_times_out_closing_is_one_warning_not_an_error(close_time
     assert any(r.levelno == logging.DEBUG and r.exc_info for r in caplog.records)  # the traceback, with -v only
 
 
-def test_a_close_that_times_out_never_hides_the_error_the_work_raised(close_times_out, caplog):
+def test_a_close_that_times_out_never_hides_the_error_the_work_raised(cluster_close_times_out, caplog):
     with pytest.raises(UserError, match="the verb's own error"), dask_client(1, processes=False):
         raise UserError("the verb's own error")
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -351,37 +351,28 @@ def test_an_interrupt_stops_the_scan_with_130_and_leaves_nothing_without_points(
     assert not out.exists()
 
 
-@pytest.fixture
-def close_checks_outputs(tmp_path, monkeypatch):
-    """LocalCluster.close, as under heavy load: it shuts the cluster down, then raises distributed's TimeoutError.
-    It logs which outputs of the scan in tmp_path/scan existed when the cluster began to close."""
-    from distributed import LocalCluster
-
-    real_close, seen = LocalCluster.close, []
-
-    def close(self, timeout=None):
-        seen.append(sorted(p.name for p in (tmp_path / "scan").glob("*.*")))
-        real_close(self, timeout)
-        raise TimeoutError("timed out after 5 s.")
-
-    monkeypatch.setattr(LocalCluster, "close", close)
+def _outputs_when_the_cluster_closes(out, close_hooks) -> list:
+    """The scan outputs in ``out`` when the cluster begins to close, one sorted list per close."""
+    seen = []
+    close_hooks.append(lambda: seen.append(sorted(p.name for p in out.glob("*.*"))))
     return seen
 
 
-def test_a_cluster_close_that_times_out_loses_no_result(tmp_path, monkeypatch, caplog, close_checks_outputs):
+def test_a_cluster_close_that_times_out_loses_no_result(tmp_path, monkeypatch, caplog, cluster_close_times_out):
     from trigcomp import scan
 
+    seen = _outputs_when_the_cluster_closes(tmp_path / "scan", cluster_close_times_out)
     monkeypatch.setattr(scan, "run_point", functools.partial(_fake_point, tmp_path / "calls.log"))
     spec = load_scan(write_scan(tmp_path, '[grid]\n"latent.bits" = [4, 6]\n'))
     result = run_scan(spec, synthetic_jets(50), tmp_path / "scan", workers=1, processes=False)
-    assert close_checks_outputs == [sorted(OUTPUT_FILES)]  # written whole before the cluster began to close
+    assert seen == [sorted(OUTPUT_FILES)]  # written whole before the cluster began to close
     assert result.counts == {"points": 2, "ok": 2, "failed": 0, "cached": 0, "computed": 2}
     assert json.loads((tmp_path / "scan" / "scan.json").read_text())["counts"] == result.counts
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert warning.startswith("the Dask local cluster did not shut down cleanly (TimeoutError") and "\n" not in warning
 
 
-def test_cli_scan_whose_cluster_close_times_out_exits_0(tmp_path, monkeypatch, capsys, close_checks_outputs):
+def test_cli_scan_whose_cluster_close_times_out_exits_0(tmp_path, monkeypatch, capsys, cluster_close_times_out):
     """Complete results and a cluster that did not close cleanly: exit 0 (the warning is on stderr), no traceback."""
     from trigcomp import scan
 
@@ -390,6 +381,7 @@ def test_cli_scan_whose_cluster_close_times_out_exits_0(tmp_path, monkeypatch, c
     data = write_nanoaod(tmp_path / "jets.root", n_events=200)
     grid = write_scan(tmp_path, '[grid]\n"latent.bits" = [4]\n')
     out = tmp_path / "scan"
+    seen = _outputs_when_the_cluster_closes(out, cluster_close_times_out)
     code, stdout, err = run_cli(capsys, "scan", "--grid", str(grid), "--data", str(data), "--out", str(out), "--json")
-    assert code == 0 and "Traceback" not in err and close_checks_outputs
+    assert code == 0 and "Traceback" not in err and seen == [sorted(OUTPUT_FILES)]
     assert json.loads(stdout) == json.loads((out / "scan.json").read_text())

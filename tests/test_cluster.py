@@ -4,11 +4,12 @@ import gc
 import logging
 import subprocess
 import sys
+import threading
 
 import pytest
 
 from trigcomp.cluster import dask_client
-from trigcomp.dask_plugins import FastWorkerExit
+from trigcomp.dask_plugins import FastWorkerExit, ThreadLockedProgressBars
 from trigcomp.errors import UserError
 
 
@@ -32,10 +33,18 @@ def test_a_thread_cluster_leaves_this_process_collectable():
     assert gc.get_freeze_count() == 0
 
 
+def test_progress_bars_in_a_worker_take_a_thread_lock(monkeypatch):
+    from tqdm import tqdm
+
+    monkeypatch.setattr(tqdm, "_lock", None, raising=False)  # restored (or removed) after the test
+    ThreadLockedProgressBars().setup(worker=None)
+    assert isinstance(tqdm.get_lock(), type(threading.RLock()))
+
+
 @pytest.mark.slow
-def test_local_worker_processes_get_the_fast_exit_plugin():
+def test_local_worker_processes_get_the_fast_exit_and_thread_lock_plugins():
     with dask_client(1) as client:
-        assert FastWorkerExit.name in next(iter(client.run(_plugins).values()))
+        assert {FastWorkerExit.name, ThreadLockedProgressBars.name} <= set(next(iter(client.run(_plugins).values())))
 
 
 def test_a_cluster_that_times_out_closing_is_one_warning_not_an_error(cluster_close_times_out, caplog):
@@ -63,16 +72,24 @@ from trigcomp.cluster import dask_client
 async def join_times_out(self, timeout=None):
     raise asyncio.TimeoutError()
 
+def task_with_a_progress_bar():  # as training has
+    from tqdm.auto import tqdm
+    with tqdm(total=1, disable=True) as bar:
+        bar.update()
+    return 3
+
 if __name__ == "__main__":
     logging.basicConfig(format="trigcomp: %(message)s")
     with dask_client(1) as client:
-        print(client.submit(sum, [1, 2]).result())
+        print(client.submit(task_with_a_progress_bar).result())
         distributed.process.AsyncProcess.join = join_times_out  # the nanny's wait for its worker process
 """
 
 
 @pytest.mark.slow
 def test_a_worker_process_not_joined_in_time_is_one_line_and_exit_0(tmp_path):
+    """The one line is all of stderr: no "leaked semaphore" warning either (the worker's tqdm lock is a thread
+    lock), although the worker process was not seen to exit."""
     script = tmp_path / "close_times_out.py"
     script.write_text(CLOSE_TIMES_OUT)
     completed = subprocess.run([sys.executable, str(script)], check=False, capture_output=True, text=True, timeout=300)

@@ -81,7 +81,8 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, proces
             )
             client = _enter_closing_quietly(stack, Client(cluster), "client")
             if processes:  # a thread cluster's workers share this process, which goes on after them
-                from .dask_plugins import FastWorkerExit
+                from .dask_plugins import FastWorkerExit, ThreadLockedProgressBars
 
                 client.register_plugin(FastWorkerExit())
+                client.register_plugin(ThreadLockedProgressBars())
         yield client

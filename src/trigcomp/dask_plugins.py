@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 
 from distributed import WorkerPlugin
 
@@ -20,3 +21,22 @@ class FastWorkerExit(WorkerPlugin):
 
     def teardown(self, worker) -> None:
         gc.freeze()
+
+
+class ThreadLockedProgressBars(WorkerPlugin):
+    """Give tqdm a thread lock in the worker process instead of its default multiprocessing one.
+
+    tqdm's default lock (made with a task's first progress bar, e.g. training's) is a named semaphore registered
+    with multiprocessing's resource tracker, which worker processes share with the client. A worker ended by a
+    signal (its nanny kills it when it is slow to close under heavy load; the client's exit terminates one whose
+    close failed) never unregisters it, and the tracker then prints "leaked semaphore objects" on the user's
+    terminal. A worker's bars are its own: a thread lock is all they need.
+    """
+
+    name = "trigcomp-thread-locked-bars"
+    idempotent = True
+
+    def setup(self, worker) -> None:
+        from tqdm import tqdm
+
+        tqdm.set_lock(threading.RLock())

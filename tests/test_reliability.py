@@ -269,6 +269,19 @@ def test_evaluate_out_is_staged_and_interrupt_safe(capsys, world, tmp_path, monk
     assert not (out / "stale.txt").exists() and (out / "evaluation.json").is_file() and leftovers(tmp_path) == []
 
 
+def test_an_os_error_without_text_is_named(capsys, world, monkeypatch):
+    """A bare TimeoutError (an OSError: e.g. asyncio's) once printed "trigcomp: error: " and nothing else."""
+    import trigcomp.data
+
+    def times_out(*args, **kwargs):
+        raise TimeoutError()
+
+    monkeypatch.setattr(trigcomp.data, "inspect_file", times_out)
+    code, out, err = cli(capsys, ["inspect", world["data"]])
+    assert_one_line(code, err)
+    assert err == "trigcomp: error: TimeoutError\n"
+
+
 # ---- interrupts during hls ---------------------------------------------------------------------------------------
 
 

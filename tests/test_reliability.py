@@ -277,7 +277,7 @@ def test_an_os_error_without_text_is_named(capsys, world, monkeypatch):
         raise TimeoutError()
 
     monkeypatch.setattr(trigcomp.data, "inspect_file", times_out)
-    code, out, err = cli(capsys, ["inspect", world["data"]])
+    code, _, err = cli(capsys, ["inspect", world["data"]])
     assert_one_line(code, err)
     assert err == "trigcomp: error: TimeoutError\n"
 

@@ -1268,7 +1268,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _fail(err: UserError | OSError, as_json: bool) -> int:
     # the file system said no (permissions, read-only, full), or a bare TimeoutError (an OSError with no text)
     if isinstance(err, OSError):
-        message = f"{err.strerror or err or type(err).__name__}" + (f": {err.filename}" if err.filename else "")
+        message = f"{err.strerror or str(err) or type(err).__name__}" + (f": {err.filename}" if err.filename else "")
     else:
         message = str(err)
     print(f"trigcomp: error: {message}", file=sys.stderr)

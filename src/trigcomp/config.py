@@ -90,8 +90,8 @@ class TrainingConfig:
     et_scale_max: float = 1.0
     # Tower images, loss "emd" or "emd-relative": after the sliced-EMD training (its best weights), this many epochs
     # more on the exact EMD (trigcomp.images, POT's network simplex, ~1 ms per image; its gradient from the dual
-    # potentials), at the learning rate training ended with, keeping the best of them by the exact validation
-    # loss. The sliced EMD weighs transport ~0.55-0.6 times what the exact one does. 0 = none.
+    # potentials), at the learning rate training ended with, early-stopped on the exact validation loss. The sliced
+    # EMD weighs transport ~0.55-0.6 times what the exact one does. 0 = none.
     exact_emd_epochs: int = 0
 
 

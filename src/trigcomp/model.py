@@ -33,7 +33,14 @@ from .ir import OFFSET_GRID, exact_arithmetic
 from .records import VARIABLE_SETS, JetTable
 from .staging import staged_dir, write_json
 from .targets import MIN_MASS_FOR_RELATIVE, Targets, load_targets, residual_kind
-from .tower_autoencoder import common_scale, emd_loss, image_decoder, image_side, with_scaled_copies
+from .tower_autoencoder import (
+    common_scale,
+    emd_loss,
+    exact_emd_loss,
+    image_decoder,
+    image_side,
+    with_scaled_copies,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 log = logging.getLogger("trigcomp")
@@ -608,16 +615,38 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
         keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, config.training.patience // 3)),
         _epoch_progress(config.training.epochs, progress),
     ]
-    history = autoencoder.fit(
-        x_train,
-        y_train,
-        validation_data=(x_val, y_val),
-        epochs=config.training.epochs,
-        batch_size=config.training.batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=callbacks,
-    )
+
+    def fit(epochs: int, callbacks: list):
+        return autoencoder.fit(
+            x_train,
+            y_train,
+            validation_data=(x_val, y_val),
+            epochs=epochs,
+            batch_size=config.training.batch_size,
+            shuffle=True,
+            verbose=0,
+            callbacks=callbacks,
+        )
+
+    history = fit(config.training.epochs, callbacks)
+    exact_info: dict[str, Any] = {}  # recorded only when the exact phase ran: the other models stay byte-identical
+    if config.training.exact_emd_epochs:
+        autoencoder.compile(
+            optimizer=keras.optimizers.Adam(float(autoencoder.optimizer.learning_rate)),
+            loss=exact_emd_loss(relative=config.training.loss == "emd-relative"),
+        )
+        exact_history = fit(
+            config.training.exact_emd_epochs,
+            [
+                *pruning_callbacks,
+                keras.callbacks.EarlyStopping(patience=config.training.patience, restore_best_weights=True),
+                _epoch_progress(config.training.exact_emd_epochs, progress),
+            ],
+        )
+        exact_info = {
+            "exact_emd_epochs_run": len(exact_history.history["loss"]),
+            "exact_emd_best_val_loss": float(min(exact_history.history["val_loss"])),
+        }
     if wrap_weighted is not None:  # plain QKeras layers (the masked kernels) from here on
         import tensorflow_model_optimization as tfmot
 
@@ -645,7 +674,8 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
             "split": "event-wise, splitmix64(event_index, seed)",
         }
         | loss_info
-        | pruning_info,
+        | pruning_info
+        | exact_info,
         "versions": stack_versions(),
         "metrics": {
             "bits_per_jet": config.bits_per_jet,

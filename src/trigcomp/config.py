@@ -88,6 +88,11 @@ class TrainingConfig:
     # log-uniformly from [1, et_scale_max] (seeded) and quantized again as the L1 towers are (0.5 GeV LSB,
     # saturating at 511.5 GeV), so the encoder also sees jets harder than its files hold. 1 = no scaled copy.
     et_scale_max: float = 1.0
+    # EMD losses: "emd-relative" divides each image's EMD by its total ET to the power emd_et_power (1: soft and
+    # TeV jets count alike; 0: the EMD in GeV, as the mean per process weighs them); emd_total_weight multiplies
+    # the EMD's total-ET term (the ET missing or created) so the decoded total is pulled closer than the shape.
+    emd_et_power: float = 1.0
+    emd_total_weight: float = 1.0
 
 
 #: Training losses (see TrainingConfig.loss); the ones other than "mse" weight the residuals by physics targets.
@@ -100,6 +105,7 @@ _OMITTED_WHEN_DEFAULT = (
     ("training", {"loss": "mse", "targets": "l1-jets"}),
     ("training", {"prune_sparsity": 0.0, "prune_begin_epoch": 0, "prune_end_epoch": 10}),
     ("training", {"et_scale_max": 1.0}),
+    ("training", {"emd_et_power": 1.0, "emd_total_weight": 1.0}),
     ("input", {"variables": ()}),
     ("encoder", {"kind": "dense", "conv_filters": (), "conv_kernel": 3, "conv_strides": ()}),
 )
@@ -244,6 +250,22 @@ def _validate(config: ModelConfig) -> None:
         (
             1 <= config.training.et_scale_max < math.inf,
             "training.et_scale_max must be a finite number >= 1 (1 = no scaled copies)",
+        ),
+        (
+            0 <= config.training.emd_et_power <= 1,
+            "training.emd_et_power must be in [0, 1] (1 = each image's EMD over its total ET, 0 = in GeV)",
+        ),
+        (
+            config.training.emd_et_power == 1 or config.training.loss == "emd-relative",
+            'training.emd_et_power applies only to training.loss = "emd-relative"',
+        ),
+        (
+            0 < config.training.emd_total_weight < math.inf,
+            "training.emd_total_weight must be a finite number > 0",
+        ),
+        (
+            config.training.emd_total_weight == 1 or config.training.loss in ("emd", "emd-relative"),
+            'training.emd_total_weight applies only to training.loss = "emd" or "emd-relative"',
         ),
     ]
     for ok, message in checks:

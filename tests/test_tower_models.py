@@ -121,6 +121,41 @@ def test_relative_emd_loss_is_the_emd_over_the_true_total():
     assert empty == pytest.approx(3.0, rel=1e-5)
 
 
+def test_emd_loss_et_power_and_total_weight():
+    """training.emd_et_power divides by the true total (4) to that power: 4^0.5 = 2, 4^0 = 1; training.
+    emd_total_weight multiplies only the total ET missing (1 of 4), not the transport of an unchanged total."""
+    import tensorflow as tf
+
+    from trigcomp.tower_autoencoder import emd_loss
+
+    true, moved, missing = np.zeros((3, 1, 64))
+    true[0, 27], moved[0, 27], moved[0, 35], missing[0, 27] = 4.0, 3.0, 1.0, 3.0
+
+    def value(decoded, **options):
+        return float(emd_loss(SIDE, **options)(tf.constant(true), tf.constant(decoded))[0])
+
+    transport = value(moved)
+    for power, divisor in ((0.5, 2.0), (0.0, 1.0), (0.75, 4**0.75)):
+        assert value(moved, relative=True, et_power=power) == pytest.approx(transport / divisor, rel=1e-5)
+        assert value(missing, relative=True, et_power=power) == pytest.approx(1.0 / divisor, rel=1e-5)
+    assert value(moved, total_weight=3.0) == pytest.approx(transport, rel=1e-5)
+    assert value(missing, total_weight=3.0) == pytest.approx(3.0, rel=1e-5)
+    assert value(missing, relative=True, et_power=0.5, total_weight=3.0) == pytest.approx(1.5, rel=1e-5)
+
+
+def test_emd_loss_fields_are_written_only_when_set():
+    """The two EMD-loss keys stay out of a config that leaves them at 1 (towers8-convmix keeps its hash: load_model
+    recomputes it from the config as written) and are both written when either is set."""
+    from trigcomp.model import load_model
+
+    model = load_model(Path(__file__).parents[1] / "models" / "towers8-convmix")
+    assert not {"emd_et_power", "emd_total_weight"} & set(model.config.to_dict()["training"])
+    raw = tower_config("conv2d", "emd-relative")
+    raw["training"] |= {"emd_et_power": 0.5}
+    written = config_from_dict(raw).to_dict()
+    assert written["training"]["emd_et_power"] == 0.5 and written["training"]["emd_total_weight"] == 1.0
+
+
 def test_scaled_copies_are_harder_jets_quantized_like_l1_towers(images):
     """training.et_scale_max: the images, then each once more times a factor in [1, max], on the 0.5 GeV grid and
     saturating at 511.5 GeV; the same seed gives the same copies."""
@@ -147,6 +182,16 @@ def test_scaled_copies_are_harder_jets_quantized_like_l1_towers(images):
         ({"training": {"loss": "emd-rel"}}, "training.loss must be one of .*emd-relative"),
         ({"training": {"et_scale_max": 0.5}}, "training.et_scale_max must be a finite number >= 1"),
         ({"training": {"et_scale_max": float("inf")}}, "training.et_scale_max must be a finite number >= 1"),
+        ({"training": {"loss": "emd-relative", "emd_et_power": 1.5}}, r"training.emd_et_power must be in \[0, 1\]"),
+        ({"training": {"loss": "emd-relative", "emd_et_power": -0.5}}, r"training.emd_et_power must be in \[0, 1\]"),
+        ({"training": {"emd_et_power": 0.5}}, 'emd_et_power applies only to training.loss = "emd-relative"'),
+        ({"training": {"emd_total_weight": 0.0}}, "training.emd_total_weight must be a finite number > 0"),
+        ({"training": {"emd_total_weight": float("inf")}}, "training.emd_total_weight must be a finite number > 0"),
+        ({"training": {"loss": "mse", "emd_total_weight": 2.0}}, "emd_total_weight applies only to training.loss"),
+        (
+            {"training": {"loss": "emd-relative", "emd_total_weight": 2.0, "exact_emd_epochs": 2}},
+            "emd_total_weight weighs the sliced loss only",
+        ),
     ],
 )
 def test_bad_image_configs_are_refused(change, message):

@@ -93,6 +93,11 @@ class TrainingConfig:
     # potentials), at the learning rate training ended with, early-stopped on the exact validation loss. The sliced
     # EMD weighs transport ~0.55-0.6 times what the exact one does. 0 = none.
     exact_emd_epochs: int = 0
+    # EMD losses: "emd-relative" divides each image's EMD by its total ET to the power emd_et_power (1: soft and
+    # TeV jets count alike; 0: the EMD in GeV, as the mean per process weighs them); emd_total_weight multiplies
+    # the EMD's total-ET term (the ET missing or created) so the decoded total is pulled closer than the shape.
+    emd_et_power: float = 1.0
+    emd_total_weight: float = 1.0
 
 
 #: Training losses (see TrainingConfig.loss); the ones other than "mse" weight the residuals by physics targets.
@@ -106,6 +111,7 @@ _OMITTED_WHEN_DEFAULT = (
     ("training", {"prune_sparsity": 0.0, "prune_begin_epoch": 0, "prune_end_epoch": 10}),
     ("training", {"et_scale_max": 1.0}),
     ("training", {"exact_emd_epochs": 0}),
+    ("training", {"emd_et_power": 1.0, "emd_total_weight": 1.0}),
     ("input", {"variables": ()}),
     ("encoder", {"kind": "dense", "conv_filters": (), "conv_kernel": 3, "conv_strides": ()}),
 )
@@ -255,6 +261,26 @@ def _validate(config: ModelConfig) -> None:
         (
             config.training.exact_emd_epochs == 0 or config.training.loss in ("emd", "emd-relative"),
             'training.exact_emd_epochs needs training.loss = "emd" or "emd-relative"',
+        ),
+        (
+            0 <= config.training.emd_et_power <= 1,
+            "training.emd_et_power must be in [0, 1] (1 = each image's EMD over its total ET, 0 = in GeV)",
+        ),
+        (
+            config.training.emd_et_power == 1 or config.training.loss == "emd-relative",
+            'training.emd_et_power applies only to training.loss = "emd-relative"',
+        ),
+        (
+            0 < config.training.emd_total_weight < math.inf,
+            "training.emd_total_weight must be a finite number > 0",
+        ),
+        (
+            config.training.emd_total_weight == 1 or config.training.loss in ("emd", "emd-relative"),
+            'training.emd_total_weight applies only to training.loss = "emd" or "emd-relative"',
+        ),
+        (
+            config.training.emd_total_weight == 1 or config.training.exact_emd_epochs == 0,
+            "training.emd_total_weight weighs the sliced loss only, not the exact EMD of exact_emd_epochs",
         ),
     ]
     for ok, message in checks:

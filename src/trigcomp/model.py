@@ -593,7 +593,12 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
     y_train, y_val, loss = t_train, t_val, "mse"
     if config.training.loss in ("emd", "emd-relative"):
         loss_info = {"loss": config.training.loss}
-        loss = emd_loss(side, relative=config.training.loss == "emd-relative")
+        loss = emd_loss(
+            side,
+            relative=config.training.loss == "emd-relative",
+            et_power=config.training.emd_et_power,
+            total_weight=config.training.emd_total_weight,
+        )
     elif config.training.loss != "mse":
         targets = load_targets(config.training.targets)
         loss_info = {"loss": config.training.loss, "targets": targets.to_json()}
@@ -633,7 +638,7 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
     if config.training.exact_emd_epochs:
         autoencoder.compile(
             optimizer=keras.optimizers.Adam(float(autoencoder.optimizer.learning_rate)),
-            loss=exact_emd_loss(relative=config.training.loss == "emd-relative"),
+            loss=exact_emd_loss(relative=config.training.loss == "emd-relative", et_power=config.training.emd_et_power),
         )
         exact_history = fit(
             config.training.exact_emd_epochs,

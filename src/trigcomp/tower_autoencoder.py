@@ -87,12 +87,12 @@ def sliced_emd(decoded, true, side: int, directions: int = SLICED_DIRECTIONS):
     return total / directions
 
 
-def emd_loss(side: int, relative: bool = False):
+def emd_loss(side: int, relative: bool = False, et_power: float = 1.0, total_weight: float = 1.0):
     """Keras loss: the EMD of trigcomp.images in normalised units (the tower scale times GeV), its transport part
     the sliced EMD of the normalised images times the smaller total, moved by TOWER_SIZE / EMD_R per tower unit,
-    plus the total ET that is missing or created. ``relative``: each image's EMD divided by its total ET (an empty
-    image's by 1), so a 20 GeV and a 2 TeV jet count alike (in GeV the TeV jets of a mixed sample outweigh the
-    rest ~100 to 1)."""
+    plus ``total_weight`` times the total ET that is missing or created. ``relative``: each image's EMD divided by
+    its total ET to the power ``et_power`` (an empty image's by 1); at 1 a 20 GeV and a 2 TeV jet count alike (in
+    GeV the TeV jets of a mixed sample outweigh the rest ~100 to 1), at 0 it is the EMD itself."""
     import tensorflow as tf
 
     from .images import EMD_R
@@ -105,19 +105,20 @@ def emd_loss(side: int, relative: bool = False):
         total_pred = tf.reduce_sum(y_pred, axis=-1, keepdims=True)
         shapes = (y_pred / (total_pred + tiny), y_true / (total_true + tiny))
         moved = sliced_emd(*shapes, side) * per_tower * tf.minimum(total_pred, total_true)[:, 0]
-        distance = moved + tf.abs(total_pred - total_true)[:, 0]
+        distance = moved + total_weight * tf.abs(total_pred - total_true)[:, 0]
         if not relative:
             return distance
         # an empty image has no scale: it costs the energy created, as in the absolute loss
-        return distance / tf.where(total_true[:, 0] > 0, total_true[:, 0] + tiny, tf.ones_like(distance))
+        scale = tf.where(total_true[:, 0] > 0, (total_true[:, 0] + tiny) ** et_power, tf.ones_like(distance))
+        return distance / scale
 
     return loss
 
 
-def exact_emd_loss(relative: bool = False):
+def exact_emd_loss(relative: bool = False, et_power: float = 1.0):
     """Keras loss: the exact EMD of trigcomp.images per image (in normalised units: the EMD scales with the images),
     its gradient with respect to the decoded towers from the optimal dual potentials (images.emd_and_gradient,
-    POT's network simplex in NumPy, ~1 ms per image). ``relative`` as in emd_loss."""
+    POT's network simplex in NumPy, ~1 ms per image). ``relative`` and ``et_power`` as in emd_loss."""
     import tensorflow as tf
 
     from .images import emd_and_gradient
@@ -135,6 +136,6 @@ def exact_emd_loss(relative: bool = False):
         if not relative:
             return distance
         total_true = tf.reduce_sum(y_true, axis=-1)
-        return distance / tf.where(total_true > 0, total_true, tf.ones_like(distance))
+        return distance / tf.where(total_true > 0, total_true**et_power, tf.ones_like(distance))
 
     return loss

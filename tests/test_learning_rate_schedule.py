@@ -55,13 +55,3 @@ def test_bad_schedules_are_refused_in_one_line(value, message):
     with pytest.raises(UserError, match=message) as err:
         config_from_dict(TINY_CONFIG | {"training": TINY_CONFIG["training"] | {"learning_rate_schedule": value}})
     assert "\n" not in str(err.value)
-
-
-def test_cli_bad_schedule_is_one_line_exit_2(capsys, tmp_path):
-    from .test_cli import run_cli
-
-    config = tmp_path / "bad.toml"
-    config.write_text('variables = "jet10"\n[latent]\nsize = 4\n[training]\nlearning_rate_schedule = "linear"\n')
-    code, stdout, err = run_cli(capsys, "train", "--config", str(config), "--data", "x.root", "--out", "m")
-    assert code == 2 and stdout == ""
-    assert err.count("\n") == 1 and "training.learning_rate_schedule must be one of plateau, cosine" in err

@@ -192,6 +192,10 @@ def test_scaled_copies_are_harder_jets_quantized_like_l1_towers(images):
             {"training": {"loss": "emd-relative", "emd_total_weight": 2.0, "exact_emd_epochs": 2}},
             "emd_total_weight weighs the sliced loss only",
         ),
+        (
+            {"training": {"loss": "emd-relative", "learning_rate_schedule": "cosine", "exact_emd_epochs": 2}},
+            '"cosine" ends at 0',
+        ),
     ],
 )
 def test_bad_image_configs_are_refused(change, message):

@@ -98,11 +98,16 @@ class TrainingConfig:
     # the EMD's total-ET term (the ET missing or created) so the decoded total is pulled closer than the shape.
     emd_et_power: float = 1.0
     emd_total_weight: float = 1.0
+    # "plateau": the learning rate halves after patience // 3 epochs without a better validation loss.
+    # "cosine": it falls from learning_rate to 0 along half a cosine over the training steps of all ``epochs``
+    # (a fixed path, independent of the validation loss), so the last epochs fine-tune at a small rate.
+    learning_rate_schedule: str = "plateau"
 
 
 #: Training losses (see TrainingConfig.loss); the ones other than "mse" weight the residuals by physics targets.
 LOSSES = ("mse", "targets", "targets-log", "emd", "emd-relative")
 ENCODER_KINDS = ("dense", "conv2d")
+LEARNING_RATE_SCHEDULES = ("plateau", "cosine")
 #: Keys written into a model's config only when they differ from these values, so that models trained before
 #: the keys existed keep their hash (the hash covers the config as written).
 #: Each group is omitted as a whole when all its keys have these values.
@@ -112,6 +117,7 @@ _OMITTED_WHEN_DEFAULT = (
     ("training", {"et_scale_max": 1.0}),
     ("training", {"exact_emd_epochs": 0}),
     ("training", {"emd_et_power": 1.0, "emd_total_weight": 1.0}),
+    ("training", {"learning_rate_schedule": "plateau"}),
     ("input", {"variables": ()}),
     ("encoder", {"kind": "dense", "conv_filters": (), "conv_kernel": 3, "conv_strides": ()}),
 )
@@ -236,6 +242,10 @@ def _validate(config: ModelConfig) -> None:
         (0 < config.training.test_fraction < 0.5, "training.test_fraction must be in (0, 0.5)"),
         (config.training.max_jets >= 0, "training.max_jets must be >= 0 (0 = all jets)"),
         (config.training.loss in LOSSES, f"training.loss must be one of {', '.join(LOSSES)}"),
+        (
+            config.training.learning_rate_schedule in LEARNING_RATE_SCHEDULES,
+            f"training.learning_rate_schedule must be one of {', '.join(LEARNING_RATE_SCHEDULES)}",
+        ),
         (config.training.targets != "", "training.targets must name a targets preset or TOML file"),
         (config.encoder.kind in ENCODER_KINDS, f"encoder.kind must be one of {', '.join(ENCODER_KINDS)}"),
         (
@@ -261,6 +271,10 @@ def _validate(config: ModelConfig) -> None:
         (
             config.training.exact_emd_epochs == 0 or config.training.loss in ("emd", "emd-relative"),
             'training.exact_emd_epochs needs training.loss = "emd" or "emd-relative"',
+        ),
+        (
+            config.training.exact_emd_epochs == 0 or config.training.learning_rate_schedule == "plateau",
+            'training.exact_emd_epochs continues at the rate training ended with: "cosine" ends at 0',
         ),
         (
             0 <= config.training.emd_et_power <= 1,

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__, ir
-from .config import FixedPoint, ModelConfig, config_from_dict
+from .config import FixedPoint, ModelConfig, TrainingConfig, config_from_dict
 from .errors import UserError
 from .ir import OFFSET_GRID, exact_arithmetic
 from .records import VARIABLE_SETS, JetTable
@@ -548,6 +548,18 @@ def _pruning(config: ModelConfig, steps_per_epoch: int):
     return wrap, [tfmot.sparsity.keras.UpdatePruningStep()]
 
 
+def _learning_rate(training: TrainingConfig, steps_per_epoch: int):
+    """Adam's learning rate for ``training.learning_rate_schedule``: (rate or schedule, callbacks)."""
+    from tensorflow import keras
+
+    if training.learning_rate_schedule == "cosine":
+        decay_steps = training.epochs * steps_per_epoch
+        return keras.optimizers.schedules.CosineDecay(training.learning_rate, decay_steps), []
+    return training.learning_rate, [
+        keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, training.patience // 3))
+    ]
+
+
 def encoder_sparsity(model: TrainedModel) -> dict[str, float]:
     """The fraction of zero weights in each encoder kernel (by layer name), from the encoder description."""
     steps = model.encoder_ir().steps
@@ -608,16 +620,18 @@ def train(config: ModelConfig, jets: JetTable, progress: bool = False) -> Traine
 
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
-    wrap_weighted, pruning_callbacks = _pruning(config, -(-len(train_rows) // config.training.batch_size))
+    steps_per_epoch = -(-len(x_train) // config.training.batch_size)  # the ET-scaled copies included
+    wrap_weighted, pruning_callbacks = _pruning(config, steps_per_epoch)
     autoencoder, _ = build_training_models(config, norm, wrap_weighted)
-    autoencoder.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate), loss=loss)
+    learning_rate, schedule_callbacks = _learning_rate(config.training, steps_per_epoch)
+    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
     pruned_from = config.training.prune_end_epoch if wrap_weighted else 0  # judge only fully pruned epochs
     callbacks = [
         *pruning_callbacks,
         keras.callbacks.EarlyStopping(
             patience=config.training.patience, restore_best_weights=True, start_from_epoch=pruned_from
         ),
-        keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, config.training.patience // 3)),
+        *schedule_callbacks,
         _epoch_progress(config.training.epochs, progress),
     ]
 

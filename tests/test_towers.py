@@ -18,6 +18,8 @@ from trigcomp.records import JET10, VARIABLE_SETS, tower_variables
 
 REPO = Path(__file__).parents[1]
 SAMPLES = ("qcd", "qcd-highpt", "ttbar", "zprime", "wjets")
+#: more training images of the three training processes, new seeds (data/README.md, "Tower images")
+EXTRA_TRAINING = {"qcd-2": "qcd", "ttbar-2": "ttbar", "qcd-highpt-2": "qcd-highpt"}
 HAVE_GENERATORS = all(importlib.util.find_spec(name) is not None for name in ("pythia8mc", "fastjet"))
 needs_generators = pytest.mark.skipif(not HAVE_GENERATORS, reason="pythia8mc and fastjet are not installed")
 
@@ -150,8 +152,23 @@ def test_bundled_tower_samples(sample):
     np.testing.assert_array_equal(jets.values[:, 0], plain.values[: len(jets), 0])
 
 
+def _tower_provenance(name: str) -> dict:
+    with uproot.open(REPO / "data" / "towers" / f"{name}.root") as file:
+        return json.loads(file[METADATA_KEY])
+
+
+@pytest.mark.parametrize(("name", "process"), EXTRA_TRAINING.items())
+def test_extra_training_tower_samples_are_new_events_of_their_process(name, process):
+    extra, first = _tower_provenance(name), _tower_provenance(process)
+    assert extra["process"] == process and extra["towers"]["grid"] == 8
+    assert extra["pythia_settings"] == first["pythia_settings"] and extra["pt_min"] == first["pt_min"]
+    assert extra["seed"] not in {_tower_provenance(sample)["seed"] for sample in SAMPLES}
+    jets = data.load_jets(REPO / "data" / "towers" / f"{name}.root", variables=("pt",))
+    assert len(jets) >= 10_000
+
+
 def test_bundled_tower_samples_stay_small():
-    assert sum((REPO / "data" / "towers" / f"{sample}.root").stat().st_size for sample in SAMPLES) <= 15_000_000
+    assert sum(path.stat().st_size for path in (REPO / "data" / "towers").glob("*.root")) <= 15_000_000
 
 
 def test_cli_towers_flag_and_inspect(tmp_path, capsys):

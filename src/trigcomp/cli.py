@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 import time
 import warnings
@@ -1360,5 +1361,15 @@ def _forget_unhandled_interrupt() -> None:
         pass
 
 
+def run_as_program() -> None:
+    """The ``trigcomp`` command: ``main()``, then exit with its code."""
+    code = main()
+    # The run is over and its output committed. A Ctrl-C during the interpreter's teardown (TensorFlow's takes about
+    # half a second) would kill the process by SIGINT, without a word, after a run that succeeded: ignore it.
+    # SIG_IGN outlives Python's finalization, which resets only handlers written in Python.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run_as_program()

@@ -106,13 +106,17 @@ def emd_loss(side: int, relative: bool = False, et_power: float = 1.0, total_wei
         shapes = (y_pred / (total_pred + tiny), y_true / (total_true + tiny))
         moved = sliced_emd(*shapes, side) * per_tower * tf.minimum(total_pred, total_true)[:, 0]
         distance = moved + total_weight * tf.abs(total_pred - total_true)[:, 0]
-        if not relative:
-            return distance
-        # an empty image has no scale: it costs the energy created, as in the absolute loss
-        scale = tf.where(total_true[:, 0] > 0, (total_true[:, 0] + tiny) ** et_power, tf.ones_like(distance))
-        return distance / scale
+        return distance / _relative_scale(total_true[:, 0], et_power, tiny) if relative else distance
 
     return loss
+
+
+def _relative_scale(total_true, et_power: float, tiny: float = 0.0):
+    """What a relative EMD loss divides each image's EMD by: its true total ET (+ ``tiny``) to ``et_power``. An empty
+    image has no scale: divided by 1, it costs the energy created, as in the absolute loss."""
+    import tensorflow as tf
+
+    return tf.where(total_true > 0, (total_true + tiny) ** et_power, tf.ones_like(total_true))
 
 
 def exact_emd_loss(relative: bool = False, et_power: float = 1.0):
@@ -133,9 +137,6 @@ def exact_emd_loss(relative: bool = False, et_power: float = 1.0):
         slope = tf.ensure_shape(slope, y_pred.shape)
         # the value is the exact EMD; only the second term carries a gradient, the dual potentials' slope
         distance += tf.reduce_sum(slope * (y_pred - tf.stop_gradient(y_pred)), axis=-1)
-        if not relative:
-            return distance
-        total_true = tf.reduce_sum(y_true, axis=-1)
-        return distance / tf.where(total_true > 0, total_true**et_power, tf.ones_like(distance))
+        return distance / _relative_scale(tf.reduce_sum(y_true, axis=-1), et_power) if relative else distance
 
     return loss
